@@ -1,0 +1,31 @@
+"""Shared fixtures: the shipped registry, and one small simulated fleet per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Tests never reach a real AWS endpoint: fake credentials and a default region for boto3/moto.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.pop("AWS_PROFILE", None)
+
+from tenantlake.registry import load_registry  # noqa: E402
+from tenantlake.simulate import FleetSpec, simulate_fleet  # noqa: E402
+
+SMALL_FLEET = FleetSpec(consumers=150, days=2, warmup_days=40, window_hours=12, seed=11, streams=True)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    return load_registry()
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory, registry):
+    """Three agencies, two days of 12-hour incremental windows, with stream records."""
+    out = tmp_path_factory.mktemp("fleet")
+    summary = simulate_fleet(registry.tenants[:3], SMALL_FLEET, out, workers=1)
+    return out, summary
