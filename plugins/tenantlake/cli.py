@@ -38,6 +38,53 @@ def _simulate(args) -> dict:
     return simulate_fleet(tenants[: args.agencies], spec, args.out, landing, args.workers)
 
 
+def _find_summaries(store) -> list[str]:
+    """manifest-summary.json at the folder's root, or under AWSDynamoDB/<ExportId>/ (all of them,
+    oldest export first: export ids start with the export time)."""
+    if store.exists("manifest-summary.json"):
+        return ["manifest-summary.json"]
+    found = sorted(k for k in store.list("AWSDynamoDB") if k.endswith("/manifest-summary.json")
+                   and k.count("/") == 2)
+    if found:
+        return found
+    if store.exists("_started") or any(k.endswith("/_started") for k in store.list("AWSDynamoDB")):
+        raise UserError("export not complete: only _started is present, no manifest-summary.json yet")
+    raise UserError("no manifest-summary.json at the folder's root or under AWSDynamoDB/<ExportId>/")
+
+
+def _convert(args) -> dict:
+    from pathlib import Path
+
+    from tenantlake.contracts import ENTITIES
+    from tenantlake.formats.manifest import ExportError
+    from tenantlake.ingest import ingest_export
+    from tenantlake.storage import LocalStore
+
+    if not Path(args.export_dir).is_dir():
+        raise UserError(f"--export-dir {args.export_dir}: no such folder")
+    registry = load_registry(args.registry)
+    tenant = registry.by_id.get(args.tenant)
+    if tenant is None:
+        _say(f"note: tenant {args.tenant!r} is not in the registry; the export's account is not checked")
+    if args.entity not in ENTITIES:
+        _say(f"note: no contract for {args.entity!r}; rows keep the keys and the whole item as JSON")
+    landing, lake = LocalStore(args.export_dir), LocalStore(args.out)
+    results = []
+    for key in _find_summaries(landing):
+        try:
+            r = ingest_export(landing, key, lake, tenant_id=args.tenant, entity=args.entity,
+                              tenant=tenant, run_id="convert", workers=args.workers)
+        except ExportError as e:
+            raise UserError(str(e)) from None
+        _say(r.line())
+        results.append(r.__dict__)
+    return {"out": str(Path(args.out).resolve()), "batches": results}
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
 def _registry_check(args) -> dict:
     registry = load_registry(args.registry)
     return {"tenants": len(registry.tenants), "enabled": len(registry.enabled),
@@ -62,6 +109,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--s3-bucket", help="write the landing files to this S3 bucket instead")
     s.add_argument("--workers", type=int, help="processes (default: one per core, 1 for S3)")
     s.set_defaults(run=_simulate)
+
+    c = sub.add_parser("convert", help="turn one landed export folder into raw/ and quarantine/ Parquet")
+    c.add_argument("--export-dir", required=True, help="the export's files as AWS wrote them")
+    c.add_argument("--tenant", required=True, help="the tenant id stamped on every row")
+    c.add_argument("--entity", required=True, help="the entity (table) name, e.g. Debt")
+    c.add_argument("--out", required=True, help="folder receiving raw/ and quarantine/")
+    c.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
+    c.add_argument("--workers", type=int, default=1, help="processes decoding data files")
+    c.set_defaults(run=_convert)
 
     r = sub.add_parser("registry", help="validate the tenant registry")
     r.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")

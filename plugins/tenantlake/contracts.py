@@ -26,11 +26,23 @@ KINDS: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
     "money": pa.decimal128(18, 2),
     "rate": pa.decimal128(7, 4),
-    "timestamp": pa.timestamp("ms", tz="UTC"),  # AWSDateTime, ISO-8601 text
+    "timestamp": pa.timestamp("us", tz="UTC"),  # AWSDateTime, ISO-8601 text (may carry microseconds)
     "epoch_ms": pa.timestamp("ms", tz="UTC"),  # N holding epoch milliseconds
     "date": pa.date32(),  # AWSDate, YYYY-MM-DD text
     "string_set": pa.list_(pa.string()),
-    "json": pa.string(),  # M and L kept as canonical JSON text
+    "json": pa.string(),  # M and L with no declared shape, kept as canonical JSON text
+}
+
+# M and L attributes whose shape the contract declares are kept as Arrow structs and lists
+# (Parquet nested types, Redshift SUPER), so analysts query fields instead of parsing text.
+SHAPES: dict[str, pa.DataType] = {
+    "bureau": pa.struct([
+        ("name", pa.string()),
+        ("pulledAt", pa.string()),
+        ("tradeline", pa.struct([("opened", pa.string()), ("highCredit", pa.decimal128(18, 2))])),
+    ]),
+    "concessions": pa.list_(pa.struct([("creditorName", pa.string()),
+                                       ("newApr", pa.decimal128(7, 4))])),
 }
 
 
@@ -46,7 +58,7 @@ class Attribute:
 
     @property
     def arrow_type(self) -> pa.DataType:
-        return KINDS[self.kind]
+        return SHAPES[self.kind] if self.kind in SHAPES else KINDS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,11 @@ class Entity:
     @property
     def pii_columns(self) -> tuple[str, ...]:
         return tuple(a.column for a in self.attributes if a.pii is not Pii.NONE)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The contract columns as Arrow fields (the lake adds its metadata columns)."""
+        return pa.schema([pa.field(a.column, a.arrow_type, a.nullable) for a in self.attributes])
 
 
 def _a(name, column, kind, *, nullable=True, key=False, pii=Pii.NONE, values=()):
@@ -148,7 +165,7 @@ ENTITIES: dict[str, Entity] = {
             _a("delinquencyDays", "delinquency_days", "int"),
             _a("source", "source", "string", values=DEBT_SOURCES),
             _a("tags", "tags", "string_set"),
-            _a("bureau", "bureau", "json"),
+            _a("bureau", "bureau", "bureau"),
         )),
         Entity("Plan", COMMON + (
             _a("consumerId", "consumer_id", "string", nullable=False),
@@ -158,7 +175,7 @@ ENTITIES: dict[str, Entity] = {
             _a("termMonths", "term_months", "int"),
             _a("startDate", "start_date", "date"),
             _a("enrolledDebtIds", "enrolled_debt_ids", "string_set"),
-            _a("concessions", "concessions", "json"),
+            _a("concessions", "concessions", "concessions"),
         )),
         Entity("Payment", COMMON + (
             _a("planId", "plan_id", "string", nullable=False),

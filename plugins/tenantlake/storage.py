@@ -20,6 +20,7 @@ class Store(Protocol):
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> list[str]: ...
     def delete_prefix(self, prefix: str) -> int: ...
+    def move(self, src: str, dst: str) -> None: ...
 
 
 class LocalStore:
@@ -55,6 +56,11 @@ class LocalStore:
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".")
         )
+
+    def move(self, src: str, dst: str) -> None:
+        target = self.path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path(src), target)  # atomic on one filesystem
 
     def delete_prefix(self, prefix: str) -> int:
         base = self.path(prefix)
@@ -103,6 +109,20 @@ class S3Store:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._k(prefix)):
             keys += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])]
         return sorted(keys)
+
+    def move(self, src: str, dst: str) -> None:
+        # One object is atomic on S3 (copy, then the source goes); a batch of several is not,
+        # which is why readers trust the commit marker, not the listing.
+        self.client.copy_object(Bucket=self.bucket, Key=self._k(dst),
+                                CopySource={"Bucket": self.bucket, "Key": self._k(src)})
+        self.client.delete_object(Bucket=self.bucket, Key=self._k(src))
+
+    def __getstate__(self):
+        # boto3 clients do not pickle; a worker process makes its own from the same settings.
+        return {"bucket": self.bucket, "prefix": self.prefix}
+
+    def __setstate__(self, state):
+        self.__init__(state["bucket"], prefix=state["prefix"])
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)

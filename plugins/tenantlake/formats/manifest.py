@@ -1,0 +1,165 @@
+"""Reading an export the way AWS describes it: summary -> manifest-files -> data files, verified.
+
+Never lists folders for data: every data file comes from manifest-files.json's dataFileS3Key
+(incremental exports share a data folder with other exports). Every check failure is an
+ExportError naming the file and the problem; the whole batch stops, since a batch with a missing
+or corrupt file cannot be published in part without losing rows silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import posixpath
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from tenantlake.formats.dynamodb_json import gunzip
+from tenantlake.registry import Tenant
+from tenantlake.storage import Store
+
+
+class ExportError(ValueError):
+    """A batch that cannot be read as a whole; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    key: str  # as listed (dataFileS3Key)
+    path: str  # where it is in this store
+    md5: str
+    item_count: int
+
+
+@dataclass
+class Export:
+    summary_key: str
+    export_id: str
+    kind: str  # FULL_EXPORT | INCREMENTAL_EXPORT
+    table_arn: str
+    export_time_us: int  # full: exportTime; incremental: exportToTime
+    from_us: int | None
+    view: str
+    item_count: int
+    files: list[DataFile] = field(default_factory=list)
+
+    @property
+    def account(self) -> str:
+        return self.table_arn.split(":")[4]
+
+    @property
+    def table_name(self) -> str:
+        return self.table_arn.split(":table/", 1)[1]
+
+    @property
+    def export_date(self) -> str:
+        """The lake partition: the day of the snapshot, or of an incremental window's start."""
+        us = self.from_us if self.from_us is not None else self.export_time_us
+        return datetime.fromtimestamp(us / 1e6, UTC).date().isoformat()
+
+
+def parse_time(text: str, where: str) -> int:
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1_000_000)
+    except (TypeError, ValueError):
+        raise ExportError(f"{where}: {text!r} is not an ISO-8601 time") from None
+
+
+def _resolve(store: Store, key: str, summary_key: str, prefix: str) -> str:
+    """Where a listed S3 key is in this store: as-is (a mirror of the bucket), or relative to the
+    export's S3 prefix or its export folder (an engineer's copy of one export)."""
+    folder = posixpath.dirname(summary_key)
+    candidates = [key]
+    if prefix and key.startswith(prefix + "/"):
+        rel = key[len(prefix) + 1:]  # AWSDynamoDB/<id>/data/x.json.gz or AWSDynamoDB/data/x.json.gz
+        base = folder.rsplit("AWSDynamoDB", 1)[0] if "AWSDynamoDB" in folder else ""
+        candidates.append(posixpath.join(base, rel) if base else rel)
+        parts = rel.split("/")
+        if len(parts) >= 3:
+            candidates.append(posixpath.join(folder, *parts[2:]) if parts[1] != "data"
+                              else posixpath.join(folder, *parts[1:]))
+    for c in candidates:
+        c = posixpath.normpath(c).lstrip("/")
+        if store.exists(c):
+            return c
+    return posixpath.normpath(candidates[-1]).lstrip("/")
+
+
+def _json(store: Store, key: str):
+    try:
+        return orjson.loads(store.get(key))
+    except orjson.JSONDecodeError as e:
+        raise ExportError(f"{key}: not valid JSON ({e})") from None
+
+
+def read_export(store: Store, summary_key: str) -> Export:
+    folder = posixpath.dirname(summary_key)
+    if not store.exists(summary_key):
+        if store.exists(posixpath.join(folder, "_started")):
+            raise ExportError(f"{folder}: export not complete: only _started is present, "
+                              "no manifest-summary.json yet")
+        raise ExportError(f"{summary_key}: no manifest-summary.json")
+    s = _json(store, summary_key)
+    if not isinstance(s, dict):
+        raise ExportError(f"{summary_key}: expected a JSON object")
+    missing = [k for k in ("exportArn", "tableArn", "manifestFilesS3Key", "itemCount") if k not in s]
+    if missing:
+        raise ExportError(f"{summary_key}: missing field {missing[0]}")
+    if s.get("outputFormat", "DYNAMODB_JSON") != "DYNAMODB_JSON":
+        raise ExportError(f"{summary_key}: outputFormat {s['outputFormat']} is read by the ION reader")
+    kind = s.get("exportType", "FULL_EXPORT")
+    if kind == "FULL_EXPORT":
+        at, frm = parse_time(s.get("exportTime") or s.get("startTime"), summary_key), None
+    elif kind == "INCREMENTAL_EXPORT":
+        at = parse_time(s.get("exportToTime"), summary_key)
+        frm = parse_time(s.get("exportFromTime"), summary_key)
+    else:
+        raise ExportError(f"{summary_key}: unknown exportType {kind!r}")
+    export = Export(summary_key, s["exportArn"].rsplit("/export/", 1)[-1], kind, s["tableArn"], at,
+                    frm, s.get("outputView", "NEW_AND_OLD_IMAGES"), int(s["itemCount"]))
+    prefix = s.get("s3Prefix") or ""
+    manifest_key = _resolve(store, s["manifestFilesS3Key"], summary_key, prefix)
+    if not store.exists(manifest_key):
+        raise ExportError(f"{s['manifestFilesS3Key']}: manifest-files.json is listed but missing")
+    for n, line in enumerate(store.get(manifest_key).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = orjson.loads(line)
+            export.files.append(DataFile(entry["dataFileS3Key"],
+                                         _resolve(store, entry["dataFileS3Key"], summary_key, prefix),
+                                         entry["md5Checksum"], int(entry["itemCount"])))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ExportError(f"{manifest_key} line {n}: not a manifest entry ({e})") from None
+    listed = sum(f.item_count for f in export.files)
+    if listed != export.item_count:
+        raise ExportError(f"{summary_key}: itemCount {export.item_count} but the manifest lists "
+                          f"{listed} items")
+    return export
+
+
+def check_tenant(export: Export, tenant: Tenant, entity: str) -> None:
+    """The export must come from the tenant's own account and table (invariant 1's first guard)."""
+    if export.account != tenant.aws_account_id:
+        raise ExportError(f"{export.summary_key}: the export is from account {export.account}, "
+                          f"not tenant {tenant.tenant_id}'s account {tenant.aws_account_id}")
+    expected = tenant.tables.get(entity)
+    if export.table_name != expected:
+        raise ExportError(f"{export.summary_key}: the export is of table {export.table_name}, "
+                          f"not {tenant.tenant_id}'s {entity} table {expected}")
+
+
+def read_data_file(store: Store, f: DataFile) -> bytes:
+    """The data file's decompressed bytes, after checking it is there and its MD5 matches."""
+    if not store.exists(f.path):
+        raise ExportError(f"{f.key}: listed in the manifest but missing")
+    body = store.get(f.path)
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    if md5 != f.md5:
+        raise ExportError(f"{f.key}: MD5 {md5} does not match the manifest's {f.md5}")
+    try:
+        return gunzip(body, f.key)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
