@@ -12,7 +12,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 
 import orjson
 import pyarrow as pa
@@ -24,9 +23,11 @@ from tenantlake.formats.attributes import NUMBER, BadValue, number
 from tenantlake.formats.rows import (
     QUARANTINE_SCHEMA,
     TYPE_KEY,
+    _date,
     _fit_decimal,
     _timestamp,
     image_row,
+    integer,
     lake_schema,
 )
 
@@ -210,11 +211,8 @@ def _cast(values: pa.Array, t: pa.DataType, one: Callable, rows, problems: _Prob
     return pa.array(out, type=t)
 
 
-def _ms(v):
-    d = number(v)
-    if d != d.to_integral_value():
-        raise BadValue("n_not_integer", f"{v} is not an integer")
-    return int(d)
+def _int(text: str) -> int:
+    return integer(number(text))
 
 
 def _unwrap(w: pa.StructArray, t: pa.DataType, kind: str | None, name: str, rows,
@@ -256,24 +254,17 @@ def _unwrap(w: pa.StructArray, t: pa.DataType, kind: str | None, name: str, rows
     return _scalar(v, t, kind, name, rows, problems)
 
 
-def _date(s: str):
-    try:
-        return date.fromisoformat(s)
-    except ValueError:
-        raise BadValue("date_invalid", f"{s[:20]!r} is not YYYY-MM-DD") from None
-
-
 def _scalar(v: pa.Array, t: pa.DataType, kind: str | None, name: str, rows, problems: _Problems):
     if kind in ("string", "bool") or kind is None and pa.types.is_string(t):
         return v
     if pa.types.is_decimal(t):
-        return _cast(v, t, lambda s: _fit_decimal(number(s), t, name), rows, problems, name, True)
+        return _cast(v, t, lambda s: _fit_decimal(number(s), t), rows, problems, name, True)
     if kind == "int":
-        return _cast(v, t, _ms, rows, problems, name, True)
+        return _cast(v, t, _int, rows, problems, name, True)
     if kind == "epoch_ms":
-        return pc.cast(_cast(v, pa.int64(), _ms, rows, problems, name, True), t)
+        return pc.cast(_cast(v, pa.int64(), _int, rows, problems, name, True), t)
     if kind == "timestamp":
-        return _cast(v, t, lambda s: _timestamp(s, name), rows, problems, name)
+        return _cast(v, t, _timestamp, rows, problems, name)
     if kind == "date":
         return _cast(v, t, _date, rows, problems, name)
     raise AssertionError((name, kind, t))
@@ -282,6 +273,10 @@ def _scalar(v: pa.Array, t: pa.DataType, kind: str | None, name: str, rows, prob
 def decode_fast(text: bytes, entity: Entity, src: Source) -> Decoded:
     if b"\r" in text or b"\n\n" in text or text.startswith(b"\n") or not text.endswith(b"\n"):
         raise _NotBulk("blank lines, CRLF or a missing final newline: line numbers need the precise path")
+    try:
+        text.decode("utf-8")  # pyarrow's parser lets invalid UTF-8 through into string columns
+    except UnicodeDecodeError:
+        raise _NotBulk("invalid UTF-8") from None
     schema = parse_schema(entity, src.kind)
     try:
         parsed = pj.read_json(pa.BufferReader(text), read_options=pj.ReadOptions(block_size=4 << 20),
@@ -308,7 +303,7 @@ def decode_fast(text: bytes, entity: Entity, src: Source) -> Decoded:
         meta = parsed.column("Metadata").combine_chunks()
         ts = pc.struct_field(pc.struct_field(meta, "WriteTimestampMicros"), "N")
         problems.flag(pc.is_null(ts), None, "missing_timestamp", "WriteTimestampMicros is missing")
-        event_ts = _cast(ts, pa.int64(), _ms, None, problems, "WriteTimestampMicros", True)
+        event_ts = _cast(ts, pa.int64(), _int, None, problems, "WriteTimestampMicros", True)
         key_ids = pc.struct_field(pc.struct_field(parsed.column("Keys").combine_chunks(), "id"), "S")
     out_schema = lake_schema(entity)
     columns = {}

@@ -146,7 +146,7 @@ def check_tenant(export: Export, tenant: Tenant, entity: str) -> None:
         raise ExportError(f"{export.summary_key}: the export is from account {export.account}, "
                           f"not tenant {tenant.tenant_id}'s account {tenant.aws_account_id}")
     expected = tenant.tables.get(entity)
-    if export.table_name != expected:
+    if expected is not None and export.table_name != expected:
         raise ExportError(f"{export.summary_key}: the export is of table {export.table_name}, "
                           f"not {tenant.tenant_id}'s {entity} table {expected}")
 

@@ -60,76 +60,86 @@ def dumps(v) -> str:
     return orjson.dumps(plain_json(v), option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _fit_decimal(v: Decimal, t: pa.Decimal128Type, name: str) -> Decimal:
-    q = v.quantize(Decimal(1).scaleb(-t.scale)) if v.is_finite() else v
-    if q != v:
-        raise BadValue("n_scale", f"attribute {name!r}: {v} has more than {t.scale} decimal places")
-    if len(q.as_tuple().digits) > t.precision:
-        raise BadValue("n_overflow", f"attribute {name!r}: {v} does not fit decimal({t.precision},{t.scale})")
-    return q
+def _fit_decimal(v: Decimal, t: pa.Decimal128Type) -> Decimal:
+    if v.as_tuple().exponent < -t.scale and v != v.quantize(Decimal(1).scaleb(-t.scale)):
+        raise BadValue("n_scale", f"{v} has more than {t.scale} decimal places")
+    if v.adjusted() >= t.precision - t.scale:
+        raise BadValue("n_overflow", f"{v} does not fit decimal({t.precision},{t.scale})")
+    return v.quantize(Decimal(1).scaleb(-t.scale))
 
 
-def _timestamp(text: str, name: str) -> datetime:
+def _timestamp(text: str) -> datetime:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        raise BadValue("timestamp_invalid", f"attribute {name!r}: {text[:40]!r} is not ISO-8601") from None
+        raise BadValue("timestamp_invalid", f"{text[:40]!r} is not ISO-8601") from None
     if ts.tzinfo is None:
-        raise BadValue("timestamp_invalid", f"attribute {name!r}: {text[:40]!r} has no time zone")
+        raise BadValue("timestamp_invalid", f"{text[:40]!r} has no time zone")
     return ts.astimezone(UTC)
 
 
-def _shaped(v, t: pa.DataType, name: str):
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadValue("date_invalid", f"{text[:20]!r} is not YYYY-MM-DD") from None
+
+
+def _shaped(v, t: pa.DataType, path: str = ""):
     """A decoded M / L checked against its declared Arrow shape (no field may be dropped)."""
+    at = f" at {path}" if path else ""
     if v is None:
         return None
     if pa.types.is_struct(t):
         if not isinstance(v, dict):
-            raise BadValue("shape_mismatch", f"attribute {name!r}: expected a map")
+            raise BadValue("shape_mismatch", f"expected a map{at}")
         unknown = set(v) - {f.name for f in t}
         if unknown:
-            raise BadValue("shape_mismatch", f"attribute {name!r}: undeclared field {sorted(unknown)[0]!r}")
-        return {f.name: _shaped(v.get(f.name), f.type, f"{name}.{f.name}") for f in t}
+            raise BadValue("shape_mismatch", f"undeclared field {sorted(unknown)[0]!r}{at}")
+        return {f.name: _shaped(v.get(f.name), f.type, f"{path}.{f.name}") for f in t}
     if pa.types.is_list(t):
         if not isinstance(v, list):
-            raise BadValue("shape_mismatch", f"attribute {name!r}: expected a list")
-        return [_shaped(x, t.value_type, name) for x in v]
+            raise BadValue("shape_mismatch", f"expected a list{at}")
+        return [_shaped(x, t.value_type, f"{path}[]") for x in v]
     if pa.types.is_decimal(t):
         if not isinstance(v, Decimal):
-            raise BadValue("shape_mismatch", f"attribute {name!r}: expected a number")
-        return _fit_decimal(v, t, name)
+            raise BadValue("shape_mismatch", f"expected a number{at}")
+        return _fit_decimal(v, t)
     if not isinstance(v, str):
-        raise BadValue("shape_mismatch", f"attribute {name!r}: expected a string")
+        raise BadValue("shape_mismatch", f"expected a string{at}")
     return v
 
 
-def convert(kind: str, t: pa.DataType, av: dict, name: str):
+def integer(v: Decimal) -> int:
+    if v != v.to_integral_value() or not -(2**63) <= v < 2**63:
+        raise BadValue("n_not_integer", f"{v} is not a 64-bit integer")
+    return int(v)
+
+
+def convert(kind: str, t: pa.DataType, av: dict):
     """One contract attribute's typed value as its column value."""
     v = value(av)
     if v is None:
         return None
     if kind in SHAPES:
-        return _shaped(v, t, name)
+        return _shaped(v, t)
     if kind == "json":
         return dumps(v)
     key = next(iter(av))
     if key != TYPE_KEY[kind]:
-        raise BadValue("type_mismatch", f"attribute {name!r}: expected {TYPE_KEY[kind]}, got {key}")
+        raise BadValue("type_mismatch", f"expected {TYPE_KEY[kind]}, got {key}")
     if kind in ("string", "bool", "string_set"):
         return v
     if kind in ("money", "rate"):
-        return _fit_decimal(v, t, name)
-    if kind in ("int", "epoch_ms"):
-        if v != v.to_integral_value() or not -(2**63) <= v < 2**63:
-            raise BadValue("n_not_integer", f"attribute {name!r}: {v} is not a 64-bit integer")
-        return int(v) if kind == "int" else datetime.fromtimestamp(int(v) / 1000, UTC)
+        return _fit_decimal(v, t)
+    if kind == "int":
+        return integer(v)
+    if kind == "epoch_ms":
+        return datetime.fromtimestamp(integer(v) / 1000, UTC)
     if kind == "timestamp":
-        return _timestamp(v, name)
+        return _timestamp(v)
     if kind == "date":
-        try:
-            return date.fromisoformat(v)
-        except ValueError:
-            raise BadValue("date_invalid", f"attribute {name!r}: {v[:20]!r} is not YYYY-MM-DD") from None
+        return _date(v)
     raise AssertionError(kind)
 
 
@@ -151,13 +161,16 @@ def image_row(entity: Entity | None, image: dict | None, keys: dict | None, tena
     contract = entity.by_name
     for name, av in (image or {}).items():
         attr = contract.get(name)
-        if attr is None:
-            extra[name] = value(av)
-        else:
-            row[attr.column] = convert(attr.kind, attr.arrow_type, av, name)
+        try:
+            if attr is None:
+                extra[name] = value(av)
+            else:
+                row[attr.column] = convert(attr.kind, attr.arrow_type, av)
+        except BadValue as e:
+            raise BadValue(e.code, f"attribute {name!r}: {e.detail}") from None
     if image is None or "id" not in image:
         if keys and "id" in keys:
-            row["id"] = convert("string", pa.string(), keys["id"], "id")
+            row["id"] = convert("string", pa.string(), keys["id"])
     if row.get("id") is None:
         raise BadValue("missing_key", "the item has no id")
     if image is not None:

@@ -1,0 +1,224 @@
+"""Every bad input ends in a clear batch error or a quarantine row with a reason: never silent loss."""
+
+import gzip
+import json
+
+import pytest
+
+from tenantlake.formats.manifest import ExportError
+from tenantlake.ingest import ingest_export
+from tenantlake.lake import read_committed
+from tenantlake.storage import LocalStore
+from tests.tenantlake.formats.kit import SUMMARY, debt, line, write_export
+
+
+@pytest.fixture
+def run(tmp_path, registry):
+    """Ingest the export built in tmp_path/landing; returns (rows, quarantine rows)."""
+    def go(store, entity="Debt", tenant="agency-001"):
+        lake = LocalStore(tmp_path / "lake")
+        r = ingest_export(store, SUMMARY, lake, tenant_id=tenant, entity=entity,
+                          tenant=registry.tenant("agency-001"), run_id="t")
+        rows = read_committed(lake, entity, tenant)
+        q = lake.path(f"quarantine/{entity}/tenant_id={tenant}")
+        import pyarrow.parquet as pq
+        quarantine = pq.read_table(next(q.rglob("*.parquet"))).to_pylist() if q.exists() else []
+        assert r.rows + r.quarantined == r.items or r.items == 0 or r.quarantined  # nothing silently lost
+        return (rows.to_pylist() if rows is not None else []), quarantine
+    return go
+
+
+def good(n=3) -> bytes:
+    return b"".join(line(debt(i)) for i in range(1, n + 1))
+
+
+def only_reasons(quarantine):
+    return [(q["_line"], q["_reason"]) for q in quarantine]
+
+
+# ---- the whole batch stops --------------------------------------------------------------------
+
+def test_truncated_gzip(tmp_path, run):
+    body = gzip.compress(good(), mtime=0)
+    store = write_export(tmp_path / "landing", [good()], gz=[body[: len(body) // 2]])
+    with pytest.raises(ExportError, match=r"data/file0.json.gz: not a valid gzip file"):
+        run(store)
+
+
+def test_bad_crc(tmp_path, run):
+    body = bytearray(gzip.compress(good(), mtime=0))
+    body[-8] ^= 0xFF  # the CRC32 in the gzip trailer
+    store = write_export(tmp_path / "landing", [good()], gz=[bytes(body)])
+    with pytest.raises(ExportError, match=r"file0.json.gz: not a valid gzip file \(.*incorrect data check"):
+        run(store)
+
+
+def test_md5_mismatch(tmp_path, run):
+    store = write_export(tmp_path / "landing", [good()], md5s=["sQMSpEILNgoQmarvDFonGQ=="])
+    with pytest.raises(ExportError, match=r"file0.json.gz: MD5 .* does not match the manifest's sQMSpEILNgoQmarvDFonGQ=="):
+        run(store)
+
+
+def test_file_item_count_mismatch(tmp_path, run):
+    store = write_export(tmp_path / "landing", [good(3)], counts=[4])
+    with pytest.raises(ExportError, match=r"file0.json.gz: 3 item lines, but the manifest lists 4"):
+        run(store)
+
+
+def test_summary_total_mismatch(tmp_path, run):
+    store = write_export(tmp_path / "landing", [good(3)], summary_count=5)
+    with pytest.raises(ExportError, match=r"manifest-summary.json: itemCount 5 but the manifest lists 3 items"):
+        run(store)
+
+
+def test_listed_file_missing(tmp_path, run):
+    store = write_export(tmp_path / "landing", [good(2), good(1)], missing=(1,))
+    with pytest.raises(ExportError, match=r"file1.json.gz: listed in the manifest but missing"):
+        run(store)
+    assert not (tmp_path / "lake" / "raw").exists()  # nothing of the batch was published
+    assert not list((tmp_path / "lake").rglob("*.parquet"))  # and staging was cleaned up
+
+
+def test_only_started_present(tmp_path, run):
+    store = write_export(tmp_path / "landing", [good()])
+    store.path(SUMMARY).unlink()
+    with pytest.raises(ExportError, match=r"export not complete: only _started is present"):
+        run(store)
+
+
+def test_summary_from_another_account(tmp_path, run):
+    arn = "arn:aws:dynamodb:us-east-1:999999999999:table/Debt-k3j2h5-prod"
+    store = write_export(tmp_path / "landing", [good()], table_arn=arn)
+    with pytest.raises(ExportError, match=r"from account 999999999999, not tenant agency-001's account 211111111111"):
+        run(store)
+
+
+def test_summary_of_another_table(tmp_path, run):
+    arn = "arn:aws:dynamodb:us-east-1:211111111111:table/Plan-k3j2h5-prod"
+    store = write_export(tmp_path / "landing", [good()], table_arn=arn)
+    with pytest.raises(ExportError, match=r"of table Plan-k3j2h5-prod, not agency-001's Debt table Debt-k3j2h5-prod"):
+        run(store)
+
+
+def test_malformed_summary_names_the_file(tmp_path, run):
+    store = write_export(tmp_path / "landing", [good()])
+    store.put(SUMMARY, b"{not json")
+    with pytest.raises(ExportError, match=r"manifest-summary.json: not valid JSON"):
+        run(store)
+
+
+# ---- files that hold nothing ------------------------------------------------------------------
+
+def test_zero_byte_and_empty_gzip_files_hold_no_items(tmp_path, run):
+    store = write_export(tmp_path / "landing", [b"", b"", good(2)], gz=[b"", gzip.compress(b""), gzip.compress(good(2))])
+    rows, quarantine = run(store)
+    assert len(rows) == 2 and quarantine == []
+
+
+def test_zero_byte_file_that_should_hold_items(tmp_path, run):
+    store = write_export(tmp_path / "landing", [b""], gz=[b""], counts=[2])
+    with pytest.raises(ExportError, match=r"0 item lines, but the manifest lists 2"):
+        run(store)
+
+
+# ---- line-level problems: the line goes aside, the rest is published ----------------------------
+
+def test_crlf_and_blank_lines_keep_true_line_numbers(tmp_path, run):
+    text = line(debt(1)).replace(b"\n", b"\r\n") + b"\n" + line(debt(2)).replace(b"\n", b"\r\n") + b"\r\n"
+    rows, quarantine = run(write_export(tmp_path / "landing", [text]))
+    assert [(r["id"], r["_line"]) for r in rows] == [("d-1", 1), ("d-2", 3)]
+    assert quarantine == []
+
+
+@pytest.mark.parametrize(("bad_line", "reason", "detail"), [
+    (b'{"Item":{"id":{"S":"d-9"}', "malformed_json", "not valid JSON"),
+    (line(debt(9, balance={"X": "1"})), "unknown_type", "unknown type key 'X'"),
+    (line(debt(9, creditorName={"s": "Chase"})), "unknown_type", "type keys are upper case: S"),
+    (line(debt(9, balance={"N": "1", "S": "1"})), "two_type_keys", "one type key expected"),
+    (line(debt(9, note={"N": "1", "S": "1"})), "two_type_keys", "attribute 'note'"),
+    (line(debt(9, balance={"N": "1" * 39})), "n_precision", "more than 38 significant digits"),
+    (line(debt(9, balance={"N": "1E+126"})), "n_range", "outside DynamoDB's range"),
+    (line(debt(9, balance={"N": "12.345"})), "n_scale", "more than 2 decimal places"),
+    (line(debt(9, balance={"N": "1" * 20})), "n_overflow", "does not fit decimal(18,2)"),
+    (line(debt(9, balance={"N": 1520.75})), "n_not_string", "N must be a string"),
+    (line(debt(9, scan={"B": "not base64!"})), "b_invalid", "not valid base64"),
+    (line(debt(9, tags={"SS": []})), "empty_set", "SS is empty"),
+    (line(debt(9, tags={"SS": ["a", "a"]})), "duplicate_in_set", "duplicate"),
+    (line(debt(9, balance={"S": "1520.75"})), "type_mismatch", "expected N, got S"),
+    (line(debt(9, status=None, consumerId={"NULL": True})), "missing_required", "'consumerId'"),
+    (line(debt(9, createdAt={"S": "yesterday"})), "timestamp_invalid", "not ISO-8601"),
+    (line(debt(9, tenantId={"S": "agency-002"})), "tenant_mismatch", "exported from tenant 'agency-001'"),
+    (line(debt(9, bureau={"M": {"name": {"S": "EQUIFAX"}, "score": {"N": "700"}}})), "shape_mismatch",
+     "undeclared field 'score'"),
+    (b'{"Item":{"id":{"S":"d-9"},"creditorName":{"S":"\xff\xfe"}}}\n', "invalid_utf8", "invalid UTF-8"),
+    (b'{"Itm":{"id":{"S":"d-9"}}}\n', "not_an_export_line", "full-export line"),
+])
+def test_bad_line_is_quarantined_with_its_reason(tmp_path, run, bad_line, reason, detail):
+    text = line(debt(1)) + bad_line.rstrip(b"\n") + b"\n" + line(debt(2))
+    rows, quarantine = run(write_export(tmp_path / "landing", [text]))
+    assert [r["id"] for r in rows] == ["d-1", "d-2"]
+    assert only_reasons(quarantine) == [(2, reason)]
+    assert detail in quarantine[0]["_detail"]
+    assert quarantine[0]["_raw"] == bad_line.rstrip(b"\n")  # kept byte for byte
+    assert quarantine[0]["tenant_id"] == "agency-001"
+
+
+def nested(depth: int) -> dict:
+    value = {"S": "bottom"}
+    for _ in range(depth - 1):
+        value = {"M": {"k": value}}
+    return value
+
+
+def test_32_levels_of_nesting_pass_and_33_do_not(tmp_path, run):
+    text = line(debt(1, deep=nested(32))) + line(debt(2, deep=nested(33)))
+    rows, quarantine = run(write_export(tmp_path / "landing", [text]))
+    assert [r["id"] for r in rows] == ["d-1"]
+    assert '"bottom"' in rows[0]["_extra"]
+    assert only_reasons(quarantine) == [(2, "nesting_too_deep")]
+
+
+def test_a_400_kb_item_is_read_whole(tmp_path, run):
+    big = "x" * 399_000
+    rows, quarantine = run(write_export(tmp_path / "landing", [line(debt(1, notes={"S": big}))]))
+    assert json.loads(rows[0]["_extra"]) == {"notes": big}
+    assert quarantine == []
+
+
+def test_unknown_attributes_land_in_extra_and_agreeing_tenant_field_is_kept(tmp_path, run):
+    text = line(debt(1, riskScore={"N": "0.25"}, tenantId={"S": "agency-001"}, blob={"B": "AAE="}))
+    rows, _ = run(write_export(tmp_path / "landing", [text]))
+    assert json.loads(rows[0]["_extra"]) == {"riskScore": "0.25", "tenantId": "agency-001", "blob": "AAE="}
+    assert rows[0]["tenant_id"] == "agency-001"
+
+
+def test_table_with_no_contract_keeps_keys_and_whole_item(tmp_path, run):
+    text = line({"id": {"S": "w-1"}, "size": {"N": "3"}, "tags": {"SS": ["b", "a"]}})
+    rows, _ = run(write_export(tmp_path / "landing", [text]), entity="Widget")
+    assert json.loads(rows[0]["_item"]) == {"id": "w-1", "size": "3", "tags": ["b", "a"]}
+    assert rows[0]["_op"] == "snapshot"
+
+
+def test_incremental_shapes_give_ops_and_event_times(tmp_path, run):
+    keys = {"id": {"S": "d-1"}}
+    meta = {"WriteTimestampMicros": {"N": "1793491300000000"}}
+    lines = [
+        {"Metadata": meta, "Keys": keys, "NewImage": debt(1)},
+        {"Metadata": meta, "Keys": {"id": {"S": "d-2"}}, "OldImage": debt(2), "NewImage": debt(2, balance={"N": "1"})},
+        {"Metadata": {"WriteTimestampMicros": 1793491400000000}, "Keys": {"id": {"S": "d-3"}}, "OldImage": debt(3)},
+    ]
+    text = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    rows, quarantine = run(write_export(tmp_path / "landing", [text], kind="INCREMENTAL_EXPORT"))
+    assert [(r["id"], r["_op"], r["_event_ts"].timestamp()) for r in rows] == [
+        ("d-1", "insert", 1793491300.0), ("d-2", "modify", 1793491300.0), ("d-3", "remove", 1793491400.0)]
+    assert str(rows[1]["balance"]) == "1.00" and str(rows[2]["balance"]) == "1520.75"
+    assert quarantine == []
+
+
+def test_new_image_view_delete_has_keys_only(tmp_path, run):
+    lines = [{"Metadata": {"WriteTimestampMicros": {"N": "1793491300000000"}}, "Keys": {"id": {"S": "d-1"}}},
+             {"Metadata": {"WriteTimestampMicros": {"N": "1793491300000001"}}, "Keys": {"id": {"S": "d-2"}},
+              "NewImage": debt(2)}]
+    text = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    rows, _ = run(write_export(tmp_path / "landing", [text], kind="INCREMENTAL_EXPORT", view="NEW_IMAGE"))
+    assert [(r["id"], r["_op"], r["balance"]) for r in rows] == [("d-1", "remove", None), ("d-2", "modify", rows[1]["balance"])]
