@@ -2,6 +2,7 @@
 the bulk path against the precise path (the same rows and the same quarantine reasons)."""
 
 import base64
+import decimal
 import json
 from decimal import Decimal
 
@@ -13,7 +14,6 @@ from hypothesis import strategies as st
 from tenantlake.contracts import entity
 from tenantlake.formats.attributes import BadValue, item
 from tenantlake.formats.dynamodb_json import Source, decode_fast, decode_precise
-
 from tests.tenantlake.formats.kit import debt
 
 deser = TypeDeserializer()
@@ -111,7 +111,7 @@ def test_our_attribute_decoder_agrees_with_boto3(doc):
 def test_both_refuse_more_than_38_digits(bad):
     with pytest.raises(BadValue, match="n_precision"):
         item({"a": bad})
-    with pytest.raises(Exception):  # boto3 traps Inexact / Rounded
+    with pytest.raises(decimal.DecimalException):  # boto3 traps Inexact / Rounded
         deser.deserialize(bad)
 
 
