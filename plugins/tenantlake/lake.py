@@ -5,10 +5,12 @@
     raw/<entity>/tenant_id=<id>/_commits/<eid>.json                             the commit marker
     quarantine/<entity>/tenant_id=<id>/export_date=<day>/<eid>.parquet          rows set aside
 
-A batch is readable only once its commit marker exists: the warehouse loads (COPY manifests, the
-DuckDB views) list files from markers, never from folders. Names derive from the export id, so
-publishing the same export again replaces its files instead of adding to them. Spectrum skips
-names starting with '_', which keeps the markers out of the external tables.
+One Parquet file per export data file (DynamoDB writes one or more per table partition, tens to
+hundreds of MB), with a row group per ~32 MB of decoded text: sizes Spectrum splits well, and no
+swarm of tiny files. A batch is readable only once its commit marker exists: the warehouse loads
+(COPY manifests, the DuckDB views) list files from markers, never from folders. Names derive from
+the export id, so publishing the same export again replaces its files instead of adding to them.
+Spectrum skips names starting with '_', which keeps the markers out of the external tables.
 """
 
 from __future__ import annotations
@@ -21,10 +23,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tenantlake.storage import Store
-
-# Spectrum reads files in parallel, one split per row group; files of 64 MB to 1 GB are its
-# sweet spot. A batch rolls to a new file past this many rows (about 100-250 MB of Parquet).
-ROWS_PER_FILE = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -74,42 +72,27 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-class StagedWriter:
-    """Streams a batch's tables into staged Parquet files of at most ROWS_PER_FILE rows, so memory
-    holds one file's worth however large the export is."""
+class PartWriter:
+    """Appends tables to one local Parquet file (a row group each) until closed; the file is
+    handed to the store whole. Used where the rows are decoded, so they never cross processes."""
 
-    def __init__(self, store: Store, prefix: str, schema: pa.Schema, rows_per_file: int = ROWS_PER_FILE):
-        self.store, self.prefix, self.schema, self.rows_per_file = store, prefix, schema, rows_per_file
-        self.files: list[dict] = []
-        self._sink: io.BytesIO | None = None
+    def __init__(self, path: str, schema: pa.Schema):
+        self.path, self.schema, self.rows = path, schema, 0
         self._writer: pq.ParquetWriter | None = None
-        self._rows = 0
 
     def write(self, table: pa.Table) -> None:
-        while table.num_rows:
+        if table.num_rows:
             if self._writer is None:
-                self._sink = io.BytesIO()
-                self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy")
-                self._rows = 0
-            take = min(table.num_rows, self.rows_per_file - self._rows)
-            self._writer.write_table(table.slice(0, take))
-            self._rows += take
-            table = table.slice(take)
-            if self._rows >= self.rows_per_file:
-                self._flush()
+                self._writer = pq.ParquetWriter(self.path, self.schema, compression="snappy")
+            self._writer.write_table(table)
+            self.rows += table.num_rows
 
-    def _flush(self) -> None:
+    def close(self) -> str | None:
+        """The file's path, or None when no row was written (no empty files reach the lake)."""
+        if self._writer is None:
+            return None
         self._writer.close()
-        key = f"{self.prefix}/part-{len(self.files):05d}.parquet"
-        body = self._sink.getvalue()
-        self.store.put(key, body)
-        self.files.append({"key": key, "rows": self._rows, "bytes": len(body)})
-        self._writer = self._sink = None
-
-    def close(self) -> list[dict]:
-        if self._writer is not None:
-            self._flush()
-        return self.files
+        return self.path
 
 
 def publish(store: Store, batch: BatchKey, commit: Commit, staged: list[dict],

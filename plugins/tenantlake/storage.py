@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class Store(Protocol):
@@ -17,10 +17,12 @@ class Store(Protocol):
 
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
+    def open(self, key: str) -> BinaryIO: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> list[str]: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def move(self, src: str, dst: str) -> None: ...
+    def put_file(self, key: str, path: str) -> None: ...
 
 
 class LocalStore:
@@ -42,6 +44,9 @@ class LocalStore:
     def get(self, key: str) -> bytes:
         return self.path(key).read_bytes()
 
+    def open(self, key: str) -> BinaryIO:
+        return self.path(key).open("rb")
+
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
@@ -56,6 +61,12 @@ class LocalStore:
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".")
         )
+
+    def put_file(self, key: str, path: str) -> None:
+        """Take a finished local file (it is moved, not copied)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
 
     def move(self, src: str, dst: str) -> None:
         target = self.path(dst)
@@ -92,6 +103,9 @@ class S3Store:
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
 
+    def open(self, key: str) -> BinaryIO:
+        return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
+
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -109,6 +123,10 @@ class S3Store:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._k(prefix)):
             keys += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])]
         return sorted(keys)
+
+    def put_file(self, key: str, path: str) -> None:
+        self.client.upload_file(path, self.bucket, self._k(key))  # multipart: streams from disk
+        os.unlink(path)
 
     def move(self, src: str, dst: str) -> None:
         # One object is atomic on S3 (copy, then the source goes); a batch of several is not,

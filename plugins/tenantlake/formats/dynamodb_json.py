@@ -9,10 +9,10 @@ for every row it refuses. So speed never decides what lands where: both paths gi
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -57,15 +57,6 @@ class Decoded:
 
 class _NotBulk(Exception):
     """The fast path cannot take this file as a whole."""
-
-
-def gunzip(data: bytes, name: str) -> bytes:
-    if not data:
-        return b""  # zero bytes hold zero items; the manifest's count decides if that is a loss
-    try:
-        return zlib.decompress(data, wbits=31)
-    except zlib.error as e:
-        raise ValueError(f"{name}: not a valid gzip file ({e})") from None
 
 
 # ---- the precise path -------------------------------------------------------------------------
@@ -114,9 +105,9 @@ def quarantine_table(src: Source, bad: list[tuple[int, str, str, bytes]]) -> pa.
     }, schema=QUARANTINE_SCHEMA)
 
 
-def decode_precise(text: bytes, entity: Entity | None, src: Source) -> Decoded:
+def decode_precise(text: bytes, entity: Entity | None, src: Source, first_line: int = 1) -> Decoded:
     rows, bad, lines = [], [], 0
-    for n, raw in enumerate(text.split(b"\n"), 1):
+    for n, raw in enumerate(text.split(b"\n"), first_line):
         line = raw.rstrip(b"\r")
         if not line.strip():
             continue
@@ -270,7 +261,8 @@ def _scalar(v: pa.Array, t: pa.DataType, kind: str | None, name: str, rows, prob
     raise AssertionError((name, kind, t))
 
 
-def decode_fast(text: bytes, entity: Entity, src: Source) -> Decoded:
+def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True,
+                first_line: int = 1) -> Decoded:
     if b"\r" in text or b"\n\n" in text or text.startswith(b"\n") or not text.endswith(b"\n"):
         raise _NotBulk("blank lines, CRLF or a missing final newline: line numbers need the precise path")
     try:
@@ -279,7 +271,8 @@ def decode_fast(text: bytes, entity: Entity, src: Source) -> Decoded:
         raise _NotBulk("invalid UTF-8") from None
     schema = parse_schema(entity, src.kind)
     try:
-        parsed = pj.read_json(pa.BufferReader(text), read_options=pj.ReadOptions(block_size=4 << 20),
+        parsed = pj.read_json(pa.BufferReader(text), read_options=pj.ReadOptions(use_threads=threads,
+                                                                                block_size=4 << 20),
                               parse_options=pj.ParseOptions(explicit_schema=schema,
                                                             unexpected_field_behavior="error"))
     except pa.ArrowInvalid as e:
@@ -290,8 +283,8 @@ def decode_fast(text: bytes, entity: Entity, src: Source) -> Decoded:
         image = parsed.column("Item").combine_chunks()
         problems.flag(pc.is_null(image), None, "not_an_export_line",
                       "a full-export line is {\"Item\": {...}}")
-        ops = pa.array(["snapshot"] * n)
-        event_ts = pa.array([src.export_time_us] * n, pa.int64())
+        ops = pa.repeat("snapshot", n)
+        event_ts = pa.repeat(pa.scalar(src.export_time_us, pa.int64()), n)
         key_ids = None
     else:
         old = parsed.column("OldImage").combine_chunks()
@@ -319,30 +312,32 @@ def decode_fast(text: bytes, entity: Entity, src: Source) -> Decoded:
             problems.flag(pc.and_(has_image, pc.is_null(columns[a.column])), None, "missing_required",
                           f"required attribute {a.name!r} is missing or NULL")
     table = pa.table({
-        "tenant_id": pa.array([src.tenant_id] * n),
+        "tenant_id": pa.repeat(src.tenant_id, n),
         **columns,
         "_extra": pa.nulls(n, pa.string()),
         "_op": ops,
         "_event_ts": pc.cast(event_ts, pa.timestamp("us", tz="UTC")),
         "_sequence": pa.nulls(n, pa.string()),
-        "_export_id": pa.array([src.export_id] * n),
-        "_source_file": pa.array([src.source_file] * n),
-        "_line": pa.array(range(1, n + 1), pa.int32()),
+        "_export_id": pa.repeat(src.export_id, n),
+        "_source_file": pa.repeat(src.source_file, n),
+        "_line": pa.array(np.arange(first_line, first_line + n, dtype=np.int32)),
     }).cast(out_schema)
     bad = []
     if problems.by_row:
         lines = text.split(b"\n")
         keep = pa.array([i not in problems.by_row for i in range(n)])
         table = table.filter(keep)
-        bad = [(i + 1, e.code, e.detail, lines[i]) for i, e in sorted(problems.by_row.items())]
+        bad = [(first_line + i, e.code, e.detail, lines[i]) for i, e in sorted(problems.by_row.items())]
     return Decoded(table, quarantine_table(src, bad), n, True)
 
 
-def decode_file(text: bytes, entity: Entity | None, src: Source) -> Decoded:
-    """One decompressed data file to rows and quarantine rows, by whichever path can."""
+def decode_file(text: bytes, entity: Entity | None, src: Source, threads: bool = True,
+                first_line: int = 1) -> Decoded:
+    """Decompressed lines (a data file, or a slice of one starting at `first_line`) to rows and
+    quarantine rows, by whichever path can."""
     if entity is not None and text:
         try:
-            return decode_fast(text, entity, src)
+            return decode_fast(text, entity, src, threads, first_line)
         except _NotBulk:
             pass
-    return decode_precise(text, entity, src)
+    return decode_precise(text, entity, src, first_line)

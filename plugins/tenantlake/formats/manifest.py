@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import posixpath
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
 
-from tenantlake.formats.dynamodb_json import gunzip
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
 
@@ -151,15 +152,46 @@ def check_tenant(export: Export, tenant: Tenant, entity: str) -> None:
                           f"not {tenant.tenant_id}'s {entity} table {expected}")
 
 
-def read_data_file(store: Store, f: DataFile) -> bytes:
-    """The data file's decompressed bytes, after checking it is there and its MD5 matches."""
+SLICE_BYTES = 32 << 20  # decompressed text decoded at a time: memory per worker stays flat
+
+
+def stream_slices(store: Store, f: DataFile) -> Iterator[tuple[int, bytes]]:
+    """The data file's decompressed text in slices cut at line ends, as (first line number, text).
+    MD5 and gzip integrity are checked as the bytes stream past; a failure raises ExportError
+    after the slices already yielded, which is why batches publish only once every file is read."""
     if not store.exists(f.path):
         raise ExportError(f"{f.key}: listed in the manifest but missing")
-    body = store.get(f.path)
-    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-    if md5 != f.md5:
-        raise ExportError(f"{f.key}: MD5 {md5} does not match the manifest's {f.md5}")
-    try:
-        return gunzip(body, f.key)
-    except ValueError as e:
-        raise ExportError(str(e)) from None
+    md5 = hashlib.md5()
+    inflate = zlib.decompressobj(wbits=31)
+    pending, line, broken, seen = b"", 1, None, 0
+    with store.open(f.path) as body:
+        while chunk := body.read(8 << 20):
+            md5.update(chunk)
+            seen += len(chunk)
+            if broken:
+                continue  # keep hashing: a wrong MD5 explains a broken gzip better than zlib does
+            try:
+                pending += inflate.decompress(chunk)
+                while inflate.eof and inflate.unused_data:  # concatenated gzip members
+                    rest, inflate = inflate.unused_data, zlib.decompressobj(wbits=31)
+                    pending += inflate.decompress(rest)
+            except zlib.error as e:
+                broken = str(e)
+                continue
+            while len(pending) >= SLICE_BYTES:
+                # the last line end within the slice, or past it for a line longer than a slice
+                cut = (pending.rfind(b"\n", 0, SLICE_BYTES) + 1) or (pending.find(b"\n", SLICE_BYTES) + 1)
+                if not cut:
+                    break
+                yield line, pending[:cut]
+                line += pending.count(b"\n", 0, cut)
+                pending = pending[cut:]
+    digest = base64.b64encode(md5.digest()).decode()
+    if digest != f.md5:
+        raise ExportError(f"{f.key}: MD5 {digest} does not match the manifest's {f.md5}")
+    if broken is None and seen and not inflate.eof:
+        broken = "incomplete or truncated stream"
+    if broken:
+        raise ExportError(f"{f.key}: not a valid gzip file ({broken})")
+    if pending:
+        yield line, pending

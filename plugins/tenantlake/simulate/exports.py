@@ -62,8 +62,9 @@ def _export_id(rng: random.Random, at_us: int) -> str:
 
 
 def _write_export(store: Store, tenant: Tenant, entity: str, rng: random.Random, at_us: int,
-                  files: list[tuple[list[bytes], str]], summary: dict) -> tuple[str, str, int]:
-    """Write one export folder; `files` are (lines, data folder) pairs. Returns ids and count."""
+                  files: Iterable[tuple[list[bytes], str]], summary: dict) -> tuple[str, str, int, int]:
+    """Write one export folder; `files` are (lines, data folder) pairs, consumed one at a time.
+    Returns the export id, the summary's key, the item count and the number of data files."""
     prefix = f"tenant={tenant.tenant_id}/table={entity}"
     eid = _export_id(rng, at_us)
     base = f"{prefix}/AWSDynamoDB/{eid}"
@@ -99,7 +100,7 @@ def _write_export(store: Store, tenant: Tenant, entity: str, rng: random.Random,
     body = orjson.dumps(doc)
     store.put(f"{base}/manifest-summary.json", body)
     store.put(f"{base}/manifest-summary.checksum", hashlib.md5(body).hexdigest().encode())
-    return eid, f"{base}/manifest-summary.json", total
+    return eid, f"{base}/manifest-summary.json", total, len(manifest_lines)
 
 
 def write_full_export(store: Store, tenant: Tenant, entity: str, items: Iterable[dict],
@@ -114,12 +115,18 @@ def write_full_export(store: Store, tenant: Tenant, entity: str, items: Iterable
         acc += w
         cuts.append(round(len(lines) * acc / sum(weights)))
     bounds = [0, *cuts, len(lines)]
-    files = [(lines[a:b], "") for a, b in zip(bounds, bounds[1:], strict=False)] + [([], "")]
-    eid, key, count = _write_export(store, tenant, entity, rng, at_us, files, {
+    return write_full_export_files(store, tenant, entity, [lines[a:b] for a, b in zip(
+        bounds, bounds[1:], strict=False)] + [[]], at_us, rng)
+
+
+def write_full_export_files(store: Store, tenant: Tenant, entity: str, files: Iterable[list[bytes]],
+                            at_us: int, rng: random.Random) -> ExportRecord:
+    """A full export from data files' lines, taken lazily (so a bulk export never sits in memory)."""
+    eid, key, count, n_files = _write_export(store, tenant, entity, rng, at_us, (
+        (lines, "") for lines in files), {
         "version": "2020-06-30", "exportTime": iso(at_us), "exportType": "FULL_EXPORT",
     })
-    return ExportRecord(tenant.tenant_id, entity, "FULL_EXPORT", eid, key, count, len(files),
-                        None, at_us)
+    return ExportRecord(tenant.tenant_id, entity, "FULL_EXPORT", eid, key, count, n_files, None, at_us)
 
 
 def net_changes(changes: list[Change]) -> list[tuple[Change, dict | None]]:
@@ -148,13 +155,13 @@ def write_incremental_export(store: Store, tenant: Tenant, entity: str, changes:
     # Incremental data goes to the export's shared data folder; readers follow dataFileS3Key.
     shared = f"tenant={tenant.tenant_id}/table={entity}/AWSDynamoDB/data"
     files = [(lines, shared)] if lines else []
-    eid, key, count = _write_export(store, tenant, entity, rng, to_us, files, {
+    eid, key, count, n_files = _write_export(store, tenant, entity, rng, to_us, files, {
         "version": "2023-08-01", "exportType": "INCREMENTAL_EXPORT",
         "exportFromTime": iso(from_us), "exportToTime": iso(to_us),
         "outputView": "NEW_AND_OLD_IMAGES",
     })
     return ExportRecord(tenant.tenant_id, entity, "INCREMENTAL_EXPORT", eid, key, count,
-                        len(files), from_us, to_us)
+                        n_files, from_us, to_us)
 
 
 def _event_name(c: Change) -> str:

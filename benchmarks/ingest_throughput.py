@@ -1,0 +1,186 @@
+"""Ingest throughput, side by side on the same export files: ours vs the usual ways.
+
+    .venv/bin/python benchmarks/ingest_throughput.py                 # 1M Debt items, 8 files
+    .venv/bin/python benchmarks/ingest_throughput.py --items 4000000 --only ours
+
+Paths (each in its own process, so peak RSS is its own; the machine's 2 cores are available to all):
+  ours    export -> manifest + MD5 + counts verified -> typed Parquet in raw/ (WAP), 2 processes
+  boto3   json.loads + boto3 TypeDeserializer per item + pandas -> Parquet (the usual way)
+  duckdb  DuckDB read_json with explicit columns, unwrapped and cast in SQL -> Parquet, 2 threads
+Prints items/s for each and the ratios ours / other. Data is generated once into --data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing as mp
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_data(data: Path, items: int, files: int) -> str:
+    from tenantlake.registry import load_registry
+    from tenantlake.simulate.bulk import bulk_debt_export
+    from tenantlake.storage import LocalStore
+
+    marker = data / "summary-key.txt"
+    if marker.exists():
+        return marker.read_text()
+    shutil.rmtree(data, ignore_errors=True)
+    t = time.perf_counter()
+    rec = bulk_debt_export(LocalStore(data), load_registry().tenants[0], items, files,
+                           datetime(2026, 11, 1, tzinfo=UTC))
+    marker.write_text(rec.manifest_key)
+    print(f"generated {items:,} Debt items in {files} files in {time.perf_counter() - t:.1f}s -> {data}")
+    return rec.manifest_key
+
+
+def data_files(data: Path, summary_key: str) -> list[Path]:
+    summary = json.loads((data / summary_key).read_text())
+    return [data / json.loads(line)["dataFileS3Key"]
+            for line in (data / summary["manifestFilesS3Key"]).read_text().splitlines()]
+
+
+def run_ours(data: Path, summary_key: str, out: Path) -> int:
+    from tenantlake.ingest import ingest_export
+    from tenantlake.registry import load_registry
+    from tenantlake.storage import LocalStore
+
+    tenant = load_registry().tenants[0]
+    r = ingest_export(LocalStore(data), summary_key, LocalStore(out), tenant_id=tenant.tenant_id,
+                      entity="Debt", tenant=tenant, run_id="bench", workers=2)
+    assert r.quarantined == 0
+    return r.rows
+
+
+def run_boto3(data: Path, summary_key: str, out: Path) -> int:
+    import pandas as pd
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deser = TypeDeserializer()
+    n = 0
+    out.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(data_files(data, summary_key)):
+        rows = [{k: deser.deserialize(v) for k, v in json.loads(line)["Item"].items()}
+                for line in gzip.decompress(f.read_bytes()).splitlines() if line]
+        if rows:
+            frame = pd.DataFrame(rows)
+            frame["tags"] = frame["tags"].map(lambda s: sorted(s) if isinstance(s, set) else s)
+            frame.to_parquet(out / f"part-{i}.parquet")
+        n += len(rows)
+    return n
+
+
+def _duck_type(t) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in t) + ")"
+    if pa.types.is_list(t):
+        return _duck_type(t.value_type) + "[]"
+    return {pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN"}[t]
+
+
+def run_duckdb(data: Path, summary_key: str, out: Path) -> int:
+    import duckdb
+
+    from tenantlake.contracts import entity
+    from tenantlake.formats.dynamodb_json import parse_schema
+
+    debt = entity("Debt")
+    item_type = _duck_type(parse_schema(debt, "FULL_EXPORT").field("Item").type)
+    casts = {"money": "DECIMAL(18,2)", "rate": "DECIMAL(7,4)", "int": "BIGINT",
+             "timestamp": "TIMESTAMPTZ", "date": "DATE"}
+    select = []
+    for a in debt.attributes:
+        numeric = a.kind in ("money", "rate", "int", "epoch_ms")
+        key = {"bool": "BOOL", "string_set": "SS"}.get(a.kind, "N" if numeric else "S")
+        col = f'Item."{a.name}"' if a.kind in ("bureau", "concessions") else f'Item."{a.name}"."{key}"'
+        if a.kind == "epoch_ms":
+            col = f"epoch_ms(CAST({col} AS BIGINT))"
+        elif a.kind in casts:
+            col = f"CAST({col} AS {casts[a.kind]})"
+        select.append(f'{col} AS "{a.column}"')
+    files = [str(f) for f in data_files(data, summary_key) if f.stat().st_size > 20]
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    sql = (f"COPY (SELECT {', '.join(select)} FROM read_json({files!r}, format='newline_delimited', "
+           f"compression='gzip', columns={{'Item': '{item_type}'}})) TO '{out / 'debt.parquet'}' "
+           "(FORMAT parquet, COMPRESSION snappy)")
+    con.execute(sql)
+    return con.execute(f"SELECT count(*) FROM '{out / 'debt.parquet'}'").fetchone()[0]
+
+
+PATHS = {"ours": run_ours, "boto3": run_boto3, "duckdb": run_duckdb}
+
+
+def _child(name: str, data: str, summary_key: str, out: str, queue) -> None:
+    # Imports are not what we measure: load every path's libraries before the clock starts.
+    import boto3.dynamodb.types  # noqa: F401
+    import duckdb  # noqa: F401
+    import pandas  # noqa: F401
+
+    import tenantlake.ingest  # noqa: F401
+    t = time.perf_counter()
+    n = PATHS[name](Path(data), summary_key, Path(out))
+    queue.put((n, time.perf_counter() - t))
+
+
+def measure(name: str, data: Path, summary_key: str) -> tuple[int, float, float]:
+    """(items, seconds, peak RSS in MiB of the path's whole process tree)."""
+    out = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    queue = mp.get_context("fork").Queue()
+    proc = mp.get_context("fork").Process(target=_child, args=(name, str(data), summary_key, str(out), queue))
+    proc.start()
+    peak = 0
+    ps = psutil.Process(proc.pid)
+    while proc.is_alive():
+        try:
+            tree = [ps, *ps.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    proc.join()
+    shutil.rmtree(out, ignore_errors=True)
+    if proc.exitcode != 0:
+        raise SystemExit(f"{name} failed (exit {proc.exitcode})")
+    n, seconds = queue.get()
+    return n, seconds, peak / 2**20
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--items", type=int, default=1_000_000)
+    p.add_argument("--files", type=int, default=8)
+    p.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tenantlake-bench")
+    p.add_argument("--only", nargs="*", choices=list(PATHS), default=list(PATHS))
+    args = p.parse_args()
+    data = args.data / f"debt-{args.items}-{args.files}"
+    summary_key = make_data(data, args.items, args.files)
+    print(f"{'path':8} {'items':>10} {'seconds':>8} {'items/s':>10} {'peak RSS':>9}")
+    results = {}
+    for name in args.only:
+        n, seconds, rss = measure(name, data, summary_key)
+        assert n == args.items, (name, n)
+        results[name] = n / seconds
+        print(f"{name:8} {n:>10,} {seconds:>8.2f} {n / seconds:>10,.0f} {rss:>7,.0f}Mi", flush=True)
+    if "ours" in results:
+        for other in results.keys() - {"ours"}:
+            print(f"ratio ours / {other}: {results['ours'] / results[other]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
