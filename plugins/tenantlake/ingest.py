@@ -1,16 +1,19 @@
-"""One batch, end to end: a landed export -> verified -> typed rows -> staged -> published.
+"""One batch, end to end: landed data -> verified -> typed rows -> staged -> published.
 
-Batches are keyed by (tenant, entity, export id); running one again replaces what it published.
-Data files are decoded in parallel processes, each streaming its file in slices into its own
-Parquet part, so memory is bounded by the slice size however large the export grows.
+A batch is an export (full or incremental; DynamoDB JSON or ION) or one landed stream file, keyed
+by (tenant, entity, export id); running it again replaces what it published. An export's data
+files are decoded in parallel processes, each streaming its file in slices into its own Parquet
+part, so memory is bounded by the slice size however large the export grows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,16 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenantlake.contracts import ENTITIES
-from tenantlake.formats.dynamodb_json import Source, decode_file
-from tenantlake.formats.manifest import (
-    DataFile,
-    Export,
-    ExportError,
-    check_tenant,
-    read_export,
-    stream_slices,
-)
+from tenantlake.formats.dynamodb_json import Decoded, Source, decode_file
+from tenantlake.formats.ion import decode_ion
+from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
+from tenantlake.formats.streams import decode_stream
 from tenantlake.lake import BatchKey, Commit, PartWriter, publish
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
@@ -41,7 +39,7 @@ class BatchResult:
     export_id: str
     kind: str
     export_date: str
-    items: int  # as the manifest lists them
+    items: int  # as the manifest lists them (stream files: records read)
     rows: int  # published to raw/
     quarantined: int
     files: int
@@ -56,34 +54,49 @@ class BatchResult:
 
 @dataclass
 class StagedFile:
-    path: str | None  # a local Parquet part, or None when the file held no publishable row
+    path: str | None  # a local Parquet part, or None when nothing publishable was in it
     rows: int
     quarantine: pa.Table
     min_ts: int | None
     max_ts: int | None
 
 
-def stage_data_file(landing: Store, f: DataFile, entity_name: str | None, src: Source, out: str,
-                    threads: bool = True) -> StagedFile:
-    """Decode one data file into a local Parquet part; checks its MD5, gzip and line count."""
-    entity = ENTITIES.get(entity_name)
-    part = PartWriter(out, lake_schema(entity))
-    lines, quarantined, lo, hi = 0, [], None, None
-    for first_line, text in stream_slices(landing, f):
-        decoded = decode_file(text, entity, src, threads, first_line)
-        lines += decoded.lines
-        part.write(decoded.rows)
+class _Stager:
+    """Collects decoded slices into one local Parquet part."""
+
+    def __init__(self, out: str, entity_name: str | None):
+        self.part = PartWriter(out, lake_schema(ENTITIES.get(entity_name)))
+        self.lines, self.quarantined, self.lo, self.hi = 0, [], None, None
+
+    def add(self, decoded: Decoded) -> None:
+        self.lines += decoded.lines
+        self.part.write(decoded.rows)
         if decoded.quarantine.num_rows:
-            quarantined.append(decoded.quarantine)
+            self.quarantined.append(decoded.quarantine)
         if decoded.rows.num_rows:
             mm = pc.min_max(decoded.rows["_event_ts"].cast(pa.int64()))
-            lo = min(x for x in (lo, mm["min"].as_py()) if x is not None)
-            hi = max(x for x in (hi, mm["max"].as_py()) if x is not None)
-    path = part.close()
-    if lines != f.item_count:
-        raise ExportError(f"{f.key}: {lines} item lines, but the manifest lists {f.item_count}")
-    quarantine = pa.concat_tables(quarantined) if quarantined else QUARANTINE_SCHEMA.empty_table()
-    return StagedFile(path, part.rows, quarantine, lo, hi)
+            self.lo = min(x for x in (self.lo, mm["min"].as_py()) if x is not None)
+            self.hi = max(x for x in (self.hi, mm["max"].as_py()) if x is not None)
+
+    def done(self) -> StagedFile:
+        q = pa.concat_tables(self.quarantined) if self.quarantined else QUARANTINE_SCHEMA.empty_table()
+        return StagedFile(self.part.close(), self.part.rows, q, self.lo, self.hi)
+
+
+def stage_data_file(landing: Store, f: DataFile, entity_name: str | None, src: Source, out: str,
+                    fmt: str = "DYNAMODB_JSON", threads: bool = True) -> StagedFile:
+    """Decode one export data file into a local Parquet part; checks MD5, gzip and line count."""
+    entity = ENTITIES.get(entity_name)
+    stager = _Stager(out, entity_name)
+    for first_line, text in stream_slices(landing, f):
+        if fmt == "ION":
+            stager.add(decode_ion(text, entity, src, first_line))
+        else:
+            stager.add(decode_file(text, entity, src, threads, first_line))
+    staged = stager.done()
+    if stager.lines != f.item_count:
+        raise ExportError(f"{f.key}: {stager.lines} item lines, but the manifest lists {f.item_count}")
+    return staged
 
 
 def bounded_map(pool: Executor | None, fn: Callable, args: Iterable[tuple], ahead: int) -> Iterator:
@@ -101,24 +114,13 @@ def bounded_map(pool: Executor | None, fn: Callable, args: Iterable[tuple], ahea
         yield p.result()
 
 
-def ingest_export(landing: Store, summary_key: str, lake: Store, *, tenant_id: str, entity: str,
-                  tenant: Tenant | None, run_id: str, workers: int = 1) -> BatchResult:
-    started = time.perf_counter()
-    export: Export = read_export(landing, summary_key)
-    if tenant is not None:
-        check_tenant(export, tenant, entity)
-    batch = BatchKey(tenant_id, entity, export.export_id, export.export_date)
+def _publish(lake: Store, batch: BatchKey, kind: str, source: str, parts: Iterable[StagedFile],
+             run_id: str, items: int, started: float) -> BatchResult:
+    """Stage the parts, then publish them with their quarantine under one commit marker."""
     staging = batch.staging_prefix(run_id)
-    local = tempfile.mkdtemp(prefix="tenantlake-")
-    pool = ProcessPoolExecutor(workers) if workers > 1 and len(export.files) > 1 else None
     staged, quarantined, lo, hi = [], [], [], []
     try:
-        # Worker processes parse on one thread each: the processes already fill the cores.
-        args = ((landing, f, entity, Source(tenant_id, export.export_id, f.key, export.kind,
-                                            export.export_time_us, export.view),
-                 os.path.join(local, f"{i:05d}.parquet"), pool is None)
-                for i, f in enumerate(export.files))
-        for part in bounded_map(pool, stage_data_file, args, ahead=workers + 1):
+        for part in parts:
             if part.path is not None:
                 key = f"{staging}/part-{len(staged):05d}.parquet"
                 size = os.path.getsize(part.path)
@@ -131,17 +133,67 @@ def ingest_export(landing: Store, summary_key: str, lake: Store, *, tenant_id: s
     except BaseException:
         lake.delete_prefix(staging)  # nothing half-written stays behind
         raise
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        shutil.rmtree(local, ignore_errors=True)
     quarantine = pa.concat_tables(quarantined) if quarantined else QUARANTINE_SCHEMA.empty_table()
     rows = sum(f["rows"] for f in staged)
-    commit = Commit(tenant_id, entity, export.export_id, export.export_date, export.kind, summary_key,
+    commit = Commit(batch.tenant_id, batch.entity, batch.export_id, batch.export_date, kind, source,
                     rows, quarantine.num_rows, min_event_ts=min(lo, default=None),
                     max_event_ts=max(hi, default=None))
     publish(lake, batch, commit, staged, quarantine)
     lake.delete_prefix(staging)
-    return BatchResult(tenant_id, entity, export.export_id, export.kind, export.export_date,
-                       export.item_count, rows, quarantine.num_rows, len(staged),
-                       time.perf_counter() - started, batch.commit_key)
+    return BatchResult(batch.tenant_id, batch.entity, batch.export_id, kind, batch.export_date, items,
+                       rows, quarantine.num_rows, len(staged), time.perf_counter() - started,
+                       batch.commit_key)
+
+
+def ingest_export(landing: Store, summary_key: str, lake: Store, *, tenant_id: str, entity: str,
+                  tenant: Tenant | None, run_id: str, workers: int = 1) -> BatchResult:
+    started = time.perf_counter()
+    export = read_export(landing, summary_key)
+    if tenant is not None:
+        check_tenant(export, tenant, entity)
+    batch = BatchKey(tenant_id, entity, export.export_id, export.export_date)
+    local = tempfile.mkdtemp(prefix="tenantlake-")
+    pool = ProcessPoolExecutor(workers) if workers > 1 and len(export.files) > 1 else None
+    try:
+        # Worker processes parse on one thread each: the processes already fill the cores.
+        args = ((landing, f, entity, Source(tenant_id, export.export_id, f.key, export.kind,
+                                            export.export_time_us, export.view),
+                 os.path.join(local, f"{i:05d}.parquet"), export.format, pool is None)
+                for i, f in enumerate(export.files))
+        parts = bounded_map(pool, stage_data_file, args, ahead=workers + 1)
+        return _publish(lake, batch, export.kind, summary_key, parts, run_id, export.item_count, started)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        shutil.rmtree(local, ignore_errors=True)
+
+
+def stream_batch_key(tenant_id: str, entity: str, key: str) -> BatchKey:
+    """A landed stream file's batch: its id derives from its key, its day from its path
+    (.../YYYY/MM/DD/HH/<file>, the Firehose and Pipes default prefix)."""
+    parts = key.split("/")
+    day = "-".join(parts[-5:-2]) if len(parts) >= 5 and all(p.isdigit() for p in parts[-5:-2]) else "unknown"
+    return BatchKey(tenant_id, entity, "stream-" + hashlib.sha256(key.encode()).hexdigest()[:20], day)
+
+
+def ingest_stream_file(landing: Store, key: str, lake: Store, *, tenant_id: str, entity: str,
+                       envelope: str, run_id: str) -> BatchResult:
+    started = time.perf_counter()
+    batch = stream_batch_key(tenant_id, entity, key)
+    if not landing.exists(key):
+        raise ExportError(f"{key}: stream file not found")
+    body = landing.get(key)
+    try:
+        text = zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body  # gzip or plain
+        decoded = decode_stream(text, ENTITIES.get(entity), Source(tenant_id, batch.export_id, key,
+                                                                   "STREAM", 0), envelope)
+    except (zlib.error, ValueError, UnicodeDecodeError) as e:
+        raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
+    local = tempfile.mkdtemp(prefix="tenantlake-")
+    try:
+        stager = _Stager(os.path.join(local, "part.parquet"), entity)
+        stager.add(decoded)
+        return _publish(lake, batch, f"STREAM_{envelope.upper()}", key, [stager.done()], run_id,
+                        decoded.lines, started)
+    finally:
+        shutil.rmtree(local, ignore_errors=True)

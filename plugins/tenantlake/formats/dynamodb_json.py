@@ -91,7 +91,7 @@ def _op(has_old: bool, has_new: bool, view: str) -> str:
     return "modify" if has_old or view == "NEW_IMAGE" else "insert"
 
 
-def _stamp(rows: list[dict], src: Source, schema: pa.Schema) -> pa.Table:
+def stamp_rows(rows: list[dict], src: Source, schema: pa.Schema) -> pa.Table:
     for r in rows:
         r["tenant_id"], r["_export_id"], r["_source_file"] = src.tenant_id, src.export_id, src.source_file
     return pa.Table.from_pylist(rows, schema=schema)  # _event_ts: epoch microseconds
@@ -130,7 +130,7 @@ def decode_precise(text: bytes, entity: Entity | None, src: Source, first_line: 
         row["_line"] = n
         row.setdefault("_sequence", None)
         rows.append(row)
-    return Decoded(_stamp(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines, False)
+    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines, False)
 
 
 # ---- the fast path ----------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class Export:
     from_us: int | None
     view: str
     item_count: int
+    format: str = "DYNAMODB_JSON"  # or ION (full exports only)
     files: list[DataFile] = field(default_factory=list)
 
     @property
@@ -108,8 +109,9 @@ def read_export(store: Store, summary_key: str) -> Export:
     missing = [k for k in ("exportArn", "tableArn", "manifestFilesS3Key", "itemCount") if k not in s]
     if missing:
         raise ExportError(f"{summary_key}: missing field {missing[0]}")
-    if s.get("outputFormat", "DYNAMODB_JSON") != "DYNAMODB_JSON":
-        raise ExportError(f"{summary_key}: outputFormat {s['outputFormat']} is read by the ION reader")
+    fmt = s.get("outputFormat", "DYNAMODB_JSON")
+    if fmt not in ("DYNAMODB_JSON", "ION"):
+        raise ExportError(f"{summary_key}: unknown outputFormat {fmt!r}")
     kind = s.get("exportType", "FULL_EXPORT")
     if kind == "FULL_EXPORT":
         at, frm = parse_time(s.get("exportTime") or s.get("startTime"), summary_key), None
@@ -118,8 +120,10 @@ def read_export(store: Store, summary_key: str) -> Export:
         frm = parse_time(s.get("exportFromTime"), summary_key)
     else:
         raise ExportError(f"{summary_key}: unknown exportType {kind!r}")
+    if fmt == "ION" and kind != "FULL_EXPORT":
+        raise ExportError(f"{summary_key}: ION is read for full exports only; ask for DYNAMODB_JSON")
     export = Export(summary_key, s["exportArn"].rsplit("/export/", 1)[-1], kind, s["tableArn"], at,
-                    frm, s.get("outputView", "NEW_AND_OLD_IMAGES"), int(s["itemCount"]))
+                    frm, s.get("outputView", "NEW_AND_OLD_IMAGES"), int(s["itemCount"]), fmt)
     prefix = s.get("s3Prefix") or ""
     manifest_key = _resolve(store, s["manifestFilesS3Key"], summary_key, prefix)
     if not store.exists(manifest_key):

@@ -57,12 +57,40 @@ def _line(doc: dict) -> bytes:
     return orjson.dumps(doc) + b"\n"
 
 
+def ion_value(av: dict) -> str:
+    """A DynamoDB attribute value as Ion text (what an ION export holds)."""
+    (kind, v), = av.items()
+    if kind == "S":
+        return orjson.dumps(v).decode()
+    if kind == "N":
+        # Ion reads 1E+3 as a float; DynamoDB numbers are decimals, written with a d exponent
+        return v.replace("E", "d").replace("e", "d")
+    if kind == "BOOL":
+        return "true" if v else "false"
+    if kind == "NULL":
+        return "null"
+    if kind == "B":
+        return "{{" + v + "}}"
+    if kind in ("SS", "NS", "BS"):
+        inner = {"SS": lambda x: orjson.dumps(x).decode(), "NS": str, "BS": lambda x: "{{" + x + "}}"}[kind]
+        return f"$dynamodb_{kind}::[" + ",".join(inner(x) for x in v) + "]"
+    if kind == "M":
+        return "{" + ",".join(f"{orjson.dumps(k).decode()}:{ion_value(x)}" for k, x in v.items()) + "}"
+    return "[" + ",".join(ion_value(x) for x in v) + "]"
+
+
+def _ion_line(item: dict) -> bytes:
+    return ("{Item:{" + ",".join(f"{orjson.dumps(k).decode()}:{ion_value(v)}" for k, v in item.items())
+            + "}}\n").encode()
+
+
 def _export_id(rng: random.Random, at_us: int) -> str:
     return f"{at_us // 1000:014d}-{rng.getrandbits(32):08x}"
 
 
 def _write_export(store: Store, tenant: Tenant, entity: str, rng: random.Random, at_us: int,
-                  files: Iterable[tuple[list[bytes], str]], summary: dict) -> tuple[str, str, int, int]:
+                  files: Iterable[tuple[list[bytes], str]], summary: dict,
+                  fmt: str = "DYNAMODB_JSON") -> tuple[str, str, int, int]:
     """Write one export folder; `files` are (lines, data folder) pairs, consumed one at a time.
     Returns the export id, the summary's key, the item count and the number of data files."""
     prefix = f"tenant={tenant.tenant_id}/table={entity}"
@@ -72,8 +100,10 @@ def _write_export(store: Store, tenant: Tenant, entity: str, rng: random.Random,
     manifest_lines, total, billed = [], 0, 0
     for lines, folder in files:
         raw = b"".join(lines)
+        if fmt == "ION" and raw:
+            raw = b"$ion_1_0 " + raw
         body = _gz(raw)
-        key = f"{folder or base + '/data'}/{_name(rng)}.json.gz"
+        key = f"{folder or base + '/data'}/{_name(rng)}.{'ion' if fmt == 'ION' else 'json'}.gz"
         store.put(key, body)
         total += len(lines)
         billed += len(raw)
@@ -95,7 +125,7 @@ def _write_export(store: Store, tenant: Tenant, entity: str, rng: random.Random,
         "s3Bucket": "tenantlake-landing", "s3Prefix": prefix,
         "s3SseAlgorithm": "AES256", "s3SseKmsKeyId": None,
         "manifestFilesS3Key": f"{base}/manifest-files.json",
-        "billedSizeBytes": billed, "itemCount": total, "outputFormat": "DYNAMODB_JSON",
+        "billedSizeBytes": billed, "itemCount": total, "outputFormat": fmt,
     }
     body = orjson.dumps(doc)
     store.put(f"{base}/manifest-summary.json", body)
@@ -104,8 +134,8 @@ def _write_export(store: Store, tenant: Tenant, entity: str, rng: random.Random,
 
 
 def write_full_export(store: Store, tenant: Tenant, entity: str, items: Iterable[dict],
-                      at_us: int, rng: random.Random) -> ExportRecord:
-    lines = [_line({"Item": item}) for item in items]
+                      at_us: int, rng: random.Random, fmt: str = "DYNAMODB_JSON") -> ExportRecord:
+    lines = [_ion_line(item) if fmt == "ION" else _line({"Item": item}) for item in items]
     # Partitions: uneven shares of the items, and always one empty partition (AWS writes a file
     # with no lines for a partition that holds nothing).
     n_files = 1 + len(lines) // ITEMS_PER_FILE
@@ -116,16 +146,16 @@ def write_full_export(store: Store, tenant: Tenant, entity: str, items: Iterable
         cuts.append(round(len(lines) * acc / sum(weights)))
     bounds = [0, *cuts, len(lines)]
     return write_full_export_files(store, tenant, entity, [lines[a:b] for a, b in zip(
-        bounds, bounds[1:], strict=False)] + [[]], at_us, rng)
+        bounds, bounds[1:], strict=False)] + [[]], at_us, rng, fmt)
 
 
 def write_full_export_files(store: Store, tenant: Tenant, entity: str, files: Iterable[list[bytes]],
-                            at_us: int, rng: random.Random) -> ExportRecord:
+                            at_us: int, rng: random.Random, fmt: str = "DYNAMODB_JSON") -> ExportRecord:
     """A full export from data files' lines, taken lazily (so a bulk export never sits in memory)."""
     eid, key, count, n_files = _write_export(store, tenant, entity, rng, at_us, (
         (lines, "") for lines in files), {
         "version": "2020-06-30", "exportTime": iso(at_us), "exportType": "FULL_EXPORT",
-    })
+    }, fmt)
     return ExportRecord(tenant.tenant_id, entity, "FULL_EXPORT", eid, key, count, n_files, None, at_us)
 
 
