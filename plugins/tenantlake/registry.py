@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -58,6 +58,9 @@ class Tenant(BaseModel):
     # DynamoDB table name per entity (Amplify names them <Model>-<apiId>-<env>).
     tables: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")]]
     export_window: str = "1h"  # schedule hint: the incremental window to ask for
+    # where changes come from after the first full export: incremental exports, or DynamoDB
+    # Streams records landed in S3 by Firehose or EventBridge Pipes
+    change_source: Literal["exports", "streams"] = "exports"
     enabled: bool = True
 
     @field_validator("tables")
@@ -96,6 +99,8 @@ class Registry(BaseModel):
 
     version: int = Field(ge=1, le=1)
     landing_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    # the central account owning the landing bucket (ExportTableToPointInTime's S3BucketOwner)
+    landing_account_id: str = Field(default="200000000000", pattern=r"^\d{12}$")
     tenants: list[Tenant]
 
     @model_validator(mode="after")
