@@ -8,7 +8,9 @@ recommends for third-party roles), and so is a wrong one.
 
 from __future__ import annotations
 
+import logging
 import time
+from contextlib import contextmanager
 
 import boto3
 from botocore.exceptions import ClientError
@@ -29,6 +31,19 @@ def central_session(aws_conn_id: str | None) -> boto3.Session:
     return AwsBaseHook(aws_conn_id=aws_conn_id, client_type="sts").get_session()
 
 
+@contextmanager
+def _quiet_botocore():
+    """botocore logs whole response bodies at DEBUG, secret values included: keep it at INFO or
+    above while a secret is read, whatever the logging configuration says."""
+    logger = logging.getLogger("botocore")
+    before = logger.level
+    logger.setLevel(max(before, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def resolve_secret(ref: str, session: boto3.Session, region: str | None = None) -> str:
     """The value behind 'ssm:/name' or 'secretsmanager:id', cached for SECRET_TTL seconds."""
     cached = _secrets.get(ref)
@@ -36,14 +51,15 @@ def resolve_secret(ref: str, session: boto3.Session, region: str | None = None) 
         return cached[1]
     kind, _, name = ref.partition(":")
     try:
-        if kind == "ssm":
-            value = session.client("ssm", region_name=region).get_parameter(
-                Name=name, WithDecryption=True)["Parameter"]["Value"]
-        elif kind == "secretsmanager":
-            value = session.client("secretsmanager", region_name=region).get_secret_value(
-                SecretId=name)["SecretString"]
-        else:
-            raise AccessError(f"{ref}: a secret reference is ssm:/... or secretsmanager:...")
+        with _quiet_botocore():
+            if kind == "ssm":
+                value = session.client("ssm", region_name=region).get_parameter(
+                    Name=name, WithDecryption=True)["Parameter"]["Value"]
+            elif kind == "secretsmanager":
+                value = session.client("secretsmanager", region_name=region).get_secret_value(
+                    SecretId=name)["SecretString"]
+            else:
+                raise AccessError(f"{ref}: a secret reference is ssm:/... or secretsmanager:...")
     except ClientError as e:
         raise AccessError(f"cannot read secret {ref}: {e.response['Error']['Code']}") from None
     _secrets[ref] = (time.monotonic() + SECRET_TTL, value)

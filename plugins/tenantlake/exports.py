@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 MIN_WINDOW = timedelta(minutes=15)
 MAX_WINDOW = timedelta(hours=24)
 MAX_WINDOWS_PER_RUN = 96  # after a long outage, catch up over several runs rather than at once
@@ -67,6 +69,26 @@ def request_export(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_own
             "ExportFromTime": req.from_time, "ExportToTime": req.to_time,
             "ExportViewType": "NEW_AND_OLD_IMAGES"}
     return dynamodb.export_table_to_point_in_time(**args)["ExportDescription"]["ExportArn"]
+
+
+def request_once(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_owner: str, ledger) -> str:
+    """request_export, remembered: the ARN is kept beside the lake under the request's token, so
+    a retry after DynamoDB's 8-hour token window (or a retried task) reuses the same export."""
+    key = f"_state/requests/tenant_id={req.tenant_id}/{req.entity}/{req.client_token}.json"
+    if ledger.exists(key):
+        return orjson.loads(ledger.get(key))["arn"]
+    arn = request_export(dynamodb, tenant, req, bucket, bucket_owner)
+    ledger.put(key, orjson.dumps({"arn": arn, "kind": req.kind, "to": req.to_time.isoformat(),
+                                  "from": req.from_time.isoformat() if req.from_time else None}))
+    return arn
+
+
+def manifest_key(tenant_id: str, entity: str, arn: str, described: str | None) -> str:
+    """Where the export's manifest-summary.json is: as DescribeExport says, else AWS's layout."""
+    if described:
+        return described
+    export_id = arn.rsplit("/", 1)[-1]
+    return f"tenant={tenant_id}/table={entity}/AWSDynamoDB/{export_id}/manifest-summary.json"
 
 
 class ExportFailed(RuntimeError):

@@ -102,7 +102,7 @@ class SyncTableOperator(BaseOperator):
             return self._done(context, lake, {"tenant_id": tenant.tenant_id, "entity": self.entity,
                                               "batches": 0, "items": 0, "rows": 0, "quarantined": 0})
         dynamodb = aws.tenant_session(tenant, aws.central_session(settings.aws_conn_id)).client("dynamodb")
-        arns = [exports.request_export(dynamodb, tenant, r, registry.landing_bucket, registry.landing_account_id)
+        arns = [exports.request_once(dynamodb, tenant, r, registry.landing_bucket, registry.landing_account_id, lake)
                 for r in requests]
         self.log.info("%s %s: %d export(s) requested: %s", tenant.tenant_id, self.entity, len(arns), arns)
         self.defer(trigger=ExportsCompleteTrigger(tenant.tenant_id, arns, settings.aws_conn_id, self.poll_seconds),
@@ -110,7 +110,7 @@ class SyncTableOperator(BaseOperator):
 
     def execute_complete(self, context, event: dict) -> dict:
         """Runs when the trigger saw every export finish: ingest them in window order."""
-        from tenantlake import watermarks
+        from tenantlake import exports, watermarks
         from tenantlake.formats.manifest import parse_time
         from tenantlake.ingest import ingest_export
         from tenantlake.storage import open_store
@@ -122,10 +122,11 @@ class SyncTableOperator(BaseOperator):
         totals = {"tenant_id": tenant.tenant_id, "entity": self.entity, "batches": 0, "items": 0, "rows": 0,
                   "quarantined": 0}
         for export in event["exports"]:
-            r = ingest_export(landing, export["manifest"], lake, tenant_id=tenant.tenant_id, entity=self.entity,
+            key = exports.manifest_key(tenant.tenant_id, self.entity, export["arn"], export["manifest"])
+            r = ingest_export(landing, key, lake, tenant_id=tenant.tenant_id, entity=self.entity,
                               tenant=tenant, run_id=context["run_id"])
-            summary = orjson.loads(landing.get(export["manifest"]))
-            to_us = parse_time(summary.get("exportToTime") or summary.get("exportTime"), export["manifest"])
+            summary = orjson.loads(landing.get(key))
+            to_us = parse_time(summary.get("exportToTime") or summary.get("exportTime"), key)
             watermarks.advance(lake, tenant.tenant_id, self.entity, watermarks.Watermark(to_us, r.export_id, r.kind))
             for k in ("items", "rows", "quarantined"):
                 totals[k] += getattr(r, k)
