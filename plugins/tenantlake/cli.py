@@ -119,6 +119,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, default=1, help="processes decoding data files")
     c.set_defaults(run=_convert)
 
+    d = sub.add_parser("demo", help="simulate the demo fleet and run the DAGs with real Airflow")
+    d.set_defaults(run=None)
+
     r = sub.add_parser("registry", help="validate the tenant registry")
     r.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
     r.set_defaults(run=_registry_check)
@@ -127,6 +130,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "demo":
+        from tenantlake.demo import run_demo
+
+        return run_demo()
     try:
         result = args.run(args)
     except (UserError, RegistryError) as e:
