@@ -77,9 +77,10 @@ def run_demo(home: Path | None = None) -> int:
     started = time.perf_counter()
 
     _say(f"1/3  Simulating {len(registry.enabled)} agencies' DynamoDB tables (seeded, AWS export layout)")
-    sim = simulate_fleet(registry.enabled, FleetSpec(consumers=CONSUMERS_PER_AGENCY, days=3), home)
+    sim = simulate_fleet(registry.enabled, FleetSpec(consumers=CONSUMERS_PER_AGENCY, days=3, defects=3), home)
     _say(f"     {sim['items']:,} items, {sim['changes']:,} changes, {sim['exports']} exports landed in "
          f"{sim['seconds']}s -> {home / 'landing'}")
+    _say("     (with a few known-bad items per agency, listed in truth/defects.jsonl, for the quality gate)")
 
     _say("2/3  Preparing Airflow (local SQLite metadata database, no server)")
     if _airflow(env, "db", "migrate") != 0:
@@ -93,6 +94,10 @@ def run_demo(home: Path | None = None) -> int:
     rc = _airflow(env, "dags", "test", "tenant_exports", DEMO_DAY, log=log, on_line=_progress(t))
     _say(f"     finished in {time.perf_counter() - t:.1f}s (exit {rc}); full log: {log}")
 
+    from tenantlake import quality
+    from tenantlake.storage import LocalStore
+
+    docs = quality.build_data_docs(LocalStore(home / "lake"), home / "data_docs")
     summary = _summary(home)
     _say()
     _say(f"{'agency':12} {'items exported':>15} {'quarantined':>12} {'rows in raw/':>13}  freshness (watermark)")
@@ -101,7 +106,8 @@ def run_demo(home: Path | None = None) -> int:
     if summary["failed"]:
         _say(f"\nFailed tenant tables: {', '.join(summary['failed'])}")
     _say(f"\nLake (Parquet, by entity / tenant_id / export_date): {home / 'lake' / 'raw'}")
-    _say(f"Quarantine: {home / 'lake' / 'quarantine'}")
+    _say(f"Quarantine (rows set aside, with reasons): {home / 'lake' / 'quarantine'}")
+    _say(f"Data Docs (quality results, no PII): {docs}")
     _say(f"Ground truth from the simulator: {home / 'truth'}")
     _say(f"Total wall time: {time.perf_counter() - started:.1f}s")
     return rc

@@ -16,11 +16,14 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from tenantlake import quality
 from tenantlake.contracts import ENTITIES
 from tenantlake.formats.dynamodb_json import Decoded, Source, decode_file
 from tenantlake.formats.ion import decode_ion
@@ -114,11 +117,64 @@ def bounded_map(pool: Executor | None, fn: Callable, args: Iterable[tuple], ahea
         yield p.result()
 
 
+def _audit(lake: Store, batch: BatchKey, kind: str, parts: list[StagedFile], export_time_us: int,
+           run_id: str) -> tuple[list[StagedFile], pa.Table | None, dict]:
+    """Run the entity's suite over the staged parts. Rows failing a `quarantine` expectation are
+    cut from their part and returned as quarantine rows; any `fail` stops the batch."""
+    paths = [p.path for p in parts if p.path]
+    rows = sum(p.rows for p in parts)
+    params = quality.params_for(batch.tenant_id, rows, export_time_us, lake)
+    outcome = quality.audit(batch.entity, paths, params, kind)
+    lake.put(f"_quality/results/{batch.entity}/tenant_id={batch.tenant_id}/{batch.export_id}.json",
+             orjson.dumps({"run_id": run_id, "batch": asdict(batch), "failed": outcome.failed,
+                           "warned": outcome.warned, "quarantined": len(outcome.quarantined_rows),
+                           "result": outcome.result}, default=str))
+    if outcome.failed:
+        raise quality.QualityError(f"{batch.entity} batch {batch.export_id} of {batch.tenant_id} failed its audit: "
+                                   + "; ".join(outcome.failed))
+    # Only what decides the published data goes in the commit marker: warnings can depend on
+    # what else was published first (a referential check), so they stay in the audit results.
+    summary = {"quarantined": len(outcome.quarantined_rows)}
+    if not outcome.quarantined_rows:
+        return parts, None, summary
+    kept, aside, offset = [], [], 0
+    for part in parts:
+        if part.path is None:
+            kept.append(part)
+            continue
+        table = pq.read_table(part.path)
+        reasons = [outcome.quarantined_rows.get(offset + i) for i in range(table.num_rows)]
+        offset += table.num_rows
+        if any(reasons):
+            bad = [i for i, r in enumerate(reasons) if r]
+            aside.append(_audit_quarantine(table.take(bad), [reasons[i] for i in bad]))
+            table = table.filter(pa.array([r is None for r in reasons]))
+            pq.write_table(table, part.path, compression="snappy")
+        kept.append(StagedFile(part.path if table.num_rows else None, table.num_rows, part.quarantine,
+                               part.min_ts, part.max_ts))
+    return kept, pa.concat_tables(aside), summary
+
+
+def _audit_quarantine(rows: pa.Table, reasons: list[str]) -> pa.Table:
+    """Rows the audit set aside, in the quarantine layout: the whole row as JSON in _raw."""
+    records = rows.to_pylist()
+    return pa.Table.from_pydict({
+        "tenant_id": rows["tenant_id"], "_export_id": rows["_export_id"], "_source_file": rows["_source_file"],
+        "_line": rows["_line"], "_reason": reasons,
+        "_detail": [f"failed {r} (quality suite)" for r in reasons],
+        "_raw": [orjson.dumps(r, default=str) for r in records],
+    }, schema=QUARANTINE_SCHEMA)
+
+
 def _publish(lake: Store, batch: BatchKey, kind: str, source: str, parts: Iterable[StagedFile],
-             run_id: str, items: int, started: float) -> BatchResult:
-    """Stage the parts, then publish them with their quarantine under one commit marker."""
+             run_id: str, items: int, started: float, export_time_us: int, audit: bool) -> BatchResult:
+    """Stage the parts, audit them, then publish them with their quarantine under one marker."""
     staging = batch.staging_prefix(run_id)
-    staged, quarantined, lo, hi = [], [], [], []
+    parts = list(parts)  # decode every file first: a batch is audited and published whole
+    audited, summary = None, {}
+    if audit:
+        parts, audited, summary = _audit(lake, batch, kind, parts, export_time_us, run_id)
+    staged, quarantined, lo, hi = [], [audited] if audited is not None else [], [], []
     try:
         for part in parts:
             if part.path is not None:
@@ -137,7 +193,7 @@ def _publish(lake: Store, batch: BatchKey, kind: str, source: str, parts: Iterab
     rows = sum(f["rows"] for f in staged)
     commit = Commit(batch.tenant_id, batch.entity, batch.export_id, batch.export_date, kind, source,
                     rows, quarantine.num_rows, min_event_ts=min(lo, default=None),
-                    max_event_ts=max(hi, default=None))
+                    max_event_ts=max(hi, default=None), quality=summary)
     publish(lake, batch, commit, staged, quarantine)
     lake.delete_prefix(staging)
     return BatchResult(batch.tenant_id, batch.entity, batch.export_id, kind, batch.export_date, items,
@@ -146,7 +202,7 @@ def _publish(lake: Store, batch: BatchKey, kind: str, source: str, parts: Iterab
 
 
 def ingest_export(landing: Store, summary_key: str, lake: Store, *, tenant_id: str, entity: str,
-                  tenant: Tenant | None, run_id: str, workers: int = 1) -> BatchResult:
+                  tenant: Tenant | None, run_id: str, workers: int = 1, audit: bool = True) -> BatchResult:
     started = time.perf_counter()
     export = read_export(landing, summary_key)
     if tenant is not None:
@@ -161,7 +217,8 @@ def ingest_export(landing: Store, summary_key: str, lake: Store, *, tenant_id: s
                  os.path.join(local, f"{i:05d}.parquet"), export.format, pool is None)
                 for i, f in enumerate(export.files))
         parts = bounded_map(pool, stage_data_file, args, ahead=workers + 1)
-        return _publish(lake, batch, export.kind, summary_key, parts, run_id, export.item_count, started)
+        return _publish(lake, batch, export.kind, summary_key, parts, run_id, export.item_count, started,
+                        export.export_time_us, audit and entity in ENTITIES)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -177,7 +234,7 @@ def stream_batch_key(tenant_id: str, entity: str, key: str) -> BatchKey:
 
 
 def ingest_stream_file(landing: Store, key: str, lake: Store, *, tenant_id: str, entity: str,
-                       envelope: str, run_id: str) -> BatchResult:
+                       envelope: str, run_id: str, audit: bool = True) -> BatchResult:
     started = time.perf_counter()
     batch = stream_batch_key(tenant_id, entity, key)
     if not landing.exists(key):
@@ -193,7 +250,9 @@ def ingest_stream_file(landing: Store, key: str, lake: Store, *, tenant_id: str,
     try:
         stager = _Stager(os.path.join(local, "part.parquet"), entity)
         stager.add(decoded)
+        newest = decoded.rows["_event_ts"].cast(pa.int64())
+        at = pc.max(newest).as_py() if decoded.rows.num_rows else 0
         return _publish(lake, batch, f"STREAM_{envelope.upper()}", key, [stager.done()], run_id,
-                        decoded.lines, started)
+                        decoded.lines, started, at or 0, audit and entity in ENTITIES)
     finally:
         shutil.rmtree(local, ignore_errors=True)

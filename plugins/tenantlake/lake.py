@@ -64,6 +64,7 @@ class Commit:
     files: list[dict] = field(default_factory=list)  # {"key", "rows", "bytes"}
     min_event_ts: int | None = None  # epoch microseconds
     max_event_ts: int | None = None
+    quality: dict = field(default_factory=dict)  # rows the audit set aside (warnings: _quality/)
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 
 from tenantlake.registry import Tenant
+from tenantlake.simulate.defects import inject_defects
 from tenantlake.simulate.exports import (
     record_dict,
     write_full_export,
@@ -42,6 +43,7 @@ class FleetSpec:
     window_hours: float = 24  # incremental export window
     seed: int = 7
     streams: bool = False
+    defects: int = 0  # known-bad items per kind written into each full export (truth/defects.jsonl)
     full_export_at: datetime = datetime(2026, 11, 1, tzinfo=UTC)
 
     def __post_init__(self):
@@ -66,7 +68,7 @@ def simulate_tenant(tenant: Tenant, spec: FleetSpec, landing_url: str, truth_dir
     t0 = history.log_from_us
     end = t0 + spec.days * DAY_US
     step = int(spec.window_hours * HOUR_US)
-    records = []
+    records, defects = [], []
     for entity in tenant.tables:
         items = history.state[entity]
         changes = [c for c in history.changes if c.entity == entity]
@@ -77,6 +79,8 @@ def simulate_tenant(tenant: Tenant, spec: FleetSpec, landing_url: str, truth_dir
                 at_t0.pop(c.key, None)
             else:
                 at_t0[c.key] = c.old
+        if spec.defects:
+            defects += inject_defects(tenant, entity, at_t0, spec.defects, random.Random(rng.random()))
         records.append(write_full_export(store, tenant, entity, at_t0.values(), t0, rng))
         seq_base = 10**20 + int.from_bytes(hashlib.md5(entity.encode()).digest()[:3], "big")
         i = 0
@@ -101,6 +105,7 @@ def simulate_tenant(tenant: Tenant, spec: FleetSpec, landing_url: str, truth_dir
         "changes": len(history.changes),
         "exports": [record_dict(r) for r in records],
         "aggregates": aggregates,
+        "defects": defects,
         "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -129,6 +134,7 @@ def simulate_fleet(tenants: list[Tenant], spec: FleetSpec, out: str | os.PathLik
         b"".join(orjson.dumps(e) + b"\n" for r in results for e in r["exports"]))
     (truth_dir / "aggregates.json").write_bytes(orjson.dumps(
         {"tenants": per_tenant, "fleet": fleet_aggregates(per_tenant)}, option=orjson.OPT_INDENT_2))
+    (truth_dir / "defects.jsonl").write_bytes(b"".join(orjson.dumps(d) + b"\n" for r in results for d in r["defects"]))
     (truth_dir / "creditors.json").write_bytes(orjson.dumps(SPELLING_TO_CREDITOR,
                                                             option=orjson.OPT_INDENT_2))
     seconds = time.perf_counter() - started

@@ -1,0 +1,147 @@
+"""The quality gate: every severity path on simulator data with injected defects, suites as data,
+failing closed, and Data Docs without PII."""
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from tenantlake import quality
+from tenantlake.ingest import ingest_export
+from tenantlake.lake import commits, read_committed
+from tenantlake.quality import QualityError, SuiteError
+from tenantlake.simulate import FleetSpec, simulate_fleet
+from tenantlake.storage import LocalStore
+from tests.tenantlake.formats.kit import SUMMARY, debt, line, write_export
+
+
+@pytest.fixture(scope="module")
+def defective(tmp_path_factory, registry):
+    """One agency whose full exports carry known defects, ingested with the gate on."""
+    out = tmp_path_factory.mktemp("defective")
+    simulate_fleet(registry.tenants[:1], FleetSpec(consumers=150, days=1, warmup_days=30, seed=5, defects=2),
+                   out, workers=1)
+    landing, lake = LocalStore(out / "landing"), LocalStore(out / "lake")
+    full = {}
+    for key in landing.list("tenant=agency-001/"):
+        if key.endswith("manifest-summary.json") and json.loads(landing.get(key))["exportType"] == "FULL_EXPORT":
+            entity = key.split("/")[1].removeprefix("table=")
+            full[entity] = ingest_export(landing, key, lake, tenant_id="agency-001", entity=entity,
+                                         tenant=registry.tenant("agency-001"), run_id="q")
+    defects = [json.loads(x) for x in (out / "truth/defects.jsonl").read_text().splitlines()]
+    return out, lake, full, defects
+
+
+def quarantine_rows(lake, entity):
+    path = lake.path(f"quarantine/{entity}/tenant_id=agency-001")
+    return [r for f in path.rglob("*.parquet") for r in pq.read_table(f).to_pylist()] if path.exists() else []
+
+
+def test_each_defect_went_exactly_where_its_severity_says(defective):
+    _, lake, full, defects = defective
+    assert {d["outcome"] for d in defects} == {"quarantine", "warn"} and len(defects) == 14  # (3 Debt + 2 Consumer + 1 Expense + 1 Payment kinds) x 2
+    for entity in ("Debt", "Consumer", "Expense", "Payment"):
+        raw_ids = {r["id"] for r in read_committed(lake, entity, "agency-001").to_pylist()}
+        aside = quarantine_rows(lake, entity)
+        mine = [d for d in defects if d["entity"] == entity]
+        expected_aside = {d["id"]: d["reason"] for d in mine if d["outcome"] == "quarantine"}
+        got_aside = {json.loads(q["_raw"])["id"] if q["_raw"].startswith(b'{"tenant_id"')
+                     else json.loads(q["_raw"])["Item"]["id"]["S"]: q["_reason"] for q in aside}
+        assert got_aside == expected_aside, entity  # exactly these rows, for exactly these reasons
+        assert not raw_ids & set(expected_aside), entity  # and none of them reached raw/
+        for d in mine:
+            if d["outcome"] == "warn":
+                assert d["id"] in raw_ids
+        r = full[entity]
+        assert r.rows + r.quarantined == r.items  # nothing else moved
+    eid = commits(lake, "Debt", "agency-001")[0].export_id
+    warned = json.loads(lake.get(f"_quality/results/Debt/tenant_id=agency-001/{eid}.json"))["warned"]
+    assert any(w.startswith("expect_column_values_to_be_between(delinquency_days): 2") for w in warned)
+
+
+def test_a_fail_expectation_stops_the_batch(tmp_path, registry):
+    text = line(debt(1)) + line(debt(2)) + line(debt(1, balance={"N": "3.00"}))  # id d-1 twice
+    store = write_export(tmp_path / "landing", [text])
+    lake = LocalStore(tmp_path / "lake")
+    with pytest.raises(QualityError, match=r"failed its audit: expect_column_values_to_be_unique\(id\): 2"):
+        ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Debt",
+                      tenant=registry.tenant("agency-001"), run_id="q")
+    assert not lake.path("raw").exists()  # not published
+    assert not list(lake.root.rglob("*.parquet"))  # staging cleaned
+    result = json.loads(next(lake.path("_quality").rglob("*.json")).read_text())
+    assert result["failed"] and not result["result"]["success"]  # but the evidence is kept
+
+
+def _suite_folder(tmp_path, edit):
+    folder = tmp_path / "suites"
+    shutil.copytree(quality.suites_folder(), folder)
+    doc = json.loads((folder / "Debt.json").read_text())
+    edit(doc)
+    (folder / "Debt.json").write_text(json.dumps(doc))
+    return folder
+
+
+def test_adding_an_expectation_is_data_not_code(tmp_path, registry, monkeypatch):
+    folder = _suite_folder(tmp_path, lambda d: d["expectations"].append(
+        {"type": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "creditor_name", "value_set": ["AMEX"]},
+         "meta": {"severity": "quarantine"}}))
+    monkeypatch.setenv("TENANTLAKE_EXPECTATIONS", str(folder))
+    store = write_export(tmp_path / "landing", [line(debt(1)) + line(debt(2, creditorName={"S": "AMEX"}))])
+    lake = LocalStore(tmp_path / "lake")
+    r = ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Debt",
+                      tenant=registry.tenant("agency-001"), run_id="q")
+    assert (r.rows, r.quarantined) == (1, 1)
+    assert quarantine_rows(lake, "Debt")[0]["_reason"] == "expect_column_values_to_not_be_in_set(creditor_name)"
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d["expectations"][0]["meta"].pop("severity"), r"expectations\[0\] \(expect_column_values_to_not_be_null\)"
+                                                              r": meta.severity must be one of fail, quarantine, warn"),
+    (lambda d: d["expectations"].append({"type": "expect_the_moon", "kwargs": {}, "meta": {"severity": "warn"}}),
+     r"Debt.json: .*expect_the_moon"),
+    (lambda d: d.pop("expectations"), r"Debt.json: a suite is"),
+])
+def test_malformed_suite_names_the_file(tmp_path, edit, message):
+    folder = _suite_folder(tmp_path, edit)
+    with pytest.raises(SuiteError, match=message):
+        quality.load_suite("Debt", str(folder))
+
+
+def test_suite_that_is_not_json_names_the_file(tmp_path):
+    (tmp_path / "Debt.json").write_text("{oops")
+    with pytest.raises(SuiteError, match=r"Debt.json: not valid JSON"):
+        quality.load_suite("Debt", str(tmp_path))
+
+
+def test_an_exception_inside_gx_fails_closed(tmp_path, registry, monkeypatch):
+    folder = _suite_folder(tmp_path, lambda d: d["expectations"].append(
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "no_such_column", "min_value": 0},
+         "meta": {"severity": "warn"}}))
+    monkeypatch.setenv("TENANTLAKE_EXPECTATIONS", str(folder))
+    store = write_export(tmp_path / "landing", [line(debt(1))])
+    lake = LocalStore(tmp_path / "lake")
+    with pytest.raises(QualityError, match="raised inside GX"):
+        ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Debt",
+                      tenant=registry.tenant("agency-001"), run_id="q")
+    assert not lake.path("raw").exists()
+
+
+def test_data_docs_show_failures_but_never_pii(tmp_path, registry):
+    from tests.tenantlake.formats.kit import BASE  # noqa: F401 - the same layout, a Consumer table
+    consumer = {"id": {"S": "c-1"}, "status": {"S": "LEAD"}, "firstName": {"S": "Zebulonius"},
+                "postalCode": {"S": "PII9X9X9"}, "state": {"S": "zz"}, "createdAt": {"S": "2026-10-01T00:00:00Z"}}
+    arn = "arn:aws:dynamodb:us-east-1:211111111111:table/Consumer-k3j2h5-prod"
+    store = write_export(tmp_path / "landing", [line(consumer)], table_arn=arn)
+    lake = LocalStore(tmp_path / "lake")
+    r = ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Consumer",
+                      tenant=registry.tenant("agency-001"), run_id="q")
+    assert r.rows == 1  # warnings only
+    index = quality.build_data_docs(lake, tmp_path / "docs")
+    site = tmp_path / "docs"
+    text = "".join(p.read_text(errors="ignore") for p in site.rglob("*") if p.is_file() and p.suffix in (".html", ".json"))
+    stored = "".join(lake.path(k).read_text() for k in lake.list("_quality/"))
+    assert index.endswith("index.html") and "Consumer" in text
+    assert "zz" in stored  # an unexpected non-PII value is shown...
+    for secret in ("PII9X9X9", "Zebulonius"):  # ...but no PII value, in the docs or the stored results
+        assert secret not in text and secret not in stored
