@@ -1,0 +1,36 @@
+"""Consumer pseudonyms: HMAC-SHA256 with a key per tenant, held by reference in a secret store.
+
+In production the key comes from the tenant's `pseudonym_key_ref` (Secrets Manager / SSM). On the
+embedded default it is a random key created once under <home>/secrets (mode 0600), standing in
+for the secret store. Without the key a pseudonym cannot be turned back into a consumer id, and
+the same consumer gets the same pseudonym in every table of its tenant (so joins work).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+
+def local_key(home: str | os.PathLike, tenant_id: str) -> bytes:
+    path = Path(home) / "secrets" / f"pseudonym-{tenant_id}.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)  # atomic, and refuses to replace a key another thread just made
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_bytes()
+
+
+def pseudonym(key: bytes, tenant_id: str, consumer_id: str) -> str:
+    return hmac.new(key, f"{tenant_id}|{consumer_id}".encode(), hashlib.sha256).hexdigest()[:32]
