@@ -63,6 +63,13 @@ def render(text: str, **context: str) -> str:
     return out
 
 
+def statements(text: str) -> list[str]:
+    """A file's statements: comment lines dropped, then split on ';' (our SQL keeps neither '--'
+    nor ';' inside string literals)."""
+    code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in code.split(";") if s.strip()]
+
+
 def entity_table(entity: str) -> str:
     return entity.lower()
 
@@ -70,7 +77,7 @@ def entity_table(entity: str) -> str:
 def merge_context(entity: str) -> dict:
     cols = [f.name for f in lake_schema(ENTITIES.get(entity))] + ["_op_rank", "_removed"]
     return {"entity": entity_table(entity), "columns": ", ".join(cols),
-            "values": ", ".join(f"b.{c}" for c in cols),
+            "values": ", ".join(f"b.{c}" for c in cols), "b_columns": ", ".join(f"b.{c}" for c in cols),
             "update_set": ", ".join(f"{c} = b.{c}" for c in cols if c not in ("tenant_id", "id"))}
 
 
@@ -123,8 +130,9 @@ class DuckDBWarehouse:
         self.con.execute(f"CREATE TABLE IF NOT EXISTS stage.{name} AS SELECT * FROM _shape")
         self.con.execute(f"CREATE TABLE IF NOT EXISTS core.history_{name} AS "
                          "SELECT *, CAST(0 AS INTEGER) AS _op_rank FROM _shape")
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS core.current_{name} AS "
-                         "SELECT *, CAST(0 AS INTEGER) AS _op_rank, FALSE AS _removed FROM _shape")
+        for table in (f"core.current_{name}", f"stage.{name}_merge"):
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS "
+                             "SELECT *, CAST(0 AS INTEGER) AS _op_rank, FALSE AS _removed FROM _shape")
         self.con.unregister("_shape")
 
     def loaded(self, c: Commit) -> bool:
@@ -153,7 +161,8 @@ class DuckDBWarehouse:
                 raise LoadError(f"{c.tenant_id} {c.entity} {c.export_id}: staged {staged} rows ({other} of another "
                                 f"tenant), the commit marker says {c.rows}")
             for template in ("_entity_history", "_entity_current"):
-                con.execute(sql_text("core", template, self.dialect, **merge_context(c.entity)))
+                for statement in statements(sql_text("core", template, self.dialect, **merge_context(c.entity))):
+                    con.execute(statement)
             con.execute("INSERT INTO ops.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [c.tenant_id, c.entity, c.export_id, c.kind, c.rows, staged, len(c.files),
                          datetime.now(UTC).replace(tzinfo=None)])
@@ -217,3 +226,160 @@ def load_lake(warehouse, lake, registry, tenants: list[str] | None = None) -> di
             failed[tenant.tenant_id] = f"{type(e).__name__}: {e}"
     warehouse.refresh(registry)
     return {"loaded": loaded, "skipped": skipped, "failed": failed}
+
+
+# ---- Redshift ------------------------------------------------------------------------------------
+
+S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/=-]*)?$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+
+
+def literal(value: str, pattern: re.Pattern) -> str:
+    """COPY and ALTER TABLE take their locations as literals, not parameters: only values that match
+    a strict pattern (no quotes possible) are ever written into the statement."""
+    if not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} is not a value that may be written into SQL")
+    return f"'{value}'"
+
+
+def redshift_type(t: pa.DataType, name: str = "") -> str:
+    if pa.types.is_string(t):
+        return "VARCHAR(128)" if name in ("tenant_id", "id") or name.endswith("_id") else "VARCHAR(4096)"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_binary(t):
+        return "VARBYTE"
+    return "SUPER"  # structs and lists: Parquet nested types load into SUPER
+
+
+def spectrum_type(t: pa.DataType) -> str:
+    if pa.types.is_struct(t):
+        return "struct<" + ",".join(f"{f.name}:{spectrum_type(f.type)}" for f in t) + ">"
+    if pa.types.is_list(t):
+        return f"array<{spectrum_type(t.value_type)}>"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    return redshift_type(t).lower().replace("timestamptz", "timestamp").replace("super", "varchar(65535)")
+
+
+class RedshiftWarehouse:
+    """Production: Redshift, loaded by COPY ... FORMAT AS PARQUET MANIFEST from committed batches.
+
+    `connect` returns a DB-API connection (redshift_connector, or the amazon provider's
+    RedshiftSQLHook(...).get_conn()); `lake_url` is s3://bucket/prefix of the lake; `manifests` is the
+    store COPY manifests are written to (the lake itself, under _manifests/)."""
+
+    dialect = "redshift"
+
+    def __init__(self, connect: Callable, lake_url: str, iam_role: str, manifests=None):
+        self.connect, self.lake_url, self.iam_role, self.manifests = connect, lake_url.rstrip("/"), iam_role, manifests
+        literal(self.lake_url + "/", S3_URL)
+        literal(iam_role, ROLE_ARN)
+
+    # statements (pure: asserted as text in tests)
+    def entity_ddl(self, entity: str) -> list[str]:
+        name = entity_table(entity)
+        cols = [f"{f.name} {redshift_type(f.type, f.name)}{' NOT NULL' if not f.nullable else ''}"
+                for f in lake_schema(ENTITIES[entity])]
+        layout = "DISTKEY (id) COMPOUND SORTKEY (tenant_id, id, _event_ts)"
+        extra_current = ["_op_rank INTEGER", "_removed BOOLEAN"]
+        return [f"CREATE TABLE IF NOT EXISTS stage.{name} ({', '.join(cols)}) DISTKEY (id)",
+                f"CREATE TABLE IF NOT EXISTS core.history_{name} ({', '.join(cols + extra_current[:1])}) {layout}",
+                f"CREATE TABLE IF NOT EXISTS core.current_{name} ({', '.join(cols + extra_current)}) {layout}",
+                f"CREATE TABLE IF NOT EXISTS stage.{name}_merge ({', '.join(cols + extra_current)}) DISTKEY (id)"]
+
+    def external_table_ddl(self, entity: str) -> str:
+        """The Spectrum table over raw/ (tenant_id and export_date come from the partition path)."""
+        cols = [f"{f.name} {spectrum_type(f.type)}" for f in lake_schema(ENTITIES[entity]) if f.name != "tenant_id"]
+        location = literal(f"{self.lake_url}/raw/{entity}/", S3_URL)
+        return (f"CREATE EXTERNAL TABLE lake.{entity_table(entity)} ({', '.join(cols)}) "
+                "PARTITIONED BY (tenant_id VARCHAR(64), export_date VARCHAR(10)) "
+                f"STORED AS PARQUET LOCATION {location}")
+
+    def add_partitions(self, entity: str, batches: list[Commit]) -> list[str]:
+        """Register the batches' partitions, idempotently, up to 100 per statement."""
+        parts = sorted({(c.tenant_id, c.export_date) for c in batches})
+        clauses = [f"PARTITION (tenant_id = {literal(t, re.compile(r'^[a-z0-9-]+$'))}, "
+                   f"export_date = {literal(d, re.compile(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$'))}) "
+                   f"LOCATION {literal(f'{self.lake_url}/raw/{entity}/tenant_id={t}/export_date={d}/', S3_URL)}"
+                   for t, d in parts]
+        return [f"ALTER TABLE lake.{entity_table(entity)} ADD IF NOT EXISTS " + " ".join(clauses[i:i + 100])
+                for i in range(0, len(clauses), 100)]
+
+    def copy_manifest(self, c: Commit) -> dict:
+        return {"entries": [{"url": f"{self.lake_url}/{f['key']}", "mandatory": True,
+                             "meta": {"content_length": f["bytes"]}} for f in c.files]}
+
+    def manifest_key(self, c: Commit) -> str:
+        return f"_manifests/{c.entity}/tenant_id={c.tenant_id}/{c.export_id}.json"
+
+    def batch_statements(self, c: Commit) -> list[tuple[str, tuple]]:
+        """The batch's transaction: (statement, bound parameters) in order."""
+        name = entity_table(c.entity)
+        manifest = literal(f"{self.lake_url}/{self.manifest_key(c)}", S3_URL)
+        context = merge_context(c.entity)
+        return [
+            (f"DELETE FROM stage.{name}", ()),
+            (f"COPY stage.{name} FROM {manifest} IAM_ROLE {literal(self.iam_role, ROLE_ARN)} "
+             "FORMAT AS PARQUET MANIFEST", ()),
+            ("SELECT pg_last_copy_count()", ()),
+            *[(s, ()) for s in statements(sql_text("core", "_entity_history", self.dialect, **context))],
+            *[(s, ()) for s in statements(sql_text("core", "_entity_current", self.dialect, **context))],
+            ("INSERT INTO ops.load_audit VALUES (%s, %s, %s, %s, %s, %s, %s, GETDATE())",
+             (c.tenant_id, c.entity, c.export_id, c.kind, c.rows, c.rows, len(c.files))),
+        ]
+
+    def load_batch(self, c: Commit, lake) -> LoadResult:
+        import orjson
+
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT COUNT(*) FROM ops.load_audit "
+                        "WHERE tenant_id = %s AND entity = %s AND export_id = %s", (c.tenant_id, c.entity, c.export_id))
+            if cur.fetchone()[0]:
+                return LoadResult(c.tenant_id, c.entity, c.export_id, 0, True)
+            self.manifests.put(self.manifest_key(c), orjson.dumps(self.copy_manifest(c)))
+            for sql, params in self.batch_statements(c):
+                cur.execute(sql, params or None)
+                if sql.startswith("SELECT pg_last_copy_count"):
+                    copied = cur.fetchone()[0]
+                    if copied != c.rows:
+                        raise LoadError(f"{c.tenant_id} {c.entity} {c.export_id}: COPY loaded {copied} rows, "
+                                        f"the commit marker says {c.rows}")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+        return LoadResult(c.tenant_id, c.entity, c.export_id, c.rows, False)
+
+    def refresh(self, registry) -> None:
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute("DELETE FROM ops.agency_registry")
+            for t in registry.tenants:
+                cur.execute("INSERT INTO ops.agency_registry VALUES (%s, %s, %s, %s)",
+                            (t.tenant_id, t.display_name, t.aws_account_id, t.region))
+            for schema, tables in (("core", CORE), ("mart", MART)):
+                for table in tables:
+                    cur.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
+                    cur.execute(sql_text(schema, table, self.dialect))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
