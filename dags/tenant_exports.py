@@ -20,9 +20,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, TaskGroup
+from airflow.sdk import DAG, Param, TaskGroup
 
-from tenantlake.entities import ENTITY_NAMES
+from tenantlake.entities import ENTITY_NAMES, raw_asset
 from tenantlake.tasks import POOL, SHARDS, SyncTableOperator, plan, report
 
 with DAG(
@@ -57,7 +57,7 @@ with DAG(
                         task_id=f"sync_{shard}",
                         entity=entity,
                         pool=POOL,
-                        outlets=[Asset(name=f"raw_{entity.lower()}", uri=f"tenantlake://lake/raw/{entity}")],
+                        outlets=[raw_asset(entity)],
                     ).expand(tenant_id=tenants)
                 )
     syncs >> report(shards=shards)

@@ -76,23 +76,25 @@ def run_demo(home: Path | None = None) -> int:
     registry = load_registry()
     started = time.perf_counter()
 
-    _say(f"1/3  Simulating {len(registry.enabled)} agencies' DynamoDB tables (seeded, AWS export layout)")
+    _say(f"1/4  Simulating {len(registry.enabled)} agencies' DynamoDB tables (seeded, AWS export layout)")
     sim = simulate_fleet(registry.enabled, FleetSpec(consumers=CONSUMERS_PER_AGENCY, days=3, defects=3), home)
     _say(f"     {sim['items']:,} items, {sim['changes']:,} changes, {sim['exports']} exports landed in "
          f"{sim['seconds']}s -> {home / 'landing'}")
     _say("     (with a few known-bad items per agency, listed in truth/defects.jsonl, for the quality gate)")
 
-    _say("2/3  Preparing Airflow (local SQLite metadata database, no server)")
+    _say("2/4  Preparing Airflow (local SQLite metadata database, no server)")
     if _airflow(env, "db", "migrate") != 0:
         _say("     airflow db migrate failed; see `airflow db migrate` output")
         return 1
     _airflow(env, "pools", "set", "tenant_exports", "8", "concurrent tenant pulls")
 
-    _say(f"3/3  Running DAG tenant_exports for {DEMO_DAY} with `airflow dags test`")
-    log = home / "tenant_exports.log"
-    t = time.perf_counter()
-    rc = _airflow(env, "dags", "test", "tenant_exports", DEMO_DAY, log=log, on_line=_progress(t))
-    _say(f"     finished in {time.perf_counter() - t:.1f}s (exit {rc}); full log: {log}")
+    rc = 0
+    for step, dag_id in (("3/4", "tenant_exports"), ("4/4", "warehouse_load")):
+        _say(f"{step}  Running DAG {dag_id} for {DEMO_DAY} with `airflow dags test`")
+        log = home / f"{dag_id}.log"
+        t = time.perf_counter()
+        rc = rc or _airflow(env, "dags", "test", dag_id, DEMO_DAY, log=log, on_line=_progress(t))
+        _say(f"     finished in {time.perf_counter() - t:.1f}s (exit {rc}); full log: {log}")
 
     from tenantlake import quality
     from tenantlake.storage import LocalStore
@@ -105,12 +107,33 @@ def run_demo(home: Path | None = None) -> int:
         _say(f"{tid:12} {s['items']:>15,} {s['quarantined']:>12,} {s['rows']:>13,}  {s['freshness']}")
     if summary["failed"]:
         _say(f"\nFailed tenant tables: {', '.join(summary['failed'])}")
+    _marts(home)
     _say(f"\nLake (Parquet, by entity / tenant_id / export_date): {home / 'lake' / 'raw'}")
+    _say(f"Warehouse (DuckDB; schemas core, mart, ops): {home / 'warehouse.duckdb'}")
     _say(f"Quarantine (rows set aside, with reasons): {home / 'lake' / 'quarantine'}")
     _say(f"Data Docs (quality results, no PII): {docs}")
     _say(f"Ground truth from the simulator: {home / 'truth'}")
     _say(f"Total wall time: {time.perf_counter() - started:.1f}s")
     return rc
+
+
+def _marts(home: Path) -> None:
+    """A few figures from the marts, read back from the warehouse file."""
+    import duckdb
+
+    path = home / "warehouse.duckdb"
+    if not path.exists():
+        return
+    con = duckdb.connect(str(path), read_only=True)
+    _say(f"\n{'agency':12} {'live debts':>10} {'debt balance':>16} {'enrolled in plans':>18} {'active plans':>13}")
+    for tid, n, bal, enr, act in con.execute(
+            "SELECT tenant_id, live_debts, debt_balance, enrolled_debt, active_plans FROM mart.agency_snapshot "
+            "ORDER BY tenant_id").fetchall():
+        _say(f"{tid:12} {n:>10,} {bal:>16,.2f} {enr:>18,.2f} {act:>13,}")
+    top = con.execute("SELECT creditor_name, agencies, total_balance FROM mart.creditor_exposure "
+                      "ORDER BY total_balance DESC LIMIT 3").fetchall()
+    _say("Top creditor exposure across agencies: " + "; ".join(f"{c} {b:,.2f} ({a} agencies)" for c, a, b in top))
+    con.close()
 
 
 def _summary(home: Path) -> dict:

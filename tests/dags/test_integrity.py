@@ -8,7 +8,7 @@ import yaml
 
 from tests.dags.conftest import REPO
 
-EXPECTED_DAGS = {"tenant_exports"}
+EXPECTED_DAGS = {"tenant_exports", "warehouse_load"}
 
 
 def test_expected_dags_load_without_import_errors(dagbag):

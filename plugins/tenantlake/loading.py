@@ -1,0 +1,75 @@
+"""What warehouse_load's tasks do: apply new lake batches to the warehouse, rebuild, check.
+
+The warehouse is chosen at run time: TENANTLAKE_WAREHOUSE = duckdb (the embedded default, a file
+at $TENANTLAKE_HOME/warehouse.duckdb) or redshift (the Airflow connection in
+TENANTLAKE_REDSHIFT_CONN, default redshift_default, and TENANTLAKE_COPY_ROLE for COPY).
+"""
+
+from __future__ import annotations
+
+import os
+
+from tenantlake.contracts import ENTITIES
+from tenantlake.lake import commits
+from tenantlake.registry import load_registry
+from tenantlake.settings import Settings
+from tenantlake.storage import open_store
+
+
+def open_warehouse(settings: Settings, registry):
+    kind = os.environ.get("TENANTLAKE_WAREHOUSE", "duckdb")
+    if kind == "duckdb":
+        from tenantlake.pseudonyms import local_key
+        from tenantlake.warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", lambda t: local_key(settings.home, t))
+    if kind == "redshift":
+        from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+
+        from tenantlake.warehouse import RedshiftWarehouse
+
+        hook = RedshiftSQLHook(redshift_conn_id=os.environ.get("TENANTLAKE_REDSHIFT_CONN", "redshift_default"))
+        return RedshiftWarehouse(hook.get_conn, settings.lake, os.environ["TENANTLAKE_COPY_ROLE"],
+                                 open_store(settings.lake))
+    raise ValueError(f"TENANTLAKE_WAREHOUSE={kind!r}: expected duckdb or redshift")
+
+
+def load_and_refresh() -> dict:
+    """Apply every committed batch not yet loaded, per tenant in isolation; rebuild; check."""
+    from tenantlake.warehouse import load_lake
+
+    registry = load_registry()
+    settings = Settings.from_env(registry.landing_bucket)
+    lake = open_store(settings.lake)
+    warehouse = open_warehouse(settings, registry)
+    try:
+        result = load_lake(warehouse, lake, registry)
+        result["checks"] = post_load_checks(warehouse, lake, registry)
+    finally:
+        if hasattr(warehouse, "close"):
+            warehouse.close()
+    problems = [f"{t}: {why}" for t, why in result["failed"].items()] + result["checks"]
+    if problems:
+        raise RuntimeError(f"{len(problems)} problem(s) after loading (the rest is loaded): "
+                           + "; ".join(problems[:20]))
+    return {k: v for k, v in result.items() if k != "checks"}
+
+
+def post_load_checks(warehouse, lake, registry) -> list[str]:
+    """Row counts reconcile with the lake per tenant and entity; no row under another tenant."""
+    problems = []
+    for entity in ENTITIES:
+        table = f"core.history_{entity.lower()}"
+        counts = {r["tenant_id"]: r["n"] for r in warehouse.query(
+            f"SELECT tenant_id, COUNT(*) AS n FROM {table} GROUP BY tenant_id")}
+        for tenant in registry.tenants:
+            published = sum(c.rows for c in commits(lake, entity, tenant.tenant_id))
+            if counts.get(tenant.tenant_id, 0) != published:
+                problems.append(f"{tenant.tenant_id} {entity}: {counts.get(tenant.tenant_id, 0)} rows in {table}, "
+                                f"{published} published in the lake")
+        crossed = warehouse.query(
+            f"SELECT COUNT(*) AS n FROM {table} AS h JOIN ops.load_audit AS a "
+            "ON a.export_id = h._export_id AND a.entity = ? WHERE a.tenant_id <> h.tenant_id", [entity])[0]["n"]
+        if crossed:
+            problems.append(f"{entity}: {crossed} rows sit under another tenant than their batch's")
+    return problems
