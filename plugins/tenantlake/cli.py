@@ -29,7 +29,7 @@ def _simulate(args) -> dict:
     try:
         spec = FleetSpec(
             consumers=args.consumers, days=args.days, warmup_days=args.warmup_days,
-            window_hours=args.window_hours, seed=args.seed, streams=args.streams,
+            window_hours=args.window_hours, seed=args.seed, streams=args.streams, defects=args.defects,
             full_export_at=datetime.fromisoformat(args.full_export_at).replace(tzinfo=UTC),
         )
     except ValueError as e:
@@ -106,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--full-export-at", default="2026-11-01T00:00:00")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--streams", action="store_true", help="also write DynamoDB Streams records")
+    s.add_argument("--defects", type=int, default=0, help="known-bad items per kind in each full export")
     s.add_argument("--s3-bucket", help="write the landing files to this S3 bucket instead")
     s.add_argument("--workers", type=int, help="processes (default: one per core, 1 for S3)")
     s.set_defaults(run=_simulate)

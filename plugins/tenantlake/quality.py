@@ -102,7 +102,10 @@ def _context():
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # no progress bars in task logs
     batch = ctx.data_sources.add_pandas("lake").add_dataframe_asset("batch").add_batch_definition_whole_dataframe("all")
     return ctx, batch
 

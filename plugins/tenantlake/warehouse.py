@@ -209,7 +209,7 @@ class DuckDBWarehouse:
         self.con.execute("SET VARIABLE tenantlake_tenant = ?", [tenant_id])
 
 
-def load_lake(warehouse, lake, registry, tenants: list[str] | None = None) -> dict:
+def load_lake(warehouse, lake, registry, tenants: list[str] | None = None, refresh: bool = True) -> dict:
     """Apply every committed batch not yet loaded (oldest export first per table), per tenant in
     isolation, then rebuild core and marts. Returns counts and the failures (tenant: reason)."""
     loaded, skipped, failed = 0, 0, {}
@@ -224,7 +224,8 @@ def load_lake(warehouse, lake, registry, tenants: list[str] | None = None) -> di
                     loaded += not r.skipped
         except Exception as e:  # noqa: BLE001 - one tenant's failure must not stop the others
             failed[tenant.tenant_id] = f"{type(e).__name__}: {e}"
-    warehouse.refresh(registry)
+    if refresh:
+        warehouse.refresh(registry)
     return {"loaded": loaded, "skipped": skipped, "failed": failed}
 
 
