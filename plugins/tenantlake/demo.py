@@ -108,10 +108,18 @@ def run_demo(home: Path | None = None) -> int:
     if summary["failed"]:
         _say(f"\nFailed tenant tables: {', '.join(summary['failed'])}")
     _marts(home)
+    report = None
+    if (home / "warehouse.duckdb").exists():
+        from tenantlake.report import build_report
+
+        report = build_report(str(home / "warehouse.duckdb"), LocalStore(home / "lake"), registry,
+                              home / "report.html")
     _say(f"\nLake (Parquet, by entity / tenant_id / export_date): {home / 'lake' / 'raw'}")
     _say(f"Warehouse (DuckDB; schemas core, mart, ops): {home / 'warehouse.duckdb'}")
     _say(f"Quarantine (rows set aside, with reasons): {home / 'lake' / 'quarantine'}")
     _say(f"Data Docs (quality results, no PII): {docs}")
+    if report:
+        _say(f"HTML report (open it in a browser, works offline): {report}")
     _say(f"Ground truth from the simulator: {home / 'truth'}")
     _say(f"Total wall time: {time.perf_counter() - started:.1f}s")
     return rc
