@@ -16,7 +16,8 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -79,6 +80,18 @@ def merge_context(entity: str) -> dict:
     return {"entity": entity_table(entity), "columns": ", ".join(cols),
             "values": ", ".join(f"b.{c}" for c in cols), "b_columns": ", ".join(f"b.{c}" for c in cols),
             "update_set": ", ".join(f"{c} = b.{c}" for c in cols if c not in ("tenant_id", "id"))}
+
+
+def rebuild_statements(dialect: str) -> Iterator[str]:
+    """Dimensions, facts and marts, dropped and rebuilt in dependency order."""
+    for schema, tables in (("core", CORE), ("mart", MART)):
+        for table in tables:
+            yield f"DROP TABLE IF EXISTS {schema}.{table}"
+            yield sql_text(schema, table, dialect)
+
+
+def agency_rows(registry) -> list[tuple]:
+    return [(t.tenant_id, t.display_name, t.aws_account_id, t.region) for t in registry.tenants]
 
 
 @dataclass
@@ -148,9 +161,7 @@ class DuckDBWarehouse:
         tables = [pq.read_table(io.BytesIO(lake.get(f["key"]))) for f in c.files]
         batch = pa.concat_tables(tables) if tables else lake_schema(ENTITIES[c.entity]).empty_table()
         name = entity_table(c.entity)
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction() as con:
             con.execute(f"DELETE FROM stage.{name}")
             con.register("_batch", batch)
             con.execute(f"INSERT INTO stage.{name} SELECT * FROM _batch")
@@ -166,34 +177,31 @@ class DuckDBWarehouse:
             con.execute("INSERT INTO ops.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [c.tenant_id, c.entity, c.export_id, c.kind, c.rows, staged, len(c.files),
                          datetime.now(UTC).replace(tzinfo=None)])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return LoadResult(c.tenant_id, c.entity, c.export_id, staged, False)
 
     def refresh(self, registry) -> None:
         """Rebuild dimensions, facts and marts from core, in one transaction."""
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction() as con:
             con.execute("DELETE FROM ops.agency_registry")
-            con.executemany("INSERT INTO ops.agency_registry VALUES (?, ?, ?, ?)",
-                            [[t.tenant_id, t.display_name, t.aws_account_id, t.region] for t in registry.tenants])
+            con.executemany("INSERT INTO ops.agency_registry VALUES (?, ?, ?, ?)", agency_rows(registry))
             con.execute("DELETE FROM ops.creditor_aliases")
             rows = [line.split(",") for line in (SQL / "seeds/creditor_aliases.csv").read_text().splitlines()[1:]]
             con.executemany("INSERT INTO ops.creditor_aliases VALUES (?, ?)", rows)
-            for schema, tables in (("core", CORE), ("mart", MART)):
-                for table in tables:
-                    con.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
-                    con.execute(sql_text(schema, table, self.dialect))
+            for statement in rebuild_statements(self.dialect):
+                con.execute(statement)
             for table in TENANT_MARTS:
                 # The DuckDB stand-in for row-level security: an agency session sets its tenant.
                 con.execute(f"CREATE OR REPLACE VIEW mart_agency.{table} AS SELECT * FROM mart.{table} "
                             "WHERE tenant_id = getvariable('tenantlake_tenant')")
-            con.execute("COMMIT")
+
+    @contextmanager
+    def _transaction(self):
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+            self.con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            self.con.execute("ROLLBACK")
             raise
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
@@ -243,24 +251,18 @@ def literal(value: str, pattern: re.Pattern) -> str:
     return f"'{value}'"
 
 
+# Arrow type test -> Redshift type, first match wins; structs and lists load into SUPER.
+REDSHIFT_TYPES = [(pa.types.is_timestamp, "TIMESTAMPTZ"), (pa.types.is_date, "DATE"),
+                  (pa.types.is_boolean, "BOOLEAN"), (pa.types.is_int32, "INTEGER"),
+                  (pa.types.is_integer, "BIGINT"), (pa.types.is_binary, "VARBYTE")]
+
+
 def redshift_type(t: pa.DataType, name: str = "") -> str:
     if pa.types.is_string(t):
         return "VARCHAR(128)" if name in ("tenant_id", "id") or name.endswith("_id") else "VARCHAR(4096)"
     if pa.types.is_decimal(t):
         return f"DECIMAL({t.precision},{t.scale})"
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ"
-    if pa.types.is_date(t):
-        return "DATE"
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    if pa.types.is_int32(t):
-        return "INTEGER"
-    if pa.types.is_integer(t):
-        return "BIGINT"
-    if pa.types.is_binary(t):
-        return "VARBYTE"
-    return "SUPER"  # structs and lists: Parquet nested types load into SUPER
+    return next((rs for test, rs in REDSHIFT_TYPES if test(t)), "SUPER")
 
 
 def spectrum_type(t: pa.DataType) -> str:
@@ -343,9 +345,7 @@ class RedshiftWarehouse:
     def load_batch(self, c: Commit, lake) -> LoadResult:
         import orjson
 
-        conn = self.connect()
-        try:
-            cur = conn.cursor()
+        with self._transaction() as cur:
             cur.execute("SELECT COUNT(*) FROM ops.load_audit "
                         "WHERE tenant_id = %s AND entity = %s AND export_id = %s", (c.tenant_id, c.entity, c.export_id))
             if cur.fetchone()[0]:
@@ -358,26 +358,21 @@ class RedshiftWarehouse:
                     if copied != c.rows:
                         raise LoadError(f"{c.tenant_id} {c.entity} {c.export_id}: COPY loaded {copied} rows, "
                                         f"the commit marker says {c.rows}")
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
         return LoadResult(c.tenant_id, c.entity, c.export_id, c.rows, False)
 
     def refresh(self, registry) -> None:
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM ops.agency_registry")
+            for row in agency_rows(registry):
+                cur.execute("INSERT INTO ops.agency_registry VALUES (%s, %s, %s, %s)", row)
+            for statement in rebuild_statements(self.dialect):
+                cur.execute(statement)
+
+    @contextmanager
+    def _transaction(self):
         conn = self.connect()
         try:
-            cur = conn.cursor()
-            cur.execute("DELETE FROM ops.agency_registry")
-            for t in registry.tenants:
-                cur.execute("INSERT INTO ops.agency_registry VALUES (%s, %s, %s, %s)",
-                            (t.tenant_id, t.display_name, t.aws_account_id, t.region))
-            for schema, tables in (("core", CORE), ("mart", MART)):
-                for table in tables:
-                    cur.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
-                    cur.execute(sql_text(schema, table, self.dialect))
+            yield conn.cursor()
             conn.commit()
         except BaseException:
             conn.rollback()

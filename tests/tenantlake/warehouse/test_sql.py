@@ -126,3 +126,66 @@ def test_live_redshift_accepts_the_ddl():  # pragma: no cover - needs a real clu
         cur.execute(ddl)
     conn.rollback()
     json.dumps({})
+
+
+class FakeConnection:
+    """A DB-API connection that records what it was sent; COPY 'loads' `copied` rows."""
+
+    def __init__(self, copied, already_loaded=0):
+        self.sent, self.copied, self.already, self.done = [], copied, already_loaded, None
+
+    def cursor(self):
+        conn = self
+
+        class Cursor:
+            def execute(self, sql, params=None):
+                conn.sent.append((sql, params))
+                self.result = conn.already if "load_audit WHERE" in sql else conn.copied
+
+            def fetchone(self):
+                return (self.result,)
+        return Cursor()
+
+    def commit(self):
+        self.done = "commit"
+
+    def rollback(self):
+        self.done = "rollback"
+
+    def close(self):
+        pass
+
+
+def test_redshift_load_sends_the_batch_in_one_transaction(batch, tmp_path):
+    from tenantlake.storage import LocalStore
+
+    conn = FakeConnection(copied=1195)
+    wh = RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/redshift-copy",
+                           LocalStore(tmp_path))
+    result = wh.load_batch(batch, None)
+    assert not result.skipped and conn.done == "commit"
+    assert [s for s, _ in conn.sent[1:]] == [s for s, _ in wh.batch_statements(batch)]
+    manifest = json.loads((tmp_path / wh.manifest_key(batch)).read_text())
+    assert manifest == wh.copy_manifest(batch)
+
+
+def test_redshift_load_rolls_back_when_copy_count_disagrees(batch, tmp_path):
+    from tenantlake.storage import LocalStore
+    from tenantlake.warehouse import LoadError
+
+    conn = FakeConnection(copied=1194)
+    wh = RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/r",
+                           LocalStore(tmp_path))
+    with pytest.raises(LoadError, match="COPY loaded 1194 rows, the commit marker says 1195"):
+        wh.load_batch(batch, None)
+    assert conn.done == "rollback"
+    assert not any(s.startswith("MERGE") for s, _ in conn.sent)  # stopped before touching core
+
+
+def test_redshift_replayed_batch_is_skipped(batch, tmp_path):
+    from tenantlake.storage import LocalStore
+
+    conn = FakeConnection(copied=1195, already_loaded=1)
+    wh = RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/r",
+                           LocalStore(tmp_path))
+    assert wh.load_batch(batch, None).skipped and len(conn.sent) == 1
