@@ -277,3 +277,20 @@ def build_data_docs(lake, out_dir: str | os.PathLike) -> str:
                 batch_identifier=f"{batch['tenant_id']}__{batch['export_id']}"), result)
         sites = ctx.build_data_docs()
     return sites["local_site"].removeprefix("file://")
+
+
+def summarise(lake) -> dict:
+    """Per tenant and entity: batches audited, failed, rows set aside, and warnings by expectation."""
+    out: dict[str, dict] = {}
+    for key in lake.list("_quality/results/"):
+        doc = orjson.loads(lake.get(key))
+        b = doc["batch"]
+        s = out.setdefault(b["tenant_id"], {}).setdefault(b["entity"], {
+            "batches": 0, "failed": 0, "quarantined": 0, "warnings": {}})
+        s["batches"] += 1
+        s["failed"] += bool(doc["failed"])
+        s["quarantined"] += doc["quarantined"]
+        for w in doc["warned"]:
+            name, _, count = w.rpartition(": ")
+            s["warnings"][name] = s["warnings"].get(name, 0) + int(count or 0)
+    return out

@@ -203,6 +203,9 @@ def report(shards: dict, params: dict | None = None, run_id: str | None = None) 
             t["tables"] += 1
             for k in ("items", "rows", "quarantined"):
                 t[k] += s[k]
+    from tenantlake.quality import summarise
+
+    lake.put("_quality/summary.json", orjson.dumps(summarise(lake), option=orjson.OPT_INDENT_2))
     summary = {"run_id": run_id, "tenants": per_tenant, "failed": failed}
     lake.put(f"_state/runs/{run_id.replace(':', '_').replace('+', '_')}/summary.json",
              orjson.dumps(summary, option=orjson.OPT_INDENT_2))

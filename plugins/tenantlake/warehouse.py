@@ -55,7 +55,8 @@ def sql_text(schema: str, table: str, dialect: str = "redshift", **context: str)
         return text
     import sqlglot
 
-    return ";\n".join(sqlglot.transpile(text, read="redshift", write=dialect))
+    # statement by statement, comments dropped first (sqlglot would keep them as /* */ blocks)
+    return ";\n".join(sqlglot.transpile(stmt, read="redshift", write=dialect)[0] for stmt in statements(text))
 
 
 def render(text: str, **context: str) -> str:
@@ -83,11 +84,11 @@ def merge_context(entity: str) -> dict:
 
 
 def rebuild_statements(dialect: str) -> Iterator[str]:
-    """Dimensions, facts and marts, dropped and rebuilt in dependency order."""
+    """Dimensions, facts and marts, dropped and rebuilt in dependency order (with their comments)."""
     for schema, tables in (("core", CORE), ("mart", MART)):
         for table in tables:
             yield f"DROP TABLE IF EXISTS {schema}.{table}"
-            yield sql_text(schema, table, dialect)
+            yield from statements(sql_text(schema, table, dialect))
 
 
 def agency_rows(registry) -> list[tuple]:
@@ -130,7 +131,7 @@ class DuckDBWarehouse:
 
         self.con.create_function("f_pseudonym", f_pseudonym, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow",
                                  side_effects=False)
-        for schema in ("stage", "core", "mart", "ops", "mart_agency"):
+        for schema in ("lake", "stage", "core", "mart", "ops", "mart_agency"):
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for table in OPS:
             self.con.execute(sql_text("ops", table, self.dialect))
@@ -147,6 +148,17 @@ class DuckDBWarehouse:
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS "
                              "SELECT *, CAST(0 AS INTEGER) AS _op_rank, FALSE AS _removed FROM _shape")
         self.con.unregister("_shape")
+
+    def register_lake(self, entity: str, batches: list[Commit], lake) -> None:
+        """The Spectrum stand-in: lake.<entity> is a view over the committed files of every tenant
+        (DuckDB reads local files only here: this build has no httpfs for S3)."""
+        from tenantlake.storage import LocalStore
+
+        files = [str(lake.path(f["key"])) for c in batches for f in c.files] if isinstance(lake, LocalStore) else []
+        if files:
+            listing = ", ".join(literal(p, LOCAL_PATH) for p in files)
+            self.con.execute(f"CREATE OR REPLACE VIEW lake.{entity_table(entity)} AS "
+                             f"SELECT * FROM read_parquet([{listing}], hive_partitioning = false)")
 
     def loaded(self, c: Commit) -> bool:
         return bool(self.con.execute(
@@ -221,6 +233,8 @@ def load_lake(warehouse, lake, registry, tenants: list[str] | None = None, refre
     """Apply every committed batch not yet loaded (oldest export first per table), per tenant in
     isolation, then rebuild core and marts. Returns counts and the failures (tenant: reason)."""
     loaded, skipped, failed = 0, 0, {}
+    for entity in ENTITIES:  # new partitions first, so lake.* (Spectrum) sees what core will hold
+        warehouse.register_lake(entity, [c for t in registry.tenants for c in commits(lake, entity, t.tenant_id)], lake)
     for tenant in registry.tenants:
         if tenants and tenant.tenant_id not in tenants:
             continue
@@ -239,7 +253,8 @@ def load_lake(warehouse, lake, registry, tenants: list[str] | None = None, refre
 
 # ---- Redshift ------------------------------------------------------------------------------------
 
-S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/=-]*)?$")
+S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*()/=-]*)?$")  # never a quote
+LOCAL_PATH = re.compile(r"^/[A-Za-z0-9_./=-]+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 
 
@@ -318,6 +333,17 @@ class RedshiftWarehouse:
                    for t, d in parts]
         return [f"ALTER TABLE lake.{entity_table(entity)} ADD IF NOT EXISTS " + " ".join(clauses[i:i + 100])
                 for i in range(0, len(clauses), 100)]
+
+    def register_lake(self, entity: str, batches: list[Commit], lake) -> None:
+        """ADD PARTITION on an external table may not run in a transaction block: autocommit."""
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            cur = conn.cursor()
+            for sql in self.add_partitions(entity, batches):
+                cur.execute(sql)
+        finally:
+            conn.close()
 
     def copy_manifest(self, c: Commit) -> dict:
         return {"entries": [{"url": f"{self.lake_url}/{f['key']}", "mandatory": True,

@@ -31,4 +31,6 @@ JOIN core.dim_agency AS a ON a.tenant_id = m.tenant_id
 LEFT JOIN consumers AS c ON c.tenant_id = m.tenant_id AND c.month = m.month
 LEFT JOIN apps AS ap ON ap.tenant_id = m.tenant_id AND ap.month = m.month
 LEFT JOIN decisions AS d ON d.tenant_id = m.tenant_id AND d.month = m.month
-LEFT JOIN pay AS p ON p.tenant_id = m.tenant_id AND p.month = m.month
+LEFT JOIN pay AS p ON p.tenant_id = m.tenant_id AND p.month = m.month;
+
+COMMENT ON TABLE mart.agency_kpis_monthly IS 'Agency KPIs by calendar month: new consumers, applications submitted and approved, approval rate, payments settled and collected (USD).'

@@ -14,4 +14,6 @@ SELECT a.tenant_id, a.agency_name, NVL(debt.live_debts, 0) AS live_debts,
        NVL(plans.active_plans, 0) AS active_plans
 FROM core.dim_agency AS a
 LEFT JOIN debt ON debt.tenant_id = a.tenant_id
-LEFT JOIN plans ON plans.tenant_id = a.tenant_id
+LEFT JOIN plans ON plans.tenant_id = a.tenant_id;
+
+COMMENT ON TABLE mart.agency_snapshot IS 'Each agency now: live debts and balance under management, debt enrolled in active plans, active plans.'

@@ -7,4 +7,6 @@ SELECT c.creditor_name,
 FROM core.current_debt AS d
 JOIN core.dim_creditor AS c ON c.spelling = d.creditor_name
 WHERE NOT d._removed AND NOT NVL(d.is_deleted, FALSE)
-GROUP BY c.creditor_name
+GROUP BY c.creditor_name;
+
+COMMENT ON TABLE mart.creditor_exposure IS 'Cross-agency exposure per conformed creditor: live debt balance (USD), debts, agencies holding it.'

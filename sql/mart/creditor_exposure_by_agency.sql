@@ -4,4 +4,6 @@ SELECT d.tenant_id, c.creditor_name, COUNT(*) AS debts, CAST(SUM(d.balance) AS D
 FROM core.current_debt AS d
 JOIN core.dim_creditor AS c ON c.spelling = d.creditor_name
 WHERE NOT d._removed AND NOT NVL(d.is_deleted, FALSE)
-GROUP BY d.tenant_id, c.creditor_name
+GROUP BY d.tenant_id, c.creditor_name;
+
+COMMENT ON TABLE mart.creditor_exposure_by_agency IS 'Exposure per conformed creditor within each agency: live debt balance (USD) and debts.'

@@ -10,4 +10,6 @@ SELECT tenant_id,
        SUM(CASE WHEN status = 'DROPPED' THEN 1 ELSE 0 END) AS dropped
 FROM core.current_consumer
 WHERE NOT _removed AND NOT NVL(is_deleted, FALSE)
-GROUP BY tenant_id
+GROUP BY tenant_id;
+
+COMMENT ON TABLE mart.enrolment_funnel IS 'Consumers per agency by the stage they are at now (lead to graduated, or dropped).'

@@ -9,4 +9,6 @@ SELECT tenant_id, cohort_month,
        CAST(SUM(monthly_payment) AS DECIMAL(18, 2)) AS monthly_payments
 FROM core.fact_plan
 WHERE NOT is_deleted
-GROUP BY tenant_id, cohort_month
+GROUP BY tenant_id, cohort_month;
+
+COMMENT ON TABLE mart.plan_outcomes_by_cohort IS 'Debt management plans by start-month cohort: proposed, active, completed, cancelled, monthly payments (USD).'

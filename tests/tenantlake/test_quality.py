@@ -145,3 +145,17 @@ def test_data_docs_show_failures_but_never_pii(tmp_path, registry):
     assert "zz" in stored  # an unexpected non-PII value is shown...
     for secret in ("PII9X9X9", "Zebulonius"):  # ...but no PII value, in the docs or the stored results
         assert secret not in text and secret not in stored
+
+
+def test_results_are_summarised_per_tenant(defective):
+    _, lake, full, defects = defective
+    summary = quality.summarise(lake)["agency-001"]
+    assert set(summary) == set(full)
+    audited = {d["entity"]: 0 for d in defects}
+    for d in defects:  # rows the audit (not the decoder) set aside
+        if d["outcome"] == "quarantine" and d["reason"].startswith("expect_"):
+            audited[d["entity"]] += 1
+    for entity, n in audited.items():
+        assert summary[entity]["quarantined"] == n, entity
+    assert summary["Debt"]["warnings"]["expect_column_values_to_be_between(delinquency_days)"] == 2
+    assert all(s["failed"] == 0 and s["batches"] == 1 for s in summary.values())

@@ -189,3 +189,23 @@ def test_redshift_replayed_batch_is_skipped(batch, tmp_path):
     wh = RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/r",
                            LocalStore(tmp_path))
     assert wh.load_batch(batch, None).skipped and len(conn.sent) == 1
+
+
+def test_a_quote_never_reaches_a_literal():
+    from tenantlake.warehouse import S3_URL, literal
+
+    with pytest.raises(ValueError):
+        literal("s3://lake/raw/it's", S3_URL)
+
+
+def test_partitions_are_registered_outside_a_transaction(batch, tmp_path):
+    conn = FakeConnection(copied=0)
+    conn.autocommit = False
+    wh = RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/r")
+    wh.register_lake("Debt", [batch], None)
+    assert conn.autocommit is True and conn.sent[0][0].startswith("ALTER TABLE lake.debt ADD IF NOT EXISTS PARTITION")
+
+
+def test_marts_carry_comments_for_bi_tools():
+    for p in (SQL / "mart").glob("*.sql"):
+        assert f"COMMENT ON TABLE mart.{p.stem} IS '" in p.read_text(), p.name
