@@ -17,7 +17,6 @@ import pyarrow as pa
 from tenantlake.contracts import SHAPES, Entity
 from tenantlake.formats.attributes import BadValue, plain_json, value
 
-OPS = ("snapshot", "insert", "modify", "remove")
 # An item attribute naming its own tenant; if present it must agree with the registry's tenant.
 TENANT_FIELDS = ("tenantId", "tenant_id", "agencyId")
 
