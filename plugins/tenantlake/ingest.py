@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,6 +49,7 @@ class BatchResult:
     files: int
     seconds: float
     commit_key: str
+    export_time_us: int  # full: exportTime; incremental: exportToTime; stream: its newest record
 
     def line(self) -> str:
         return (f"{self.tenant_id} {self.entity} {self.kind.split('_')[0].lower()} {self.export_id}: "
@@ -143,13 +145,14 @@ def _audit(lake: Store, batch: BatchKey, kind: str, parts: list[StagedFile], exp
             kept.append(part)
             continue
         table = pq.read_table(part.path)
-        reasons = [outcome.quarantined_rows.get(offset + i) for i in range(table.num_rows)]
-        offset += table.num_rows
-        if any(reasons):
-            bad = [i for i, r in enumerate(reasons) if r]
-            aside.append(_audit_quarantine(table.take(bad), [reasons[i] for i in bad]))
-            table = table.filter(pa.array([r is None for r in reasons]))
+        bad = sorted(r - offset for r in outcome.quarantined_rows if offset <= r < offset + table.num_rows)
+        if bad:
+            aside.append(_audit_quarantine(table.take(bad), [outcome.quarantined_rows[offset + i] for i in bad]))
+            keep = np.ones(table.num_rows, dtype=bool)
+            keep[bad] = False
+            table = table.filter(pa.array(keep))
             pq.write_table(table, part.path, compression="snappy")
+        offset += part.rows
         kept.append(StagedFile(part.path if table.num_rows else None, table.num_rows, part.quarantine,
                                part.min_ts, part.max_ts))
     return kept, pa.concat_tables(aside), summary
@@ -198,7 +201,7 @@ def _publish(lake: Store, batch: BatchKey, kind: str, source: str, parts: Iterab
     lake.delete_prefix(staging)
     return BatchResult(batch.tenant_id, batch.entity, batch.export_id, kind, batch.export_date, items,
                        rows, quarantine.num_rows, len(staged), time.perf_counter() - started,
-                       batch.commit_key)
+                       batch.commit_key, export_time_us)
 
 
 def ingest_export(landing: Store, summary_key: str, lake: Store, *, tenant_id: str, entity: str,
@@ -250,9 +253,9 @@ def ingest_stream_file(landing: Store, key: str, lake: Store, *, tenant_id: str,
     try:
         stager = _Stager(os.path.join(local, "part.parquet"), entity)
         stager.add(decoded)
-        newest = decoded.rows["_event_ts"].cast(pa.int64())
-        at = pc.max(newest).as_py() if decoded.rows.num_rows else 0
-        return _publish(lake, batch, f"STREAM_{envelope.upper()}", key, [stager.done()], run_id,
-                        decoded.lines, started, at or 0, audit and entity in ENTITIES)
+        staged = stager.done()
+        # a stream file has no export time: its newest record bounds the audit's "not in the future"
+        return _publish(lake, batch, f"STREAM_{envelope.upper()}", key, [staged], run_id,
+                        decoded.lines, started, staged.max_ts or 0, audit and entity in ENTITIES)
     finally:
         shutil.rmtree(local, ignore_errors=True)

@@ -92,7 +92,7 @@ def load_suite(entity: str, folder: str) -> dict:
                    for e in doc["expectations"]]
     except QualityError as e:
         raise SuiteError(f"{path}: {e}") from None
-    _gx_suite(entity, orjson.dumps(checked).decode(), str(path))
+    _gx_suite(entity, checked, str(path))
     return doc
 
 
@@ -110,13 +110,13 @@ def _context():
     return ctx, batch
 
 
-def _gx_suite(entity: str, expectations_json: str, path: str):
+def _gx_suite(entity: str, expectations: list[dict], path: str):
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     try:
         configs = [ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e.get("meta") or {})
-                   for e in orjson.loads(expectations_json)]
+                   for e in expectations]
         for c in configs:
             c.to_domain_obj()  # an unknown type raises here; a suite would only log it and drop it
         suite = ExpectationSuite(name=entity, expectations=configs)
@@ -177,18 +177,23 @@ def _redact(result: dict, pii: set[str]) -> dict:
     return result
 
 
+def resolve_suite(entity: str, params: dict, kind: str, folder: str | None = None) -> list[dict]:
+    """The entity's expectations that apply to this kind of batch, with their $parameters filled."""
+    doc = load_suite(entity, folder or suites_folder())
+    return [{**e, "kwargs": {k: _resolve(v, params) for k, v in e["kwargs"].items()}}
+            for e in doc["expectations"] if kind in e.get("meta", {}).get("applies_to", [kind])]
+
+
 def audit(entity: str, parts: list[str], params: dict, kind: str, folder: str | None = None) -> Audit:
     """Validate a staged batch (its local Parquet parts) against the entity's suite."""
-    doc = load_suite(entity, folder or suites_folder())
-    exps = [e for e in doc["expectations"] if kind in e.get("meta", {}).get("applies_to", [kind])]
-    resolved = [{**e, "kwargs": {k: _resolve(v, params) for k, v in e["kwargs"].items()}} for e in exps]
+    resolved = resolve_suite(entity, params, kind, folder)
     df = frame(parts, _columns(resolved))
     outcome = Audit()
     if df is None:
         return outcome
     try:
         ctx, batch = _context()
-        suite = _gx_suite(entity, orjson.dumps(resolved, default=str).decode(), f"{entity}.json")
+        suite = _gx_suite(entity, resolved, f"{entity}.json")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = batch.get_batch(batch_parameters={"dataframe": df}).validate(

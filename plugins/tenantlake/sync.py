@@ -33,6 +33,10 @@ class SyncResult:
     batches: list[dict] = field(default_factory=list)
     watermark_us: int | None = None
 
+    def add(self, r: BatchResult) -> None:
+        self.batches.append({"export_id": r.export_id, "kind": r.kind, "items": r.items, "rows": r.rows,
+                             "quarantined": r.quarantined})
+
     def summary(self) -> dict:
         """Small enough for XCom: counts, not rows."""
         return {"tenant_id": self.tenant_id, "entity": self.entity, "batches": len(self.batches),
@@ -87,7 +91,7 @@ def sync_landed(landing: Store, lake: Store, tenant: Tenant, entity: str, run_id
     for e in pending(landed_exports(landing, tenant.tenant_id, entity), mark, resnapshot):
         r = ingest_export(landing, e.summary_key, lake, tenant_id=tenant.tenant_id, entity=entity,
                           tenant=tenant, run_id=run_id, workers=workers)
-        _record(result, r)
+        result.add(r)
         watermarks.advance(lake, tenant.tenant_id, entity, watermarks.Watermark(e.to_us, r.export_id, r.kind))
     mark = watermarks.read(lake, tenant.tenant_id, entity)
     result.watermark_us = mark.to_us if mark else None
@@ -101,11 +105,6 @@ def sync_streams(landing: Store, lake: Store, tenant: Tenant, entity: str, run_i
         for key in landing.list(f"tenant={tenant.tenant_id}/table={entity}/streams/{envelope}/"):
             if lake.exists(stream_batch_key(tenant.tenant_id, entity, key).commit_key):
                 continue
-            _record(result, ingest_stream_file(landing, key, lake, tenant_id=tenant.tenant_id,
+            result.add(ingest_stream_file(landing, key, lake, tenant_id=tenant.tenant_id,
                                                entity=entity, envelope=envelope, run_id=run_id))
     return result
-
-
-def _record(result: SyncResult, r: BatchResult) -> None:
-    result.batches.append({"export_id": r.export_id, "kind": r.kind, "items": r.items, "rows": r.rows,
-                           "quarantined": r.quarantined})

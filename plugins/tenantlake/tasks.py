@@ -89,7 +89,7 @@ class SyncTableOperator(BaseOperator):
         return self._request(context, registry, tenant, settings, lake, resnapshot)
 
     def _request(self, context, registry, tenant, settings, lake, resnapshot: bool) -> dict:
-        from tenantlake import aws, exports, watermarks
+        from tenantlake import aws, exports, sync, watermarks
         from tenantlake.registry import parse_window
 
         mark = watermarks.read(lake, tenant.tenant_id, self.entity)
@@ -99,8 +99,7 @@ class SyncTableOperator(BaseOperator):
         if not requests:
             self.log.info("%s %s: no window of 15 minutes or more since the watermark yet",
                           tenant.tenant_id, self.entity)
-            return self._done(context, lake, {"tenant_id": tenant.tenant_id, "entity": self.entity,
-                                              "batches": 0, "items": 0, "rows": 0, "quarantined": 0})
+            return self._done(context, lake, sync.SyncResult(tenant.tenant_id, self.entity).summary())
         dynamodb = aws.tenant_session(tenant, aws.central_session(settings.aws_conn_id)).client("dynamodb")
         arns = [exports.request_once(dynamodb, tenant, r, registry.landing_bucket, registry.landing_account_id, lake)
                 for r in requests]
@@ -110,8 +109,7 @@ class SyncTableOperator(BaseOperator):
 
     def execute_complete(self, context, event: dict) -> dict:
         """Runs when the trigger saw every export finish: ingest them in window order."""
-        from tenantlake import exports, watermarks
-        from tenantlake.formats.manifest import parse_time
+        from tenantlake import exports, sync, watermarks
         from tenantlake.ingest import ingest_export
         from tenantlake.storage import open_store
 
@@ -119,19 +117,15 @@ class SyncTableOperator(BaseOperator):
             raise RuntimeError(event["message"])  # AWS's FailureCode and FailureMessage
         registry, tenant, settings, lake = self._context()
         landing = open_store(settings.landing)
-        totals = {"tenant_id": tenant.tenant_id, "entity": self.entity, "batches": 0, "items": 0, "rows": 0,
-                  "quarantined": 0}
+        result = sync.SyncResult(tenant.tenant_id, self.entity)
         for export in event["exports"]:
             key = exports.manifest_key(tenant.tenant_id, self.entity, export["arn"], export["manifest"])
             r = ingest_export(landing, key, lake, tenant_id=tenant.tenant_id, entity=self.entity,
                               tenant=tenant, run_id=context["run_id"])
-            summary = orjson.loads(landing.get(key))
-            to_us = parse_time(summary.get("exportToTime") or summary.get("exportTime"), key)
-            watermarks.advance(lake, tenant.tenant_id, self.entity, watermarks.Watermark(to_us, r.export_id, r.kind))
-            for k in ("items", "rows", "quarantined"):
-                totals[k] += getattr(r, k)
-            totals["batches"] += 1
-        return self._done(context, lake, totals)
+            watermarks.advance(lake, tenant.tenant_id, self.entity,
+                               watermarks.Watermark(r.export_time_us, r.export_id, r.kind))
+            result.add(r)
+        return self._done(context, lake, result.summary())
 
     def _done(self, context, lake, summary: dict) -> dict:
         lake.put(_status_key(context["run_id"], self.tenant_id, self.entity), orjson.dumps(summary))

@@ -219,3 +219,30 @@ def test_watermark_moves_only_forward_and_only_when_written(tmp_path):
     assert watermarks.read(lake, "agency-001", "Debt").to_us == 200
     watermarks.advance(lake, "agency-001", "Debt", watermarks.Watermark(150, "f", "FULL_EXPORT"))  # a re-snapshot
     assert watermarks.read(lake, "agency-001", "Debt").export_id == "f"
+
+
+def test_execute_complete_ingests_the_exports_and_moves_the_watermark(fleet, tmp_path, monkeypatch):
+    """What the operator does once the trigger says every export completed (manifest keys as
+    DescribeExport gives them), on files the simulator landed."""
+    import json
+
+    from tenantlake.tasks import SyncTableOperator
+
+    out, _ = fleet
+    landing = out / "landing"
+    summaries = sorted(landing.glob("tenant=agency-001/table=Debt/AWSDynamoDB/*/manifest-summary.json"),
+                       key=lambda p: json.loads(p.read_text()).get("exportFromTime", ""))
+    monkeypatch.setenv("TENANTLAKE_LANDING", str(landing))
+    monkeypatch.setenv("TENANTLAKE_LAKE", str(tmp_path / "lake"))
+    event = {"status": "completed", "exports": [
+        {"arn": json.loads(p.read_text())["exportArn"], "status": "COMPLETED", "manifest": str(p.relative_to(landing))}
+        for p in summaries[:2]]}
+    op = SyncTableOperator(task_id="t", tenant_id="agency-001", entity="Debt")
+    summary = op.execute_complete({"run_id": "r1"}, event)
+    second = json.loads(summaries[1].read_text())
+    expected = sum(json.loads(p.read_text())["itemCount"] for p in summaries[:2])
+    assert (summary["batches"], summary["items"]) == (2, expected)
+    mark = watermarks.read(LocalStore(tmp_path / "lake"), "agency-001", "Debt")
+    assert mark.to_us == int(datetime.fromisoformat(second["exportToTime"]).timestamp() * 1_000_000)
+    with pytest.raises(RuntimeError, match="S3AccessDenied"):
+        op.execute_complete({"run_id": "r2"}, {"status": "failed", "message": "export x failed: S3AccessDenied: no"})

@@ -231,9 +231,9 @@ def _unwrap(w: pa.StructArray, t: pa.DataType, kind: str | None, name: str, rows
         inner = _unwrap(flat, t.value_type, None, name, parents, problems)
         return pa.ListArray.from_arrays(v.offsets, inner, type=t, mask=pc.is_null(v))
     if key == "SS":
-        problems.flag(pc.equal(pc.fill_null(pc.list_value_length(v), 1), 0), rows, "empty_set",
-                      f"attribute {name!r}: SS is empty; DynamoDB sets hold at least one element")
         lengths = pc.list_value_length(v)
+        problems.flag(pc.equal(pc.fill_null(lengths, 1), 0), rows, "empty_set",
+                      f"attribute {name!r}: SS is empty; DynamoDB sets hold at least one element")
         if pc.any(pc.greater(lengths, 1)).as_py():
             pairs = pa.table({"r": pc.list_parent_indices(v), "v": pc.list_flatten(v)})
             if pairs.group_by(["r", "v"]).aggregate([]).num_rows != pairs.num_rows:
@@ -325,8 +325,9 @@ def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True,
     bad = []
     if problems.by_row:
         lines = text.split(b"\n")
-        keep = pa.array([i not in problems.by_row for i in range(n)])
-        table = table.filter(keep)
+        keep = np.ones(n, dtype=bool)
+        keep[list(problems.by_row)] = False
+        table = table.filter(pa.array(keep))
         bad = [(first_line + i, e.code, e.detail, lines[i]) for i, e in sorted(problems.by_row.items())]
     return Decoded(table, quarantine_table(src, bad), n, True)
 
