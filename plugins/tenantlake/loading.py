@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from tenantlake.contracts import ENTITIES
-from tenantlake.lake import commits
 from tenantlake.registry import load_registry
 from tenantlake.settings import Settings
 from tenantlake.storage import open_store
@@ -36,15 +35,16 @@ def open_warehouse(settings: Settings, registry):
 
 def load_and_refresh() -> dict:
     """Apply every committed batch not yet loaded, per tenant in isolation; rebuild; check."""
-    from tenantlake.warehouse import load_lake
+    from tenantlake.warehouse import lake_batches, load_lake
 
     registry = load_registry()
     settings = Settings.from_env(registry.landing_bucket)
     lake = open_store(settings.lake)
     warehouse = open_warehouse(settings, registry)
+    batches = lake_batches(lake, registry)
     try:
-        result = load_lake(warehouse, lake, registry)
-        result["checks"] = post_load_checks(warehouse, lake, registry)
+        result = load_lake(warehouse, lake, registry, batches=batches)
+        result["checks"] = post_load_checks(warehouse, batches)
     finally:
         if hasattr(warehouse, "close"):
             warehouse.close()
@@ -55,21 +55,22 @@ def load_and_refresh() -> dict:
     return {k: v for k, v in result.items() if k != "checks"}
 
 
-def post_load_checks(warehouse, lake, registry) -> list[str]:
-    """Row counts reconcile with the lake per tenant and entity; no row under another tenant."""
+def post_load_checks(warehouse, batches: dict) -> list[str]:
+    """Row counts reconcile with the lake per tenant and entity; no row under another tenant.
+    `batches` is the lake's commit markers as load_lake applied them (warehouse.lake_batches)."""
     problems = []
     for entity in ENTITIES:
         table = f"core.history_{entity.lower()}"
         counts = {r["tenant_id"]: r["n"] for r in warehouse.query(
             f"SELECT tenant_id, COUNT(*) AS n FROM {table} GROUP BY tenant_id")}
-        for tenant in registry.tenants:
-            published = sum(c.rows for c in commits(lake, entity, tenant.tenant_id))
-            if counts.get(tenant.tenant_id, 0) != published:
-                problems.append(f"{tenant.tenant_id} {entity}: {counts.get(tenant.tenant_id, 0)} rows in {table}, "
+        for (tenant_id, e), cs in batches.items():
+            published = sum(c.rows for c in cs)
+            if e == entity and counts.get(tenant_id, 0) != published:
+                problems.append(f"{tenant_id} {entity}: {counts.get(tenant_id, 0)} rows in {table}, "
                                 f"{published} published in the lake")
         crossed = warehouse.query(
-            f"SELECT COUNT(*) AS n FROM {table} AS h JOIN ops.load_audit AS a "
-            "ON a.export_id = h._export_id AND a.entity = ? WHERE a.tenant_id <> h.tenant_id", [entity])[0]["n"]
+            f"SELECT COUNT(*) AS n FROM {table} AS h JOIN ops.load_audit AS a ON a.export_id = h._export_id "
+            f"AND a.entity = {warehouse.placeholder} WHERE a.tenant_id <> h.tenant_id", [entity])[0]["n"]
         if crossed:
             problems.append(f"{entity}: {crossed} rows sit under another tenant than their batch's")
     return problems

@@ -108,6 +108,7 @@ class DuckDBWarehouse:
     """The embedded default: a DuckDB file; Parquet batches are read with pyarrow (local or S3)."""
 
     dialect = "duckdb"
+    placeholder = "?"
 
     def __init__(self, path: str, key_for: Callable[[str], bytes]):
         import duckdb
@@ -178,8 +179,8 @@ class DuckDBWarehouse:
             con.register("_batch", batch)
             con.execute(f"INSERT INTO stage.{name} SELECT * FROM _batch")
             con.unregister("_batch")
-            staged, tenants = con.execute(f"SELECT COUNT(*), COUNT(DISTINCT tenant_id) FROM stage.{name}").fetchone()
-            other = con.execute(f"SELECT COUNT(*) FROM stage.{name} WHERE tenant_id <> ?", [c.tenant_id]).fetchone()[0]
+            staged, other = con.execute(f"SELECT COUNT(*), COUNT(*) FILTER (WHERE tenant_id <> ?) FROM stage.{name}",
+                                        [c.tenant_id]).fetchone()
             if staged != c.rows or other:
                 raise LoadError(f"{c.tenant_id} {c.entity} {c.export_id}: staged {staged} rows ({other} of another "
                                 f"tenant), the commit marker says {c.rows}")
@@ -229,18 +230,25 @@ class DuckDBWarehouse:
         self.con.execute("SET VARIABLE tenantlake_tenant = ?", [tenant_id])
 
 
-def load_lake(warehouse, lake, registry, tenants: list[str] | None = None, refresh: bool = True) -> dict:
+def lake_batches(lake, registry) -> dict[tuple[str, str], list[Commit]]:
+    """Every commit marker, read once: (tenant_id, entity) -> its batches, oldest export first."""
+    return {(t.tenant_id, e): commits(lake, e, t.tenant_id) for t in registry.tenants for e in ENTITIES}
+
+
+def load_lake(warehouse, lake, registry, tenants: list[str] | None = None, refresh: bool = True,
+              batches: dict | None = None) -> dict:
     """Apply every committed batch not yet loaded (oldest export first per table), per tenant in
     isolation, then rebuild core and marts. Returns counts and the failures (tenant: reason)."""
+    batches = batches if batches is not None else lake_batches(lake, registry)
     loaded, skipped, failed = 0, 0, {}
     for entity in ENTITIES:  # new partitions first, so lake.* (Spectrum) sees what core will hold
-        warehouse.register_lake(entity, [c for t in registry.tenants for c in commits(lake, entity, t.tenant_id)], lake)
+        warehouse.register_lake(entity, [c for (_, e), cs in batches.items() if e == entity for c in cs], lake)
     for tenant in registry.tenants:
         if tenants and tenant.tenant_id not in tenants:
             continue
         try:
             for entity in tenant.tables:
-                for c in commits(lake, entity, tenant.tenant_id):
+                for c in batches[(tenant.tenant_id, entity)]:
                     r = warehouse.load_batch(c, lake)
                     skipped += r.skipped
                     loaded += not r.skipped
@@ -298,6 +306,7 @@ class RedshiftWarehouse:
     store COPY manifests are written to (the lake itself, under _manifests/)."""
 
     dialect = "redshift"
+    placeholder = "%s"
 
     def __init__(self, connect: Callable, lake_url: str, iam_role: str, manifests=None):
         self.connect, self.lake_url, self.iam_role, self.manifests = connect, lake_url.rstrip("/"), iam_role, manifests
@@ -385,6 +394,12 @@ class RedshiftWarehouse:
                         raise LoadError(f"{c.tenant_id} {c.entity} {c.export_id}: COPY loaded {copied} rows, "
                                         f"the commit marker says {c.rows}")
         return LoadResult(c.tenant_id, c.entity, c.export_id, c.rows, False)
+
+    def query(self, sql: str, params: list | None = None) -> list[dict]:
+        with self._transaction() as cur:
+            cur.execute(sql, params or None)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def refresh(self, registry) -> None:
         with self._transaction() as cur:

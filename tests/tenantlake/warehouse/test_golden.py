@@ -150,3 +150,19 @@ def test_lake_views_play_spectrum_over_committed_files(world, wh):
 def test_mart_tables_have_comments(wh):
     rows = wh.query("SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'mart'")
     assert rows and all(r["comment"] for r in rows)
+
+
+def test_post_load_checks_pass_and_catch_a_count_that_does_not_reconcile(world, wh, registry):
+    import dataclasses
+
+    from tenantlake.loading import post_load_checks
+    from tenantlake.warehouse import lake_batches
+
+    _, lake, _ = world
+    batches = {k: v for k, v in lake_batches(lake, registry).items() if k[0] in TENANTS}
+    assert post_load_checks(wh, batches) == []
+    key = ("agency-002", "Debt")
+    batches[key] = [dataclasses.replace(batches[key][0], rows=batches[key][0].rows + 1), *batches[key][1:]]
+    problems = post_load_checks(wh, batches)
+    assert len(problems) == 1 and problems[0].startswith("agency-002 Debt: ")
+    assert "published in the lake" in problems[0]

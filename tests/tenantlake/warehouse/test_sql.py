@@ -209,3 +209,32 @@ def test_partitions_are_registered_outside_a_transaction(batch, tmp_path):
 def test_marts_carry_comments_for_bi_tools():
     for p in (SQL / "mart").glob("*.sql"):
         assert f"COMMENT ON TABLE mart.{p.stem} IS '" in p.read_text(), p.name
+
+
+def test_post_load_checks_run_on_redshift_with_its_placeholder():
+    from tenantlake.loading import post_load_checks
+
+    class Cursor:
+        description = [("n",)]
+
+        def __init__(self, sent):
+            self.sent = sent
+
+        def execute(self, sql, params=None):
+            self.sent.append((sql, params))
+            self.description = [("tenant_id",), ("n",)] if "GROUP BY" in sql else [("n",)]
+
+        def fetchall(self):
+            return [("agency-001", 5)] if "GROUP BY" in self.sent[-1][0] else [(0,)]
+
+    class Conn(FakeConnection):
+        def cursor(self):
+            return Cursor(self.sent)
+
+    conn = Conn(copied=0)
+    wh = RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/r")
+    batches = {("agency-001", "Debt"): [Commit("agency-001", "Debt", "e", "2026-11-01", "FULL_EXPORT", "s", 5, 0)],
+               ("agency-001", "Plan"): []}  # nothing published, yet the (fake) history holds 5 rows
+    problems = post_load_checks(wh, batches)
+    assert all("?" not in s for s, _ in conn.sent) and any("a.entity = %s" in s for s, _ in conn.sent)
+    assert problems == ["agency-001 Plan: 5 rows in core.history_plan, 0 published in the lake"]
