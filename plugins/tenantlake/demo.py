@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -102,7 +101,8 @@ def run_demo(home: Path | None = None) -> int:
     docs = quality.build_data_docs(LocalStore(home / "lake"), home / "data_docs")
     summary = _summary(home)
     _say()
-    _say(f"{'agency':12} {'items exported':>15} {'quarantined':>12} {'rows in raw/':>13}  freshness (watermark)")
+    _say(f"{'agency':12} {'items exported':>15} {'quarantined':>12} {'rows in raw/':>13}  "
+         "freshness (stalest table's watermark)")
     for tid, s in sorted(summary["tenants"].items()):
         _say(f"{tid:12} {s['items']:>15,} {s['quarantined']:>12,} {s['rows']:>13,}  {s['freshness']}")
     if summary["failed"]:
@@ -146,6 +146,7 @@ def _marts(home: Path) -> None:
 
 def _summary(home: Path) -> dict:
     from tenantlake import watermarks
+    from tenantlake.registry import load_registry
     from tenantlake.storage import LocalStore
 
     lake = LocalStore(home / "lake")
@@ -153,10 +154,9 @@ def _summary(home: Path) -> dict:
     if not runs:
         return {"tenants": {}, "failed": ["(no run summary was written)"]}
     run = orjson.loads(runs[-1].read_bytes())
+    registry = load_registry()
     out = {}
     for tid, s in run["tenants"].items():
-        marks = [watermarks.read(lake, tid, e) for e in ("Consumer", "Debt", "Payment")]
-        newest = min((m.to_us for m in marks if m), default=None)
-        fresh = datetime.fromtimestamp(newest / 1e6, UTC).strftime("%Y-%m-%d %H:%M UTC") if newest else "never"
-        out[tid] = {**s, "freshness": fresh}
+        tables = registry.tenant(tid).tables
+        out[tid] = {**s, "freshness": watermarks.when(watermarks.stalest(lake, tid, tables))}
     return {"tenants": out, "failed": run["failed"]}

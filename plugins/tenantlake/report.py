@@ -64,20 +64,16 @@ def _health(lake, registry) -> str:
     rows = []
     for tenant in registry.tenants:
         marks = [watermarks.read(lake, tenant.tenant_id, e) for e in tenant.tables]
-        last = max((m.to_us for m in marks if m), default=None)
+        last = max((m.to_us for m in marks if m), default=None)  # the newest export of any table
         for entity in tenant.tables:
             cs = commits(lake, entity, tenant.tenant_id)
             published, aside = sum(c.rows for c in cs), sum(c.quarantined for c in cs)
             rate = aside / (published + aside) if published + aside else 0
             rows.append(f"<tr><td>{html.escape(tenant.tenant_id)}</td><td>{entity}</td><td>{len(cs)}</td>"
                         f"<td>{published:,}</td><td class='{'bad' if aside else ''}'>{aside:,}</td>"
-                        f"<td>{rate:.3%}</td><td>{_when(last)}</td></tr>")
+                        f"<td>{rate:.3%}</td><td>{watermarks.when(last)}</td></tr>")
     return ("<table><tr><th>tenant</th><th>entity</th><th>batches</th><th>rows</th><th>quarantined</th>"
             "<th>quarantine rate</th><th>last export (watermark)</th></tr>" + "".join(rows) + "</table>")
-
-
-def _when(us: int | None) -> str:
-    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M UTC") if us else "never"
 
 
 def build_report(warehouse_path: str, lake, registry, out: str | Path) -> Path:

@@ -7,6 +7,7 @@ moves it; the next run asks again from the same point.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 import orjson
 
@@ -18,6 +19,17 @@ class Watermark:
     to_us: int  # data is published up to here (a full export's time, an incremental's end)
     export_id: str
     kind: str
+
+
+def when(us: int | None) -> str:
+    """A watermark for people: its UTC time, or 'never'."""
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M UTC") if us else "never"
+
+
+def stalest(store: Store, tenant_id: str, entities) -> int | None:
+    """How fresh a tenant is: its oldest table watermark (None while any table has none)."""
+    marks = [read(store, tenant_id, e) for e in entities]
+    return None if any(m is None for m in marks) or not marks else min(m.to_us for m in marks)
 
 
 def _key(tenant_id: str, entity: str) -> str:

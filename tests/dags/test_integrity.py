@@ -22,7 +22,7 @@ def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
         assert dag.doc_md and len(dag.doc_md) > 200, dag_id
         for t in dag.tasks:
             assert t.owner not in (None, "", "airflow"), (dag_id, t.task_id)
-            assert t.retries >= 1 or t.task_id == "report", (dag_id, t.task_id)
+            assert t.retries >= 1, (dag_id, t.task_id)
 
 
 def test_tenant_exports_shape_stays_inside_the_map_limit(dagbag):

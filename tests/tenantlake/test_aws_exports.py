@@ -246,3 +246,12 @@ def test_execute_complete_ingests_the_exports_and_moves_the_watermark(fleet, tmp
     assert mark.to_us == int(datetime.fromisoformat(second["exportToTime"]).timestamp() * 1_000_000)
     with pytest.raises(RuntimeError, match="S3AccessDenied"):
         op.execute_complete({"run_id": "r2"}, {"status": "failed", "message": "export x failed: S3AccessDenied: no"})
+
+
+def test_freshness_is_the_stalest_table_and_never_while_one_has_none(tmp_path):
+    lake = LocalStore(tmp_path)
+    watermarks.advance(lake, "agency-001", "Debt", watermarks.Watermark(1793750400000000, "e", "INCREMENTAL_EXPORT"))
+    assert watermarks.stalest(lake, "agency-001", ["Debt", "Plan"]) is None  # Plan never exported
+    watermarks.advance(lake, "agency-001", "Plan", watermarks.Watermark(1793664000000000, "p", "INCREMENTAL_EXPORT"))
+    assert watermarks.stalest(lake, "agency-001", ["Debt", "Plan"]) == 1793664000000000
+    assert watermarks.when(1793664000000000) == "2026-11-03 00:00 UTC" and watermarks.when(None) == "never"
