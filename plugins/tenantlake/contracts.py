@@ -74,9 +74,6 @@ class Entity:
     def by_name(self) -> dict[str, Attribute]:
         return {a.name: a for a in self.attributes}
 
-    def attribute(self, column: str) -> Attribute:
-        return next(a for a in self.attributes if a.column == column)
-
     @property
     def pii_columns(self) -> tuple[str, ...]:
         return tuple(a.column for a in self.attributes if a.pii is not Pii.NONE)

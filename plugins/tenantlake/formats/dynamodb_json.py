@@ -52,7 +52,6 @@ class Decoded:
     rows: pa.Table
     quarantine: pa.Table
     lines: int  # item lines read (blank lines are not items)
-    fast: bool  # which path decoded the file (for benchmarks and debugging)
 
 
 class _NotBulk(Exception):
@@ -130,7 +129,7 @@ def decode_precise(text: bytes, entity: Entity | None, src: Source, first_line: 
         row["_line"] = n
         row.setdefault("_sequence", None)
         rows.append(row)
-    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines, False)
+    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines)
 
 
 # ---- the fast path ----------------------------------------------------------------------------
@@ -329,7 +328,7 @@ def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True,
         keep[list(problems.by_row)] = False
         table = table.filter(pa.array(keep))
         bad = [(first_line + i, e.code, e.detail, lines[i]) for i, e in sorted(problems.by_row.items())]
-    return Decoded(table, quarantine_table(src, bad), n, True)
+    return Decoded(table, quarantine_table(src, bad), n)
 
 
 def decode_file(text: bytes, entity: Entity | None, src: Source, threads: bool = True,

@@ -76,4 +76,4 @@ def decode_ion(text: bytes, entity: Entity | None, src: Source, first_line: int 
             continue
         row.update(_op="snapshot", _event_ts=src.export_time_us, _sequence=None, _line=n)
         rows.append(row)
-    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines, False)
+    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines)

@@ -83,4 +83,4 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
             continue
         rows.append(row)
     table = stamp_rows(rows, src, lake_schema(entity))
-    return Decoded(table, quarantine_table(src, bad), len(records), False)
+    return Decoded(table, quarantine_table(src, bad), len(records))
