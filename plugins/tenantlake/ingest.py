@@ -125,8 +125,8 @@ def _audit(lake: Store, batch: BatchKey, kind: str, parts: list[StagedFile], exp
     cut from their part and returned as quarantine rows; any `fail` stops the batch."""
     paths = [p.path for p in parts if p.path]
     rows = sum(p.rows for p in parts)
-    params = quality.params_for(batch.tenant_id, rows, export_time_us, lake)
-    outcome = quality.audit(batch.entity, paths, params, kind)
+    params = quality.params_for(batch.tenant_id, rows, export_time_us)
+    outcome = quality.audit(batch.entity, paths, params, kind, published=quality.published_ids(lake, batch.tenant_id))
     lake.put(f"_quality/results/{batch.entity}/tenant_id={batch.tenant_id}/{batch.export_id}.json",
              orjson.dumps({"run_id": run_id, "batch": asdict(batch), "failed": outcome.failed,
                            "warned": outcome.warned, "quarantined": len(outcome.quarantined_rows),

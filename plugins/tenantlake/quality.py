@@ -6,9 +6,10 @@ time). Each expectation's meta.severity says what a failure does:
   quarantine  the failing rows go to quarantine/ with the expectation as their reason
   warn        recorded in the results only
 meta.applies_to (optional) limits an expectation to batch kinds (FULL_EXPORT, STREAM_PIPES, ...).
-Run-time values enter kwargs as parameters: $tenant_id, $expected_rows, $max_time, $max_date and
-$ids:<Entity> (the ids already published for the tenant). Anything that goes wrong inside GX
-fails the batch: an audit that did not run is not a pass.
+Run-time values enter kwargs as parameters: $tenant_id, $expected_rows, $max_time and $max_date.
+expect_column_values_to_reference_published (tenantlake.references) checks ids against what is
+already published for the tenant. Anything that goes wrong inside GX fails the batch: an audit
+that did not run is not a pass.
 
 Results are stored as JSON beside the lake with PII values removed: for a PII column only the row
 positions of unexpected values are kept, never the values.
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -32,6 +34,9 @@ import pyarrow.parquet as pq
 
 from tenantlake.contracts import ENTITIES
 from tenantlake.settings import REPO
+
+if TYPE_CHECKING:  # GX is imported when a batch is audited, never when a DAG file is parsed
+    from tenantlake.references import Lookup
 
 
 def suites_folder() -> str:
@@ -86,7 +91,7 @@ def load_suite(entity: str, folder: str) -> dict:
                              f"not {severity!r}")
     # Unknown types and bad kwargs fail here, with the file's name: checked with sample values.
     sample = {"$tenant_id": "t", "$expected_rows": 0, "$max_time": "2026-01-01T00:00:00+00:00",
-              "$max_date": "2026-01-01", **{f"$ids:{e}": [] for e in ENTITIES}}
+              "$max_date": "2026-01-01"}
     try:
         checked = [{**e, "kwargs": {k: _resolve(v, sample) for k, v in e["kwargs"].items()}}
                    for e in doc["expectations"]]
@@ -113,6 +118,8 @@ def _context():
 def _gx_suite(entity: str, expectations: list[dict], path: str):
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    import tenantlake.references  # noqa: F401 - registers our expectations with GX
 
     try:
         configs = [ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e.get("meta") or {})
@@ -184,17 +191,21 @@ def resolve_suite(entity: str, params: dict, kind: str, folder: str | None = Non
             for e in doc["expectations"] if kind in e.get("meta", {}).get("applies_to", [kind])]
 
 
-def audit(entity: str, parts: list[str], params: dict, kind: str, folder: str | None = None) -> Audit:
-    """Validate a staged batch (its local Parquet parts) against the entity's suite."""
+def audit(entity: str, parts: list[str], params: dict, kind: str, folder: str | None = None,
+          published: Lookup = lambda entity: set()) -> Audit:
+    """Validate a staged batch (its local Parquet parts) against the entity's suite; `published`
+    gives the ids already published for the tenant, by entity."""
     resolved = resolve_suite(entity, params, kind, folder)
     df = frame(parts, _columns(resolved))
     outcome = Audit()
     if df is None:
         return outcome
+    from tenantlake.references import published_lookup
+
     try:
         ctx, batch = _context()
         suite = _gx_suite(entity, resolved, f"{entity}.json")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), published_lookup(published):
             warnings.simplefilter("ignore")
             res = batch.get_batch(batch_parameters={"dataframe": df}).validate(
                 suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"],
@@ -235,24 +246,26 @@ def _raised(info: dict) -> str | None:
     return None
 
 
-def params_for(tenant_id: str, expected_rows: int, export_time_us: int, lake) -> dict:
-    """The values a suite's $parameters take for one batch ($ids:<Entity> is read on use)."""
+def params_for(tenant_id: str, expected_rows: int, export_time_us: int) -> dict:
+    """The values a suite's $parameters take for one batch."""
     max_time = datetime.fromtimestamp(export_time_us / 1e6, UTC) + FUTURE_TOLERANCE
-    params = {"$tenant_id": tenant_id, "$expected_rows": expected_rows,
-              "$max_time": max_time.isoformat(), "$max_date": max_time.date().isoformat()}
-    for other in ENTITIES:
-        params[f"$ids:{other}"] = lambda other=other: published_ids(lake, other, tenant_id)
-    return params
+    return {"$tenant_id": tenant_id, "$expected_rows": expected_rows,
+            "$max_time": max_time.isoformat(), "$max_date": max_time.date().isoformat()}
 
 
-def published_ids(lake, entity: str, tenant_id: str) -> list[str]:
+def published_ids(lake, tenant_id: str) -> Lookup:
+    """The ids published for a tenant so far, by entity (read when a suite first asks)."""
     from tenantlake.lake import commits
 
-    ids = set()
-    for c in commits(lake, entity, tenant_id):
-        for f in c.files:
-            ids.update(pq.read_table(pa.BufferReader(lake.get(f["key"])), columns=["id"])["id"].to_pylist())
-    return sorted(ids)
+    @cache
+    def lookup(entity: str) -> set[str]:
+        ids: set[str] = set()
+        for c in commits(lake, entity, tenant_id):
+            for f in c.files:
+                ids.update(pq.read_table(pa.BufferReader(lake.get(f["key"])), columns=["id"])["id"].to_pylist())
+        return ids
+
+    return lookup
 
 
 def build_data_docs(lake, out_dir: str | os.PathLike) -> str:
@@ -265,6 +278,8 @@ def build_data_docs(lake, out_dir: str | os.PathLike) -> str:
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
+
+    import tenantlake.references  # noqa: F401 - results name our expectations; GX must know them
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -159,3 +159,53 @@ def test_results_are_summarised_per_tenant(defective):
         assert summary[entity]["quarantined"] == n, entity
     assert summary["Debt"]["warnings"]["expect_column_values_to_be_between(delinquency_days)"] == 2
     assert all(s["failed"] == 0 and s["batches"] == 1 for s in summary.values())
+
+
+REFERENCE = "expect_column_values_to_reference_published(plan_id)"
+
+
+def test_payments_are_checked_against_the_plans_already_published(defective, tmp_path, registry):
+    out, lake, full, _ = defective
+    # The fixture published in name order, Payment before Plan: no plan was known, so every
+    # payment published was warned about (the count comes from the ingest, not from the audit).
+    first = json.loads(lake.get(f"_quality/results/Payment/tenant_id=agency-001/{full['Payment'].export_id}.json"))
+    assert f"{REFERENCE}: {full['Payment'].rows}" in first["warned"]
+    kwargs = next(r["expectation_config"]["kwargs"] for r in first["result"]["results"]
+                  if r["expectation_config"]["type"] == REFERENCE.split("(")[0])
+    assert kwargs["entity"] == "Plan" and "value_set" not in kwargs  # the entity, not its ids
+    # Again, now that the plans are published: every payment's plan is known, nothing is warned.
+    again = LocalStore(tmp_path / "lake")
+    shutil.copytree(out / "lake", again.root)
+    summary = next(k for k in LocalStore(out / "landing").list("tenant=agency-001/table=Payment/")
+                   if k.endswith(f"{full['Payment'].export_id}/manifest-summary.json"))
+    ingest_export(LocalStore(out / "landing"), summary, again, tenant_id="agency-001", entity="Payment",
+                  tenant=registry.tenant("agency-001"), run_id="q2")
+    second = json.loads(again.get(f"_quality/results/Payment/tenant_id=agency-001/{full['Payment'].export_id}.json"))
+    assert not [w for w in second["warned"] if w.startswith(REFERENCE)]
+    quality.build_data_docs(again, tmp_path / "docs")  # and Data Docs know our expectation
+    page = next((tmp_path / "docs").rglob(f"validations/Payment/q2/*/*{full['Payment'].export_id}.html")).read_text()
+    assert "'entity': 'Plan'" in page
+
+
+def test_a_payment_whose_plan_is_unknown_is_named_by_row(tmp_path):
+    """The metric on its own: rows 1 and 3 name plans that were never published; a null is not
+    this check's business (not_null is)."""
+    import pandas as pd
+
+    from tenantlake.references import published_lookup
+
+    ctx, batch = quality._context()
+    suite = quality._gx_suite("Payment", [{"type": "expect_column_values_to_reference_published",
+                                           "kwargs": {"column": "plan_id", "entity": "Plan"}, "meta": {}}], "t")
+    df = pd.DataFrame({"plan_id": ["p-1", "p-9", None, "p-8", "p-2"], "_row": range(5)})
+    asked = []
+    with published_lookup(lambda e: asked.append(e) or {"p-1", "p-2"}):
+        res = batch.get_batch(batch_parameters={"dataframe": df}).validate(
+            suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"]})
+    r = res.to_json_dict()["results"][0]
+    assert not r["success"] and asked == ["Plan"]
+    assert sorted(i["_row"] for i in r["result"]["unexpected_index_list"]) == [1, 3]
+    # Outside an audit there is nothing to look in: GX records the error (which the audit turns
+    # into a failed batch), it never passes.
+    r = batch.get_batch(batch_parameters={"dataframe": df}).validate(suite).to_json_dict()["results"][0]
+    assert not r["success"] and "no published-id lookup" in quality._raised(r["exception_info"])
