@@ -166,3 +166,45 @@ def test_post_load_checks_pass_and_catch_a_count_that_does_not_reconcile(world, 
     problems = post_load_checks(wh, batches)
     assert len(problems) == 1 and problems[0].startswith("agency-002 Debt: ")
     assert "published in the lake" in problems[0]
+
+
+def test_a_batch_that_fails_inside_its_transaction_leaves_core_as_it_was(world, tmp_path):
+    """Scratch work (stage, the MERGE's winners) happens outside the transaction; history, current
+    and the audit row are one unit. A failure at its last statement rolls all of them back, and the
+    next load applies the batch whole."""
+    import dataclasses
+
+    from tenantlake.lake import commits
+    from tenantlake.warehouse import LoadError
+
+    home, lake, _ = world
+    first, second = commits(lake, "Debt", "agency-001")[:2]
+    w = DuckDBWarehouse(str(tmp_path / "wh.duckdb"), lambda t: local_key(home, t))
+    w.load_batch(first, lake)
+
+    def state():
+        return w.query("SELECT (SELECT COUNT(*) FROM core.history_debt) AS h, "
+                       "(SELECT SUM(balance) FROM core.current_debt) AS b, (SELECT COUNT(*) FROM ops.load_audit) AS a")
+    before = state()
+
+    class FailsAtTheAudit:
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT INTO ops.load_audit"):
+                raise RuntimeError("disk full")
+            return self.con.execute(sql, *args)
+
+    real, w.con = w.con, FailsAtTheAudit(w.con)
+    with pytest.raises(RuntimeError, match="disk full"):
+        w.load_batch(second, lake)
+    w.con = real
+    assert state() == before and not w.loaded(second)
+    with pytest.raises(LoadError, match=rf"staged {second.rows} rows \(0 of another tenant\), the commit marker says"):
+        w.load_batch(dataclasses.replace(second, rows=second.rows + 1), lake)
+    assert state() == before
+    assert not w.load_batch(second, lake).skipped
+    after = state()
+    assert after[0]["h"] == before[0]["h"] + second.rows and after[0]["a"] == 2
+    w.close()
