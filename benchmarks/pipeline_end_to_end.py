@@ -4,7 +4,8 @@
 
 Stages: simulate (not part of the pipeline figure), ingest (verify + decode + audit + publish every
 tenant table, two processes as Airflow would run two tasks), load (each batch: stage, history,
-MERGE latest-wins, audit), refresh (dimensions, facts, marts). Prints seconds per stage, items/s
+MERGE latest-wins, audit), refresh (dimensions, facts, marts, and the
+final checkpoint of the DuckDB file). Prints seconds per stage, items/s
 for the pipeline, and peak RSS of the load process.
 """
 
@@ -62,8 +63,8 @@ def main() -> None:
     stages["load (stage, history, MERGE, audit)"] = time.perf_counter() - t
     t = time.perf_counter()
     wh.refresh(registry)
-    stages["refresh (dims, facts, marts)"] = time.perf_counter() - t
-    wh.close()
+    wh.close()  # the checkpoint: DuckDB writes the file here, so it counts
+    stages["refresh (dims, facts, marts) + checkpoint"] = time.perf_counter() - t
     assert not result["failed"], result["failed"]
     total = sum(stages.values())
     print(f"{rows:,} rows published, {result['loaded']} batches loaded")
