@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from tenantlake.contracts import ENTITIES
 from tenantlake.formats.rows import lake_schema
 from tenantlake.lake import Commit, commits
+from tenantlake.lake_access import protected_view
 from tenantlake.settings import REPO
 
 SQL = REPO / "sql"
@@ -140,7 +141,7 @@ class DuckDBWarehouse:
 
         self.con.create_function("f_pseudonym", f_pseudonym, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow",
                                  side_effects=False)
-        for schema in ("lake", "core", "mart", "ops", "mart_agency"):
+        for schema in ("lake", "lake_protected", "core", "mart", "ops", "mart_agency"):
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for table in OPS:
             self.con.execute(sql_text("ops", table, self.dialect))
@@ -160,13 +161,16 @@ class DuckDBWarehouse:
 
     def register_lake(self, entity: str, batches: list[Commit], lake) -> None:
         """The Spectrum stand-in: lake.<entity> is a view over the committed files of every tenant
-        (DuckDB reads local files only here: this build has no httpfs for S3)."""
+        (DuckDB reads local files only here: this build has no httpfs for S3), and
+        lake_protected.<entity> the analysts' way into it."""
         from tenantlake.storage import LocalStore
 
         files = [f for c in batches for f in c.files] if isinstance(lake, LocalStore) else []
         if files:
             self.con.execute(f"CREATE OR REPLACE VIEW lake.{entity_table(entity)} AS "
                              f"SELECT * FROM {parquet_scan(lake, files)}")
+            if entity in ENTITIES:
+                self.con.execute(protected_view(entity, self.dialect))
 
     def loaded(self, c: Commit) -> bool:
         return bool(self.con.execute(

@@ -122,14 +122,21 @@ def test_agency_session_sees_only_its_tenant(wh, registry):
     assert {r["tenant_id"] for r in wh.query("SELECT tenant_id FROM mart.agency_snapshot")} == set(registry.by_id)
 
 
-def test_no_clear_pii_reaches_core_or_mart(world, wh):
-    home, _, _ = world
+def clear_pii(home) -> set[str]:
+    """Every consumer's identifying values, from the simulator's truth (not from our tables)."""
     pii = set()
     for tid in TENANTS:
         for line in gzip.decompress((home / f"truth/{tid}/Consumer.jsonl.gz").read_bytes()).splitlines():
             item = json.loads(line)
-            pii |= {item[a]["S"] for a in ("email", "phone", "postalCode", "dateOfBirth") if a in item}
+            pii |= {item[a]["S"] for a in ("email", "phone", "postalCode", "dateOfBirth", "firstName", "lastName")
+                    if a in item}
             pii.add(item["id"]["S"])  # consumer ids appear only as keyed pseudonyms
+    return pii
+
+
+def test_no_clear_pii_reaches_core_or_mart(world, wh):
+    home, _, _ = world
+    pii = clear_pii(home)
     tables = wh.query("SELECT table_schema, table_name FROM information_schema.tables "
                       "WHERE table_schema IN ('mart') OR (table_schema = 'core' AND table_name NOT LIKE 'history_%' "
                       "AND table_name NOT LIKE 'current_%')")
@@ -145,6 +152,23 @@ def test_lake_views_play_spectrum_over_committed_files(world, wh):
     for tid in TENANTS:
         published = sum(c.rows for c in commits(lake, "Debt", tid))
         assert wh.query("SELECT COUNT(*) AS n FROM lake.debt WHERE tenant_id = ?", [tid])[0]["n"] == published
+
+
+def test_protected_views_show_every_lake_row_but_no_clear_pii(world, wh):
+    home, _, _ = world
+    pii = clear_pii(home)
+    from tenantlake.contracts import ENTITIES
+    for entity in ENTITIES:
+        name = entity.lower()
+        rows = wh.query(f"SELECT * FROM lake_protected.{name}")
+        assert len(rows) == wh.query(f"SELECT COUNT(*) AS n FROM lake.{name}")[0]["n"] > 0, entity
+        for row in rows:
+            assert not pii & {str(v) for v in row.values()}, (entity, row)
+    # consumer_key is dim_consumer's key: the protected lake joins to the warehouse, not to a person
+    keys = {r["consumer_key"] for r in wh.query("SELECT DISTINCT consumer_key FROM lake_protected.consumer")}
+    assert keys == {r["consumer_key"] for r in wh.query("SELECT DISTINCT consumer_key FROM core.dim_consumer")}
+    debt_keys = {r["consumer_key"] for r in wh.query("SELECT DISTINCT consumer_key FROM lake_protected.debt")}
+    assert debt_keys and debt_keys <= keys
 
 
 def test_mart_tables_have_comments(wh):
