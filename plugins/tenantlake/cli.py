@@ -91,6 +91,25 @@ def _registry_check(args) -> dict:
             "tables": sum(len(t.tables) for t in registry.enabled)}
 
 
+UDF_MODULES = ("udf.py", "pseudonyms.py", "aws.py")  # what the f_pseudonym Lambda imports
+
+
+def _package_udf(args) -> dict:
+    """The f_pseudonym Lambda's deployment zip (handler tenantlake.udf.handler)."""
+    import zipfile
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    try:
+        with zipfile.ZipFile(args.out, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("tenantlake/__init__.py", "")  # a regular package: zipimport has no namespace ones
+            for name in UDF_MODULES:
+                z.write(here / name, f"tenantlake/{name}")
+    except OSError as e:
+        raise UserError(f"{args.out}: cannot write the zip ({e.strerror})") from None
+    return {"zip": str(args.out), "handler": "tenantlake.udf.handler", "modules": list(UDF_MODULES)}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tenantlake", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -126,6 +145,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("registry", help="validate the tenant registry")
     r.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
     r.set_defaults(run=_registry_check)
+
+    u = sub.add_parser("package-udf", help="write the f_pseudonym Lambda UDF's deployment zip")
+    u.add_argument("--out", default="f_pseudonym.zip")
+    u.set_defaults(run=_package_udf)
     return p
 
 

@@ -18,10 +18,9 @@ from tenantlake.storage import open_store
 def open_warehouse(settings: Settings, registry):
     kind = os.environ.get("TENANTLAKE_WAREHOUSE", "duckdb")
     if kind == "duckdb":
-        from tenantlake.pseudonyms import local_key
         from tenantlake.warehouse import DuckDBWarehouse
 
-        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", lambda t: local_key(settings.home, t))
+        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", pseudonym_keys(settings, registry))
     if kind == "redshift":
         from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
@@ -31,6 +30,19 @@ def open_warehouse(settings: Settings, registry):
         return RedshiftWarehouse(hook.get_conn, settings.lake, os.environ["TENANTLAKE_COPY_ROLE"],
                                  open_store(settings.lake))
     raise ValueError(f"TENANTLAKE_WAREHOUSE={kind!r}: expected duckdb or redshift")
+
+
+def pseudonym_keys(settings: Settings, registry):
+    """Where the DuckDB warehouse gets each tenant's pseudonym key: the secret store in aws mode
+    (the same key the Redshift Lambda reads), a local key file otherwise."""
+    from tenantlake import pseudonyms
+
+    if settings.mode == "aws":
+        from tenantlake.aws import central_session
+
+        session = central_session(settings.aws_conn_id)
+        return lambda tenant_id: pseudonyms.secret_key(registry.tenant(tenant_id), session)
+    return lambda tenant_id: pseudonyms.local_key(settings.home, tenant_id)
 
 
 def load_and_refresh() -> dict:

@@ -1,8 +1,9 @@
 """Consumer pseudonyms: HMAC-SHA256 with a key per tenant, held by reference in a secret store.
 
-In production the key comes from the tenant's `pseudonym_key_ref` (Secrets Manager / SSM). On the
-embedded default it is a random key created once under <home>/secrets (mode 0600), standing in
-for the secret store. Without the key a pseudonym cannot be turned back into a consumer id, and
+In production the key comes from the tenant's `pseudonym_key_ref` (Secrets Manager / SSM), as 64 hex
+characters: the warehouse_load task reads it for DuckDB, the f_pseudonym Lambda for Redshift
+(tenantlake.udf). On the embedded default it is a random key created once under <home>/secrets
+(mode 0600), standing in for the secret store. Without the key a pseudonym cannot be turned back into a consumer id, and
 the same consumer gets the same pseudonym in every table of its tenant (so joins work).
 """
 
@@ -34,3 +35,22 @@ def local_key(home: str | os.PathLike, tenant_id: str) -> bytes:
 
 def pseudonym(key: bytes, tenant_id: str, consumer_id: str) -> str:
     return hmac.new(key, f"{tenant_id}|{consumer_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def key_from_secret(ref: str, value: str) -> bytes:
+    """A key as the secret store holds it: 64 hex characters (32 random bytes). Errors name the
+    reference, never the value."""
+    try:
+        key = bytes.fromhex(value.strip())
+    except ValueError:
+        raise ValueError(f"{ref}: a pseudonym key is 64 hex characters; this secret is not hex") from None
+    if len(key) < 32:
+        raise ValueError(f"{ref}: a pseudonym key is 32 bytes (64 hex characters); this one is {len(key)}")
+    return key
+
+
+def secret_key(tenant, session) -> bytes:
+    """A registered tenant's key, from its pseudonym_key_ref."""
+    from tenantlake.aws import resolve_secret
+
+    return key_from_secret(tenant.pseudonym_key_ref, resolve_secret(tenant.pseudonym_key_ref, session))
