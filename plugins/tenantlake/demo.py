@@ -115,7 +115,8 @@ def run_demo(home: Path | None = None) -> int:
         report = build_report(str(home / "warehouse.duckdb"), LocalStore(home / "lake"), registry,
                               home / "report.html")
     _say(f"\nLake (Parquet, by entity / tenant_id / export_date): {home / 'lake' / 'raw'}")
-    _say(f"Warehouse (DuckDB; schemas core, mart, ops): {home / 'warehouse.duckdb'}")
+    _say(f"Warehouse (DuckDB; schemas core, mart, ops, and lake_protected: the lake without PII): "
+         f"{home / 'warehouse.duckdb'}")
     _say(f"Quarantine (rows set aside, with reasons): {home / 'lake' / 'quarantine'}")
     _say(f"Data Docs (quality results, no PII): {docs}")
     if report:
