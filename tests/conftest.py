@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ os.environ.pop("AWS_PROFILE", None)
 # Airflow reads its configuration on first import: give the test session its own home (SQLite
 # metadata database, created by the dags fixtures) before anything imports airflow.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="tenantlake-airflow-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)  # every run used to leave one behind
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
