@@ -39,6 +39,7 @@ MART = ["agency_kpis_monthly", "agency_snapshot", "creditor_exposure", "creditor
         "enrolment_funnel", "plan_outcomes_by_cohort"]
 TENANT_MARTS = ["agency_kpis_monthly", "agency_snapshot", "creditor_exposure_by_agency", "enrolment_funnel",
                 "plan_outcomes_by_cohort"]
+RLS_MARTS = [f"mart.{t}" for t in TENANT_MARTS]  # the tables sql/security/row_level_security.sql protects
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns for every DISTKEY it drops
 
 
@@ -90,12 +91,31 @@ def merge_context(entity: str) -> dict:
             "update_set": ", ".join(f"{c} = b.{c}" for c in cols if c not in ("tenant_id", "id"))}
 
 
-def rebuild_statements(dialect: str) -> Iterator[str]:
-    """Dimensions, facts and marts, dropped and rebuilt in dependency order (with their comments)."""
+CTAS = re.compile(r"^CREATE TABLE (?P<name>\w+\.\w+)\b.*?\sAS\s+(?P<query>(?:WITH|SELECT)\b.*)$",
+                  re.DOTALL | re.IGNORECASE)
+
+
+def refill(statement: str) -> list[str]:
+    """A table's CREATE TABLE ... AS <query>, as DELETE and INSERT into the table that exists: it
+    keeps its grants and attached RLS policies, which a DROP would take with it."""
+    m = CTAS.match(statement)
+    if not m:
+        raise ValueError(f"not a CREATE TABLE ... AS query: {statement[:80]}")
+    return [f"DELETE FROM {m['name']}", f"INSERT INTO {m['name']}\n{m['query']}"]
+
+
+def rebuild_statements(dialect: str, keep: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Dimensions, facts and marts rebuilt in dependency order (with their comments): dropped and
+    created, except the tables in `keep` (schema.table), which are emptied and refilled."""
     for schema, tables in (("core", CORE), ("mart", MART)):
         for table in tables:
-            yield f"DROP TABLE IF EXISTS {schema}.{table}"
-            yield from statements(sql_text(schema, table, dialect))
+            create, *rest = statements(sql_text(schema, table, dialect))
+            if f"{schema}.{table}" in keep:
+                yield from refill(create)
+            else:
+                yield f"DROP TABLE IF EXISTS {schema}.{table}"
+                yield create
+            yield from rest
 
 
 def agency_rows(registry) -> list[tuple]:
@@ -437,11 +457,16 @@ class RedshiftWarehouse:
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def refresh(self, registry) -> None:
+        """Rebuild core and marts in one transaction. The agency marts that exist are refilled, not
+        dropped: their RLS policies (sql/security) stay attached, so no refresh leaves an agency's
+        analyst looking at every tenant. The first refresh creates them; attach the policies then."""
         with self._transaction() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'mart'")
+            existing = {f"mart.{name}" for (name,) in cur.fetchall()}
             cur.execute("DELETE FROM ops.agency_registry")
             for row in agency_rows(registry):
                 cur.execute("INSERT INTO ops.agency_registry VALUES (%s, %s, %s, %s)", row)
-            for statement in rebuild_statements(self.dialect):
+            for statement in rebuild_statements(self.dialect, frozenset(RLS_MARTS) & existing):
                 cur.execute(statement)
 
     @contextmanager

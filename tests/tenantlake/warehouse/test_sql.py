@@ -268,3 +268,40 @@ def test_post_load_checks_run_on_redshift_with_its_placeholder():
     problems = post_load_checks(wh, batches)
     assert all("?" not in s for s, _ in conn.sent) and any("a.entity = %s" in s for s, _ in conn.sent)
     assert problems == ["agency-001 Plan: 5 rows in core.history_plan, 0 published in the lake"]
+
+
+class CatalogConnection(FakeConnection):
+    """A fake whose information_schema lists `marts` as existing."""
+
+    def __init__(self, marts):
+        super().__init__(copied=0)
+        self.marts = marts
+
+    def cursor(self):
+        cur = super().cursor()
+        cur.fetchall = lambda: [(m,) for m in self.marts]
+        return cur
+
+
+@pytest.mark.parametrize("existing", [[], ["agency_snapshot", "creditor_exposure", "enrolment_funnel",
+                                          "agency_kpis_monthly", "creditor_exposure_by_agency",
+                                          "plan_outcomes_by_cohort"]])
+def test_refresh_keeps_the_rls_protected_marts_it_finds(registry, existing):
+    """A DROP would take the attached RLS policy with it: an existing agency mart is emptied and
+    refilled in the refresh's transaction instead. The cross-agency mart has no policy to keep."""
+    from tenantlake.warehouse import RLS_MARTS
+
+    conn = CatalogConnection(existing)
+    RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/r").refresh(registry)
+    sent = [s for s, _ in conn.sent]
+    assert conn.done == "commit"
+    attached = (SQL / "security/row_level_security.sql").read_text()
+    for mart in RLS_MARTS:
+        assert f"ATTACH RLS POLICY tenant_isolation ON {mart} TO ROLE agency_analyst" in attached
+        if existing:
+            assert f"DROP TABLE IF EXISTS {mart}" not in sent and f"DELETE FROM {mart}" in sent
+            insert = next(s for s in sent if s.startswith(f"INSERT INTO {mart}\n"))
+            sqlglot.parse_one(insert, read="redshift")
+        else:
+            assert f"DROP TABLE IF EXISTS {mart}" in sent and any(s.startswith(f"CREATE TABLE {mart} ") for s in sent)
+    assert "DROP TABLE IF EXISTS mart.creditor_exposure" in sent
