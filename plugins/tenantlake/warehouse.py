@@ -457,16 +457,18 @@ class RedshiftWarehouse:
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def refresh(self, registry) -> None:
-        """Rebuild core and marts in one transaction. The agency marts that exist are refilled, not
-        dropped: their RLS policies (sql/security) stay attached, so no refresh leaves an agency's
-        analyst looking at every tenant. The first refresh creates them; attach the policies then."""
+        """Rebuild core and marts in one transaction. Marts that exist are refilled, not dropped:
+        their grants and RLS policies (sql/security) stay attached, so no refresh leaves an
+        agency's analyst looking at every tenant, or BI tools refused. The first refresh creates
+        them; apply sql/security then. A mart whose columns change must be dropped once by hand
+        (its INSERT fails until then, naming the table)."""
         with self._transaction() as cur:
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'mart'")
             existing = {f"mart.{name}" for (name,) in cur.fetchall()}
             cur.execute("DELETE FROM ops.agency_registry")
             for row in agency_rows(registry):
                 cur.execute("INSERT INTO ops.agency_registry VALUES (%s, %s, %s, %s)", row)
-            for statement in rebuild_statements(self.dialect, frozenset(RLS_MARTS) & existing):
+            for statement in rebuild_statements(self.dialect, frozenset(f"mart.{t}" for t in MART) & existing):
                 cur.execute(statement)
 
     @contextmanager

@@ -287,8 +287,8 @@ class CatalogConnection(FakeConnection):
                                           "agency_kpis_monthly", "creditor_exposure_by_agency",
                                           "plan_outcomes_by_cohort"]])
 def test_refresh_keeps_the_rls_protected_marts_it_finds(registry, existing):
-    """A DROP would take the attached RLS policy with it: an existing agency mart is emptied and
-    refilled in the refresh's transaction instead. The cross-agency mart has no policy to keep."""
+    """A DROP would take the attached RLS policy and the grants with it: an existing mart is
+    emptied and refilled in the refresh's transaction instead."""
     from tenantlake.warehouse import RLS_MARTS
 
     conn = CatalogConnection(existing)
@@ -304,4 +304,5 @@ def test_refresh_keeps_the_rls_protected_marts_it_finds(registry, existing):
             sqlglot.parse_one(insert, read="redshift")
         else:
             assert f"DROP TABLE IF EXISTS {mart}" in sent and any(s.startswith(f"CREATE TABLE {mart} ") for s in sent)
-    assert "DROP TABLE IF EXISTS mart.creditor_exposure" in sent
+    assert ("DELETE FROM mart.creditor_exposure" in sent) == bool(existing)  # grants kept, though no policy
+    assert "DROP TABLE IF EXISTS core.dim_consumer" in sent  # core is rebuilt: no analyst role reads it
