@@ -209,3 +209,37 @@ def test_a_payment_whose_plan_is_unknown_is_named_by_row(tmp_path):
     # into a failed batch), it never passes.
     r = batch.get_batch(batch_parameters={"dataframe": df}).validate(suite).to_json_dict()["results"][0]
     assert not r["success"] and "no published-id lookup" in quality._raised(r["exception_info"])
+
+
+def test_building_each_configuration_once_changes_no_result(defective, tmp_path, registry, monkeypatch):
+    """The audit builds each GX expectation's configuration once per validation (a speed-up that
+    reaches into GX): on batches with failures, quarantines and warnings, every result is the same
+    as GX's own way."""
+    import contextlib
+
+    out, _, full, _ = defective
+    landing = LocalStore(out / "landing")
+
+    def results(lake_dir):
+        lake = LocalStore(lake_dir)
+        for entity in ("Debt", "Consumer", "Payment"):
+            key = next(k for k in landing.list(f"tenant=agency-001/table={entity}/")
+                       if k.endswith(f"{full[entity].export_id}/manifest-summary.json"))
+            ingest_export(landing, key, lake, tenant_id="agency-001", entity=entity,
+                          tenant=registry.tenant("agency-001"), run_id="same")
+        docs = {}
+        for k in lake.list("_quality/results/"):
+            doc = json.loads(lake.get(k))
+            docs[k] = (doc["failed"], doc["warned"], doc["quarantined"], doc["result"]["success"],
+                       doc["result"]["statistics"], doc["result"]["results"])
+        return docs
+
+    from great_expectations.expectations.expectation import Expectation
+
+    gx_own = Expectation.__dict__["configuration"]
+    ours = results(tmp_path / "ours")
+    assert Expectation.__dict__["configuration"] is gx_own  # GX is given back its own afterwards
+    monkeypatch.setattr(quality, "_each_configuration_built_once", contextlib.nullcontext)
+    theirs = results(tmp_path / "gx")
+    assert len(ours) == 3 and ours == theirs
+    assert any(doc[1] for doc in ours.values()) and any(doc[2] for doc in ours.values())  # not a trivial pass
