@@ -294,8 +294,8 @@ def published_ids(lake, tenant_id: str) -> Lookup:
 
 
 def build_data_docs(lake, out_dir: str | os.PathLike) -> str:
-    """A Great Expectations Data Docs site from every stored (already PII-free) result; returns
-    the path of its index.html."""
+    """A Great Expectations Data Docs site from every stored (already PII-free) result, and an
+    index of our own beside it; returns the path of that index.html."""
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
     from great_expectations.core.run_identifier import RunIdentifier
@@ -310,18 +310,46 @@ def build_data_docs(lake, out_dir: str | os.PathLike) -> str:
         warnings.simplefilter("ignore")
         ctx = gx.get_context(mode="file", project_root_dir=str(out_dir))
         fields = ("success", "results", "suite_name", "statistics", "meta", "suite_parameters")
+        docs = []
         for key in lake.list("_quality/results/"):
             doc = orjson.loads(lake.get(key))
             if not doc.get("result"):
                 continue
+            docs.append(doc)
             result = ExpectationSuiteValidationResult(**{k: v for k, v in doc["result"].items() if k in fields})
             batch = doc["batch"]
             ctx.validation_results_store.set(ValidationResultIdentifier(
                 expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
                 run_id=RunIdentifier(run_name=str(doc["run_id"])),
                 batch_identifier=f"{batch['tenant_id']}__{batch['export_id']}"), result)
-        sites = ctx.build_data_docs()
-    return sites["local_site"].removeprefix("file://")
+        site = Path(ctx.build_data_docs()["local_site"].removeprefix("file://")).parent
+    return str(_offline_index(Path(out_dir), site, docs))
+
+
+def _offline_index(out_dir: Path, site: Path, docs: list[dict]) -> Path:
+    """GX's own index fills itself in with scripts from CDNs, so offline it shows nothing. This one
+    is plain HTML: a row per audited batch, linking to GX's page for it."""
+    from html import escape
+
+    pages = {p.stem: p for p in site.glob("validations/**/*.html")}  # named <tenant>__<export id>
+    rows = []
+    for doc in sorted(docs, key=lambda d: (d["batch"]["tenant_id"], d["batch"]["entity"], d["batch"]["export_id"])):
+        b = doc["batch"]
+        page = pages.get(f"{b['tenant_id']}__{b['export_id']}")
+        link = f'<a href="{escape(str(page.relative_to(out_dir)))}">{escape(b["export_id"])}</a>' if page else ""
+        status = "failed" if doc["failed"] else "passed"
+        cells = [b["tenant_id"], b["entity"], b["export_date"], status, doc["quarantined"],
+                 "; ".join(doc["warned"] + doc["failed"])]
+        rows.append(f'<tr class="{status}">' + "".join(f"<td>{escape(str(c))}</td>" for c in cells)
+                    + f"<td>{link}</td></tr>")
+    index = out_dir / "index.html"
+    index.write_text(
+        "<!doctype html><meta charset=utf-8><title>tenantlake quality results</title>"
+        "<style>body{font:14px sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}"
+        "tr.failed{background:#fdd}</style><h1>Quality results by batch</h1>"
+        "<table><tr><th>tenant</th><th>entity</th><th>export date</th><th>audit</th><th>rows set aside</th>"
+        "<th>warnings and failures</th><th>GX page</th></tr>" + "".join(rows) + "</table>")
+    return index
 
 
 def summarise(lake) -> dict:

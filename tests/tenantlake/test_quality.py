@@ -3,6 +3,7 @@ failing closed, and Data Docs without PII."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -142,6 +143,11 @@ def test_data_docs_show_failures_but_never_pii(tmp_path, registry):
     text = "".join(p.read_text(errors="ignore") for p in site.rglob("*") if p.is_file() and p.suffix in (".html", ".json"))
     stored = "".join(lake.path(k).read_text() for k in lake.list("_quality/"))
     assert index.endswith("index.html") and "Consumer" in text
+    ours = Path(index).read_text()  # plain HTML, readable offline: no script, nothing fetched
+    assert "<script" not in ours and "http" not in ours
+    assert "<td>agency-001</td><td>Consumer</td>" in ours and "expect_column_values_to_match_regex(state): 1" in ours
+    page = ours.split('<a href="')[1].split('"')[0]
+    assert (Path(index).parent / page).is_file()
     assert "zz" in stored  # an unexpected non-PII value is shown...
     for secret in ("PII9X9X9", "Zebulonius"):  # ...but no PII value, in the docs or the stored results
         assert secret not in text and secret not in stored
