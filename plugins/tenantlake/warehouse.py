@@ -147,6 +147,7 @@ class DuckDBWarehouse:
         # stage.* is scratch: an in-memory database, so batches are never written to the file twice.
         self.con.execute("ATTACH ':memory:' AS stage")
         keys: dict[str, bytes] = {}
+        known: dict[tuple[str, str], str] = {}  # facts name the same consumer on many rows
 
         def f_pseudonym(tenants: pa.Array, ids: pa.Array) -> pa.Array:
             out = []
@@ -154,9 +155,12 @@ class DuckDBWarehouse:
                 if t is None or i is None:
                     out.append(None)
                     continue
-                if t not in keys:
-                    keys[t] = key_for(t)
-                out.append(pseudonym(keys[t], t, i))
+                p = known.get((t, i))
+                if p is None:
+                    if t not in keys:
+                        keys[t] = key_for(t)
+                    p = known[(t, i)] = pseudonym(keys[t], t, i)
+                out.append(p)
             return pa.array(out, pa.string())
 
         self.con.create_function("f_pseudonym", f_pseudonym, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow",

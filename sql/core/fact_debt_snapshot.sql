@@ -1,7 +1,9 @@
 -- Daily periodic snapshot: each live debt's state at the end of each day it existed in the lake.
 CREATE TABLE core.fact_debt_snapshot DISTKEY (debt_id) SORTKEY (tenant_id, snapshot_date) AS
 WITH versions AS (
-    SELECT h.tenant_id, h.id, h.consumer_id, h.creditor_name, h.balance, h.apr, h.delinquency_days,
+    -- pseudonymised once per version, not once per day it spans (on Redshift, a Lambda call per row)
+    SELECT h.tenant_id, h.id, f_pseudonym(h.tenant_id, h.consumer_id) AS consumer_key, h.creditor_name,
+           h.balance, h.apr, h.delinquency_days,
            CASE WHEN h._op = 'remove' OR NVL(h.is_deleted, FALSE) THEN TRUE ELSE FALSE END AS gone,
            h._event_ts AS valid_from,
            LEAD(h._event_ts) OVER (PARTITION BY h.tenant_id, h.id
@@ -11,7 +13,7 @@ WITH versions AS (
     SELECT CAST(MIN(_event_ts) AS DATE) AS first_day, CAST(MAX(_event_ts) AS DATE) AS last_day FROM core.history_debt
 )
 SELECT d.calendar_date AS snapshot_date, v.tenant_id, v.id AS debt_id,
-       f_pseudonym(v.tenant_id, v.consumer_id) AS consumer_key, c.creditor_key,
+       v.consumer_key, c.creditor_key,
        v.balance, v.apr, v.delinquency_days
 FROM core.dim_date AS d
 JOIN span ON d.calendar_date BETWEEN span.first_day AND span.last_day
