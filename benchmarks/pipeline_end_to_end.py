@@ -12,6 +12,7 @@ for the pipeline, and peak RSS of the load process.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import sys
@@ -39,6 +40,7 @@ def main() -> None:
     p.add_argument("--consumers", type=int, default=16500, help="per agency (16,500 x 5 is about 1M items)")
     p.add_argument("--days", type=int, default=3)
     p.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "tenantlake-pipeline-bench")
+    p.add_argument("--reuse", action="store_true", help="keep the landed exports of an earlier run with the same spec")
     args = p.parse_args()
     from tenantlake.pseudonyms import local_key
     from tenantlake.registry import load_registry
@@ -47,8 +49,16 @@ def main() -> None:
     from tenantlake.warehouse import DuckDBWarehouse, load_lake
 
     registry = load_registry()
-    shutil.rmtree(args.home, ignore_errors=True)
-    sim = simulate_fleet(registry.tenants, FleetSpec(consumers=args.consumers, days=args.days), args.home)
+    spec = FleetSpec(consumers=args.consumers, days=args.days)
+    made = args.home / "simulated.json"
+    if args.reuse and made.exists() and json.loads(made.read_text())["spec"] == repr(spec):
+        sim = json.loads(made.read_text())
+        shutil.rmtree(args.home / "lake", ignore_errors=True)  # what the pipeline makes goes; the landing stays
+        (args.home / "warehouse.duckdb").unlink(missing_ok=True)
+    else:
+        shutil.rmtree(args.home, ignore_errors=True)
+        sim = simulate_fleet(registry.tenants, spec, args.home)
+        made.write_text(json.dumps({"spec": repr(spec), **{k: sim[k] for k in ("items", "changes", "seconds")}}))
     items = sim["items"] + sim["changes"]
     print(f"simulated {sim['items']:,} items + {sim['changes']:,} changes in {sim['seconds']}s")
     stages = {}
