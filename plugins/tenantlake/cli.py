@@ -110,6 +110,18 @@ def _package_udf(args) -> dict:
     return {"zip": str(args.out), "handler": "tenantlake.udf.handler", "modules": list(UDF_MODULES)}
 
 
+def _redshift_setup(args) -> None:
+    """Print the SQL that prepares a new Redshift database (reviewed, then run by an admin)."""
+    from tenantlake.warehouse import RedshiftWarehouse
+
+    try:
+        wh = RedshiftWarehouse(lambda: None, args.lake, args.copy_role)
+        script = wh.setup_statements(args.glue_database, args.spectrum_role)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    sys.stdout.write(";\n\n".join(script) + ";\n")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tenantlake", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -149,6 +161,13 @@ def parser() -> argparse.ArgumentParser:
     u = sub.add_parser("package-udf", help="write the f_pseudonym Lambda UDF's deployment zip")
     u.add_argument("--out", default="f_pseudonym.zip")
     u.set_defaults(run=_package_udf)
+
+    w = sub.add_parser("redshift-setup", help="print the SQL that prepares a new Redshift database")
+    w.add_argument("--lake", required=True, help="s3://bucket/prefix of the lake")
+    w.add_argument("--glue-database", default="tenantlake", help="Glue database behind the external schema lake")
+    w.add_argument("--spectrum-role", required=True, help="IAM role ARN Spectrum reads the lake with")
+    w.add_argument("--copy-role", required=True, help="IAM role ARN COPY loads with")
+    w.set_defaults(run=_redshift_setup)
     return p
 
 
@@ -163,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, RegistryError) as e:
         print(f"tenantlake {args.command}: {e}", file=sys.stderr)
         return 2
+    if result is None:  # the command printed its own output
+        return 0
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 

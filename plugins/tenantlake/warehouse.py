@@ -322,6 +322,8 @@ def load_lake(warehouse, lake, registry, tenants: list[str] | None = None, refre
 
 S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*()/=-]*)?$")  # never a quote
 LOCAL_PATH = re.compile(r"^/[A-Za-z0-9_./=-]+$")
+GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
+SCHEMAS = ("stage", "core", "mart", "ops", "lake_protected")  # lake is the external schema
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 
 
@@ -412,6 +414,26 @@ class RedshiftWarehouse:
                 cur.execute(sql)
         finally:
             conn.close()
+
+    def setup_statements(self, glue_database: str, spectrum_role: str) -> list[str]:
+        """Everything a new Redshift database needs, in order: roles, schemas, the Spectrum schema
+        on Glue, f_pseudonym, the ops and per-entity tables, the external tables, core and marts
+        (created empty, so policies and grants have tables to attach to), row-level security, the
+        protected views and the grants. Run once, by an administrator; loads never run it."""
+        out = statements(sql_text("security", "roles"))
+        out += [f"CREATE SCHEMA IF NOT EXISTS {schema}" for schema in SCHEMAS]
+        out.append(f"CREATE EXTERNAL SCHEMA IF NOT EXISTS lake FROM DATA CATALOG DATABASE "
+                   f"{literal(glue_database, GLUE_NAME)} IAM_ROLE {literal(spectrum_role, ROLE_ARN)} "
+                   "CREATE EXTERNAL DATABASE IF NOT EXISTS")
+        out += statements(sql_text("security", "f_pseudonym"))
+        out += [s for table in OPS for s in statements(sql_text("ops", table))]
+        for entity in ENTITIES:
+            out += [*self.entity_ddl(entity), self.external_table_ddl(entity)]
+        out += rebuild_statements(self.dialect)
+        out += statements(sql_text("security", "row_level_security"))
+        out += [protected_view(entity, self.dialect) for entity in ENTITIES]
+        out += statements(sql_text("security", "lake_access"))
+        return out
 
     def copy_manifest(self, c: Commit) -> dict:
         return {"entries": [{"url": f"{self.lake_url}/{f['key']}", "mandatory": True,

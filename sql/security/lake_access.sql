@@ -1,9 +1,8 @@
 -- The lake's raw rows (external schema lake, Spectrum over raw/) hold PII: no analyst reads them.
 -- Analysts read lake_protected.<entity>, late-binding views rendered from the contracts
 -- (tenantlake.lake_access: no direct identifiers, quasi-identifiers coarsened, consumer ids
--- pseudonymised). A late-binding view runs with its owner's access to lake, so the views are
--- created by tenantlake_loader, the role warehouse_load connects with; nobody else gets USAGE on lake.
-CREATE ROLE tenantlake_loader;
+-- pseudonymised). A late-binding view runs with its owner's access to lake: the views are created
+-- by the setup script's user (the loader's); beside it, only tenantlake_loader gets USAGE on lake.
 CREATE SCHEMA IF NOT EXISTS lake_protected;
 REVOKE USAGE ON SCHEMA lake FROM PUBLIC;
 GRANT USAGE ON SCHEMA lake TO ROLE tenantlake_loader;

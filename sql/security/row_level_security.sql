@@ -5,8 +5,6 @@ CREATE TABLE IF NOT EXISTS ops.analyst_tenant (
     tenant_id VARCHAR(64)  NOT NULL,
     PRIMARY KEY (username)
 ) DISTSTYLE ALL;
-CREATE ROLE agency_analyst;
-CREATE ROLE cross_agency_analyst;
 CREATE RLS POLICY tenant_isolation
 WITH (tenant_id VARCHAR(64))
 USING (tenant_id = (SELECT a.tenant_id FROM ops.analyst_tenant AS a WHERE a.username = current_user));

@@ -306,3 +306,46 @@ def test_refresh_keeps_the_rls_protected_marts_it_finds(registry, existing):
             assert f"DROP TABLE IF EXISTS {mart}" in sent and any(s.startswith(f"CREATE TABLE {mart} ") for s in sent)
     assert ("DELETE FROM mart.creditor_exposure" in sent) == bool(existing)  # grants kept, though no policy
     assert "DROP TABLE IF EXISTS core.dim_consumer" in sent  # core is rebuilt: no analyst role reads it
+
+
+def test_redshift_setup_creates_everything_before_it_is_used(redshift):
+    import re
+
+    script = redshift.setup_statements("tenantlake", "arn:aws:iam::200000000000:role/spectrum")
+    created: set[str] = set()
+    for statement in script:
+        flat = " ".join(statement.split())
+        for role in re.findall(r"TO ROLE (\w+)", flat) + re.findall(r"FROM ROLE (\w+)", flat):
+            assert f"role {role}" in created, (role, flat[:90])
+        if flat.startswith("ATTACH RLS POLICY"):
+            for table in flat.split(" ON ")[1].split(" TO ")[0].split(", "):
+                assert f"table {table}" in created, table
+        if flat.startswith(("CREATE TABLE", "CREATE OR REPLACE VIEW", "CREATE EXTERNAL TABLE")):
+            name = re.match(r"CREATE (?:OR REPLACE |EXTERNAL )?(?:TABLE|VIEW) (?:IF NOT EXISTS )?(\w+)\.(\w+)", flat)
+            assert f"schema {name[1]}" in created, flat[:90]
+            created.add(f"table {name[1]}.{name[2]}")
+        if "f_pseudonym(" in flat and not flat.startswith("CREATE OR REPLACE VIEW"):  # views bind late
+            assert "function f_pseudonym" in created, flat[:90]
+        for kind, pattern in (("role", r"^CREATE ROLE (\w+)"), ("schema", r"^CREATE (?:EXTERNAL )?SCHEMA IF NOT EXISTS (\w+)"),
+                              ("function", r"^CREATE OR REPLACE EXTERNAL FUNCTION (\w+)")):
+            if m := re.match(pattern, flat):
+                created.add(f"{kind} {m[1]}")
+        if not flat.startswith("ATTACH RLS POLICY"):
+            sqlglot.parse_one(statement, read="redshift")
+    from tenantlake.contracts import ENTITIES
+    from tenantlake.warehouse import CORE, MART
+    expected = {f"table core.{t}" for t in CORE} | {f"table mart.{t}" for t in MART} | {
+        f"table {s}.{e.lower()}" for e in ENTITIES for s in ("lake", "lake_protected", "stage")}
+    assert expected <= created
+
+
+def test_redshift_setup_command_prints_the_script_and_refuses_a_bad_value(capsys):
+    from tenantlake import cli
+
+    args = ["redshift-setup", "--lake", "s3://central-lake/tenantlake", "--copy-role",
+            "arn:aws:iam::200000000000:role/copy", "--spectrum-role"]
+    assert cli.main([*args, "arn:aws:iam::200000000000:role/spectrum"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CREATE ROLE tenantlake_loader;") and "CREATE EXTERNAL SCHEMA IF NOT EXISTS lake" in out
+    assert cli.main([*args, "arn:aws:iam::200000000000:role/it's"]) == 2
+    assert capsys.readouterr().err.startswith("tenantlake redshift-setup: \"arn:aws:iam::200000000000:role/it's\" is not")
