@@ -118,8 +118,19 @@ def rebuild_statements(dialect: str, keep: frozenset[str] = frozenset()) -> Iter
             yield from rest
 
 
-def agency_rows(registry) -> list[tuple]:
-    return [(t.tenant_id, t.display_name, t.aws_account_id, t.region) for t in registry.tenants]
+def reference_data(registry) -> dict[str, list[tuple]]:
+    """The ops tables refilled before every rebuild: the agencies from the registry, the creditor
+    aliases from sql/seeds."""
+    aliases = [tuple(line.split(",")) for line in (SQL / "seeds/creditor_aliases.csv").read_text().splitlines()[1:]]
+    return {"agency_registry": [(t.tenant_id, t.display_name, t.aws_account_id, t.region) for t in registry.tenants],
+            "creditor_aliases": aliases}
+
+
+def refill_reference_data(cur, registry, placeholder: str) -> None:
+    for table, rows in reference_data(registry).items():
+        cur.execute(f"DELETE FROM ops.{table}")
+        for row in rows:
+            cur.execute(f"INSERT INTO ops.{table} VALUES ({', '.join([placeholder] * len(row))})", row)
 
 
 @dataclass
@@ -248,11 +259,7 @@ class DuckDBWarehouse:
     def refresh(self, registry) -> None:
         """Rebuild dimensions, facts and marts from core, in one transaction."""
         with self._transaction() as con:
-            con.execute("DELETE FROM ops.agency_registry")
-            con.executemany("INSERT INTO ops.agency_registry VALUES (?, ?, ?, ?)", agency_rows(registry))
-            con.execute("DELETE FROM ops.creditor_aliases")
-            rows = [line.split(",") for line in (SQL / "seeds/creditor_aliases.csv").read_text().splitlines()[1:]]
-            con.executemany("INSERT INTO ops.creditor_aliases VALUES (?, ?)", rows)
+            refill_reference_data(con, registry, self.placeholder)
             for statement in rebuild_statements(self.dialect):
                 con.execute(statement)
             for table in TENANT_MARTS:
@@ -491,9 +498,7 @@ class RedshiftWarehouse:
         with self._transaction() as cur:
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'mart'")
             existing = {f"mart.{name}" for (name,) in cur.fetchall()}
-            cur.execute("DELETE FROM ops.agency_registry")
-            for row in agency_rows(registry):
-                cur.execute("INSERT INTO ops.agency_registry VALUES (%s, %s, %s, %s)", row)
+            refill_reference_data(cur, registry, self.placeholder)
             for statement in rebuild_statements(self.dialect, frozenset(f"mart.{t}" for t in MART) & existing):
                 cur.execute(statement)
 

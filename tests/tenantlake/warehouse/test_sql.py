@@ -349,3 +349,19 @@ def test_redshift_setup_command_prints_the_script_and_refuses_a_bad_value(capsys
     assert out.startswith("CREATE ROLE tenantlake_loader;") and "CREATE EXTERNAL SCHEMA IF NOT EXISTS lake" in out
     assert cli.main([*args, "arn:aws:iam::200000000000:role/it's"]) == 2
     assert capsys.readouterr().err.startswith("tenantlake redshift-setup: \"arn:aws:iam::200000000000:role/it's\" is not")
+
+
+def test_redshift_refresh_loads_the_reference_data_dim_creditor_needs(registry):
+    """dim_creditor joins ops.creditor_aliases: Redshift's refresh must fill it from the seed, as
+    the embedded default's does (it once filled only the agency registry)."""
+    import csv
+
+    conn = CatalogConnection([])
+    RedshiftWarehouse(lambda: conn, "s3://central-lake/tenantlake", "arn:aws:iam::200000000000:role/r").refresh(registry)
+    with open(SQL / "seeds/creditor_aliases.csv", newline="") as f:
+        seed = [(r["alias"], r["creditor"]) for r in csv.DictReader(f)]
+    sent = [(s, p) for s, p in conn.sent if s.startswith("INSERT INTO ops.")]
+    assert [p for s, p in sent if s == "INSERT INTO ops.creditor_aliases VALUES (%s, %s)"] == seed and seed
+    assert [p[0] for s, p in sent if s.startswith("INSERT INTO ops.agency_registry")] == [t.tenant_id for t in registry.tenants]
+    order = [s for s, _ in conn.sent]
+    assert order.index("DELETE FROM ops.creditor_aliases") < order.index("DROP TABLE IF EXISTS core.dim_creditor")
