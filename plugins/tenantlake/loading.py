@@ -41,7 +41,7 @@ def pseudonym_keys(settings: Settings, registry):
         from tenantlake.aws import central_session
 
         session = central_session(settings.aws_conn_id)
-        return lambda tenant_id: pseudonyms.secret_key(registry.tenant(tenant_id), session)
+        return lambda tenant_id: pseudonyms.secret_key(registry.tenant(tenant_id).pseudonym_key_ref, session)
     return lambda tenant_id: pseudonyms.local_key(settings.home, tenant_id)
 
 

@@ -49,8 +49,9 @@ def key_from_secret(ref: str, value: str) -> bytes:
     return key
 
 
-def secret_key(tenant, session) -> bytes:
-    """A registered tenant's key, from its pseudonym_key_ref."""
+def secret_key(ref: str, session) -> bytes:
+    """A key from the secret store, by reference (a tenant's pseudonym_key_ref); the value is cached
+    as every resolved secret is (tenantlake.aws.SECRET_TTL), so a rotated key is picked up."""
     from tenantlake.aws import resolve_secret
 
-    return key_from_secret(tenant.pseudonym_key_ref, resolve_secret(tenant.pseudonym_key_ref, session))
+    return key_from_secret(ref, resolve_secret(ref, session))

@@ -14,15 +14,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import cache
 
 import boto3
 
 from tenantlake.aws import AccessError
-from tenantlake.pseudonyms import key_from_secret, pseudonym
+from tenantlake.pseudonyms import pseudonym, secret_key
 
 DEFAULT_KEY_REF = "secretsmanager:tenantlake/{tenant_id}/pseudonym-key"
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")  # the registry's pattern: no other secret is reachable
-_keys: dict[str, bytes] = {}
 
 
 def handler(event: dict, context=None) -> str:
@@ -39,9 +39,10 @@ def _one(row: list | None) -> str | None:
     tenant_id, consumer_id = row
     if not TENANT_ID.fullmatch(tenant_id):
         raise ValueError(f"f_pseudonym: {tenant_id[:70]!r} is not a tenant id")
-    if tenant_id not in _keys:
-        from tenantlake.aws import resolve_secret
+    ref = os.environ.get("TENANTLAKE_PSEUDONYM_KEY_REF", DEFAULT_KEY_REF).format(tenant_id=tenant_id)
+    return pseudonym(secret_key(ref, _session()), tenant_id, consumer_id)
 
-        ref = os.environ.get("TENANTLAKE_PSEUDONYM_KEY_REF", DEFAULT_KEY_REF).format(tenant_id=tenant_id)
-        _keys[tenant_id] = key_from_secret(ref, resolve_secret(ref, boto3.Session()))
-    return pseudonym(_keys[tenant_id], tenant_id, consumer_id)
+
+@cache
+def _session() -> boto3.Session:
+    return boto3.Session()

@@ -34,14 +34,14 @@ def redshift_event(rows):
 @pytest.fixture
 def secrets():
     aws.forget()
-    udf._keys.clear()
+    udf._session.cache_clear()
     with mock_aws():
         sm = boto3.client("secretsmanager", region_name="us-east-1")
         for tenant_id, key in KEYS.items():
             sm.create_secret(Name=f"tenantlake/{tenant_id}/pseudonym-key", SecretString=key.hex())
         yield sm
     aws.forget()
-    udf._keys.clear()
+    udf._session.cache_clear()
 
 
 def test_the_lambda_answers_a_redshift_batch_in_order(secrets):
