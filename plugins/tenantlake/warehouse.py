@@ -5,10 +5,10 @@ sqlglot, except where a `<table>.duckdb.sql` beside the file says transpiling ca
 seam stays visible). Per-entity tables (stage, history, current) are rendered from the contracts:
 history_<entity> keeps every version ever loaded, current_<entity> the latest by event time.
 
-A batch (tenant, entity, export) is applied in one transaction: stage it, check the row count
-against its commit marker, append its versions, MERGE latest-wins into current, record it in
-ops.load_audit. A batch already in the audit is skipped, so replays change nothing. Dimensions,
-facts and marts are then rebuilt from core in one transaction.
+A batch (tenant, entity, export) is staged and its row count checked against its commit marker;
+then one transaction appends its versions to history, MERGEs latest-wins into current and records
+it in ops.load_audit. A batch already in the audit is skipped, so replays change nothing.
+Dimensions, facts and marts are then rebuilt from core in one transaction.
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ TENANT_MARTS = ["agency_kpis_monthly", "agency_snapshot", "creditor_exposure_by_
                 "plan_outcomes_by_cohort"]
 RLS_MARTS = [f"mart.{t}" for t in TENANT_MARTS]  # the tables sql/security/row_level_security.sql protects
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns for every DISTKEY it drops
-
-
 WRITES_STAGE = re.compile(r"^(INSERT INTO|DELETE FROM) stage\.", re.IGNORECASE)
 
 
@@ -69,8 +67,7 @@ def sql_text(schema: str, table: str, dialect: str = "redshift", **context: str)
 
 def render(text: str, **context: str) -> str:
     """Fill {{ name }} from a small explicit context (identifiers only, never values)."""
-    out = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: context[m.group(1)], text)
-    return out
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: context[m.group(1)], text)
 
 
 def statements(text: str) -> list[str]:
@@ -86,8 +83,7 @@ def entity_table(entity: str) -> str:
 
 def merge_context(entity: str) -> dict:
     cols = [f.name for f in lake_schema(ENTITIES.get(entity))] + ["_op_rank", "_removed"]
-    return {"entity": entity_table(entity), "columns": ", ".join(cols),
-            "values": ", ".join(f"b.{c}" for c in cols), "b_columns": ", ".join(f"b.{c}" for c in cols),
+    return {"entity": entity_table(entity), "columns": ", ".join(cols), "b_columns": ", ".join(f"b.{c}" for c in cols),
             "update_set": ", ".join(f"{c} = b.{c}" for c in cols if c not in ("tenant_id", "id"))}
 
 
@@ -143,7 +139,8 @@ class LoadResult:
 
 
 class DuckDBWarehouse:
-    """The embedded default: a DuckDB file; Parquet batches are read with pyarrow (local or S3)."""
+    """The embedded default: a DuckDB file. Local Parquet batches are read by DuckDB itself, batches
+    in S3 through pyarrow."""
 
     dialect = "duckdb"
     placeholder = "?"
@@ -492,9 +489,9 @@ class RedshiftWarehouse:
     def refresh(self, registry) -> None:
         """Rebuild core and marts in one transaction. Marts that exist are refilled, not dropped:
         their grants and RLS policies (sql/security) stay attached, so no refresh leaves an
-        agency's analyst looking at every tenant, or BI tools refused. The first refresh creates
-        them; apply sql/security then. A mart whose columns change must be dropped once by hand
-        (its INSERT fails until then, naming the table)."""
+        agency's analyst looking at every tenant, or BI tools refused (redshift-setup creates them
+        before the policies are attached; a refresh creates any that are missing). A mart whose
+        columns change must be dropped once by hand (its INSERT fails until then, naming it)."""
         with self._transaction() as cur:
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'mart'")
             existing = {f"mart.{name}" for (name,) in cur.fetchall()}

@@ -1,5 +1,5 @@
--- Template for every entity (rendered with {{ entity }}, {{ columns }}, {{ b_columns }},
--- {{ values }}, {{ update_set }}): the latest state of each item, latest-wins by its own event time.
+-- Template for every entity (rendered with {{ entity }}, {{ columns }}, {{ b_columns }} and
+-- {{ update_set }}): the latest state of each item, latest-wins by its own event time.
 -- A late or replayed batch never overwrites a newer row: the order is (_event_ts, op rank: a change
 -- beats a snapshot of the same instant, _sequence, _line). Redshift's MERGE takes no condition on
 -- WHEN MATCHED, so the winners are chosen first into stage.{{ entity }}_merge, then merged plainly.
@@ -29,4 +29,4 @@ MERGE INTO core.current_{{ entity }}
 USING stage.{{ entity }}_merge AS b
 ON core.current_{{ entity }}.tenant_id = b.tenant_id AND core.current_{{ entity }}.id = b.id
 WHEN MATCHED THEN UPDATE SET {{ update_set }}
-WHEN NOT MATCHED THEN INSERT ({{ columns }}) VALUES ({{ values }})
+WHEN NOT MATCHED THEN INSERT ({{ columns }}) VALUES ({{ b_columns }})
