@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 def make_data(data: Path, items: int, files: int) -> str:
     from tenantlake.registry import load_registry
-    from tenantlake.simulate.bulk import bulk_debt_export
     from tenantlake.storage import LocalStore
+    from tenantlake_dev.simulate.bulk import bulk_debt_export
 
     marker = data / "summary-key.txt"
     if marker.exists():

@@ -44,9 +44,9 @@ def main() -> None:
     args = p.parse_args()
     from tenantlake.pseudonyms import local_key
     from tenantlake.registry import load_registry
-    from tenantlake.simulate import FleetSpec, simulate_fleet
     from tenantlake.storage import LocalStore
     from tenantlake.warehouse import DuckDBWarehouse, load_lake
+    from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 
     registry = load_registry()
     spec = FleetSpec(consumers=args.consumers, days=args.days)

@@ -26,7 +26,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
 from tenantlake.registry import load_registry  # noqa: E402
-from tenantlake.simulate import FleetSpec, simulate_fleet  # noqa: E402
+from tenantlake_dev.simulate import FleetSpec, simulate_fleet  # noqa: E402
 
 SMALL_FLEET = FleetSpec(consumers=150, days=2, warmup_days=40, window_hours=12, seed=11, streams=True)
 

@@ -24,14 +24,16 @@ def test_every_airflow_service_mounts_the_code_and_shares_one_configuration():
     for name in AIRFLOW:
         s = compose["services"][name]
         mounts = {v.split(":")[1]: v.split(":")[0] for v in s["volumes"]}
-        for folder in ("dags", "plugins", "sql", "expectations"):
+        for folder in ("dags", "plugins"):  # what Airflow itself reads
             assert mounts[f"/opt/airflow/{folder}"] == f"./{folder}", (name, folder)
+        for folder in ("dags", "sql", "expectations"):  # what the package reads under TENANTLAKE_ROOT
+            assert mounts[f"/opt/tenantlake/{folder}"] == f"./{folder}", (name, folder)
             assert (REPO / folder).is_dir()
         env = s["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
         assert env["TENANTLAKE_MODE"] == "${TENANTLAKE_MODE:-local}"  # works before any AWS is configured
-        assert env["PYTHONPATH"] == "/opt/airflow/plugins"  # `python -m tenantlake.cli` in the init job
+        assert "PYTHONPATH" not in env  # the package is installed in the image, not found on a path
         for conn in ("AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_REDSHIFT_DEFAULT"):
             assert conn in env  # connections come from the environment
 
@@ -46,4 +48,5 @@ def test_image_installs_the_same_pins():
     docker = (REPO / "Dockerfile").read_text()
     assert "apache/airflow:3.3.2-python3.11" in docker
     assert "-r /opt/tenantlake/requirements.txt -c /opt/tenantlake/constraints.txt" in docker
+    assert "pip install --no-cache-dir --no-deps /opt/tenantlake" in docker and "ENV TENANTLAKE_ROOT=/opt/tenantlake" in docker
     assert "apache-airflow==3.3.2" in (REPO / "requirements.txt").read_text()

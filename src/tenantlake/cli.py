@@ -19,7 +19,7 @@ class UserError(Exception):
 
 
 def _simulate(args) -> dict:
-    from tenantlake.simulate import FleetSpec, simulate_fleet
+    from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 
     registry = load_registry(args.registry)
     tenants = registry.enabled
@@ -174,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "demo":
-        from tenantlake.demo import run_demo
+        from tenantlake_dev.demo import run_demo
 
         return run_demo()
     try:

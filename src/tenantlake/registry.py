@@ -19,10 +19,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tenantlake.contracts import ENTITIES
+from tenantlake.settings import REPO
 
-# Where the shipped registry lives, relative to this file: <repo>/dags/registry/tenants.yaml.
+# Where the shipped registry lives: <repo>/dags/registry/tenants.yaml (tenantlake.settings.REPO).
 # TENANTLAKE_REGISTRY points elsewhere (a test fleet, a production registry).
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "dags" / "registry" / "tenants.yaml"
+DEFAULT_PATH = REPO / "dags" / "registry" / "tenants.yaml"
 
 SecretRef = Annotated[
     str,

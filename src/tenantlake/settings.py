@@ -6,6 +6,8 @@
                         or the registry's landing bucket in aws mode)
   TENANTLAKE_LAKE       the lake: a folder or s3://bucket/prefix (default: $HOME/lake)
   TENANTLAKE_AWS_CONN   the Airflow AWS connection of the central account (default: aws_default)
+  TENANTLAKE_ROOT       the checkout holding dags/, sql/ and expectations/ (default: the one this
+                        package was installed from in editable mode; the image sets /opt/tenantlake)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(os.environ.get("TENANTLAKE_ROOT") or Path(__file__).resolve().parents[2])
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def _say(text: str = "") -> None:
 
 def run_demo(home: Path | None = None) -> int:
     from tenantlake.registry import load_registry
-    from tenantlake.simulate import FleetSpec, simulate_fleet
+    from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 
     home = home or REPO / ".demo"
     shutil.rmtree(home, ignore_errors=True)
@@ -110,7 +110,7 @@ def run_demo(home: Path | None = None) -> int:
     _marts(home)
     report = None
     if (home / "warehouse.duckdb").exists():
-        from tenantlake.report import build_report
+        from tenantlake_dev.report import build_report
 
         report = build_report(str(home / "warehouse.duckdb"), LocalStore(home / "lake"), registry,
                               home / "report.html")

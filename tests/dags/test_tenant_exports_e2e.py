@@ -12,8 +12,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from tenantlake import watermarks
 from tenantlake.lake import read_committed
 from tenantlake.registry import DEFAULT_PATH
-from tenantlake.simulate import FleetSpec, simulate_fleet
 from tenantlake.storage import LocalStore
+from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 
 pytestmark = pytest.mark.slow
 TENANTS = ["agency-001", "agency-002", "agency-003"]

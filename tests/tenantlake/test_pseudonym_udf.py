@@ -84,12 +84,12 @@ def test_duckdb_in_aws_mode_gives_the_lambdas_pseudonyms(secrets, registry, monk
 
 def test_the_packaged_zip_is_all_the_lambda_needs(tmp_path):
     """The zip alone (plus boto3, which the Lambda runtime has) answers a batch: run in a fresh
-    interpreter that cannot see plugins/, with moto inside it standing in for Secrets Manager."""
+    interpreter that cannot see src/, with moto inside it standing in for Secrets Manager."""
     out = tmp_path / "f.zip"
     assert cli.main(["package-udf", "--out", str(out)]) == 0
     script = f"""
 import sys, json, boto3
-sys.path = [p for p in sys.path if "plugins" not in p and "__editable__" not in p]
+sys.path = [p for p in sys.path if "/src" not in p and "__editable__" not in p]
 sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()]
 sys.path.insert(0, {str(out)!r})
 from moto import mock_aws

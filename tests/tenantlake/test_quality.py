@@ -12,8 +12,8 @@ from tenantlake import quality
 from tenantlake.ingest import ingest_export
 from tenantlake.lake import commits, read_committed
 from tenantlake.quality import QualityError, SuiteError
-from tenantlake.simulate import FleetSpec, simulate_fleet
 from tenantlake.storage import LocalStore
+from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 from tests.tenantlake.formats.kit import SUMMARY, debt, line, write_export
 
 

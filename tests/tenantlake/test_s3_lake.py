@@ -8,8 +8,8 @@ from moto import mock_aws
 
 from tenantlake import sync
 from tenantlake.lake import commits, read_committed
-from tenantlake.simulate import FleetSpec, simulate_fleet
 from tenantlake.storage import S3Store
+from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 
 
 @pytest.fixture

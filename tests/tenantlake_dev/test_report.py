@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tenantlake.report import build_report
+from tenantlake_dev.report import build_report
 from tests.tenantlake.warehouse.conftest import TENANTS
 
 pytestmark = pytest.mark.slow

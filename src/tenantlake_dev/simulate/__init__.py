@@ -21,16 +21,16 @@ from pathlib import Path
 import orjson
 
 from tenantlake.registry import Tenant
-from tenantlake.simulate.defects import inject_defects
-from tenantlake.simulate.exports import (
+from tenantlake.storage import open_store
+from tenantlake_dev.simulate.defects import inject_defects
+from tenantlake_dev.simulate.exports import (
     record_dict,
     write_full_export,
     write_incremental_export,
     write_stream_files,
 )
-from tenantlake.simulate.history import DAY_US, SPELLING_TO_CREDITOR, TenantHistory
-from tenantlake.simulate.truth import fleet_aggregates, tenant_aggregates
-from tenantlake.storage import open_store
+from tenantlake_dev.simulate.history import DAY_US, SPELLING_TO_CREDITOR, TenantHistory
+from tenantlake_dev.simulate.truth import fleet_aggregates, tenant_aggregates
 
 HOUR_US = 3_600_000_000
 

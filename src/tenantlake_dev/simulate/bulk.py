@@ -9,10 +9,10 @@ from datetime import datetime
 import orjson
 
 from tenantlake.registry import Tenant
-from tenantlake.simulate import tenant_seed
-from tenantlake.simulate.exports import ExportRecord, write_full_export_files
-from tenantlake.simulate.history import Consumer, TenantHistory
 from tenantlake.storage import Store
+from tenantlake_dev.simulate import tenant_seed
+from tenantlake_dev.simulate.exports import ExportRecord, write_full_export_files
+from tenantlake_dev.simulate.history import Consumer, TenantHistory
 
 
 def bulk_debt_export(store: Store, tenant: Tenant, items: int, files: int, at: datetime,

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 import orjson
 
 from tenantlake.registry import Tenant
-from tenantlake.simulate.history import Change, iso
 from tenantlake.storage import Store
+from tenantlake_dev.simulate.history import Change, iso
 
 ITEMS_PER_FILE = 40_000  # a table partition's share; AWS writes one or more files per partition
 

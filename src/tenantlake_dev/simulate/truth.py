@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from decimal import Decimal
 
-from tenantlake.simulate.history import SPELLING_TO_CREDITOR
+from tenantlake_dev.simulate.history import SPELLING_TO_CREDITOR
 
 
 def _v(item: dict, name: str):

@@ -11,8 +11,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from tenantlake.formats.manifest import ExportError
 from tenantlake.ingest import ingest_export, ingest_stream_file
 from tenantlake.lake import read_committed
-from tenantlake.simulate.exports import write_full_export
 from tenantlake.storage import LocalStore
+from tenantlake_dev.simulate.exports import write_full_export
 from tests.tenantlake.formats.kit import debt
 
 deser = TypeDeserializer()

@@ -6,9 +6,9 @@ import pytest
 
 from tenantlake import sync
 from tenantlake.pseudonyms import local_key
-from tenantlake.simulate import FleetSpec, simulate_fleet
 from tenantlake.storage import LocalStore
 from tenantlake.warehouse import DuckDBWarehouse, load_lake
+from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 
 TENANTS = ["agency-001", "agency-002", "agency-003"]
 

@@ -12,8 +12,8 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
 
-from tenantlake.simulate import FleetSpec, simulate_fleet
-from tenantlake.simulate.truth import tenant_aggregates
+from tenantlake_dev.simulate import FleetSpec, simulate_fleet
+from tenantlake_dev.simulate.truth import tenant_aggregates
 
 deser = TypeDeserializer()
 
@@ -198,7 +198,7 @@ def test_window_outside_dynamodb_range_is_refused():
 
 
 def _item(**attrs):
-    from tenantlake.simulate.history import typed
+    from tenantlake_dev.simulate.history import typed
     return {k: typed(v) for k, v in attrs.items()}
 
 

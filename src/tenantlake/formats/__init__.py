@@ -1,0 +1,1 @@
+"""Reading what AWS lands: export manifests, DynamoDB JSON and ION data files, stream records."""
