@@ -1,0 +1,241 @@
+"""The lake's Apache Iceberg tables, and the catalog that holds them.
+
+Zones are Iceberg namespaces (Glue databases in production), `<prefix>_<zone>`:
+
+  raw         every entity as decoded, clear values: the restricted zone
+  quarantine  rows set aside, each with its reason and the original item: restricted too
+  protected   every entity past raw (tenantlake.privacy): what the warehouse and analysts read
+  ops         the batch log: each batch's outcome, its quality result and the drift it showed
+
+Entity tables are format v2 and partitioned by `tenant_id` (identity) and the day of the row's
+event time, so a tenant's data is whole partitions (offboarding deletes them without rewriting a
+file) and Spectrum, Athena and DuckDB prune by tenant and day. Every column is optional in Iceberg
+(a promoted attribute can only be added as optional, and readers fill files written before it
+with nulls). Files are written by our own Parquet writer without field ids; the table's default
+name mapping resolves their columns by name, which is also why columns are only ever added,
+never renamed.
+
+The catalog is chosen by TENANTLAKE_CATALOG: `sql` (the default in local mode) is a SQLite
+catalog, by default <lake>/_catalog/iceberg.db for a local lake or <home>/iceberg-catalog.db for a
+lake in S3 (TENANTLAKE_CATALOG_URI overrides it); `glue` (the default in aws mode) is the Glue
+Data Catalog, reached with a client from the Airflow AWS connection like every other AWS client.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.transforms import DayTransform, IdentityTransform
+
+from tenantlake.contracts import ENTITIES
+from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
+from tenantlake.privacy import protected_schema
+
+ZONES = ("raw", "quarantine", "protected", "ops")
+ENTITY_ZONES = ("raw", "quarantine", "protected")
+PARTITION_DAY = "event_day"
+BATCH_LOG = "batches"
+
+# What the quarantine adds to the decoder's quarantine rows: who the item belongs to, for erasure.
+QUARANTINE_LAKE_SCHEMA = pa.schema([
+    *QUARANTINE_SCHEMA,
+    pa.field("_item_id", pa.string()),  # the item's id, when it could be read
+    pa.field("_consumer_id", pa.string()),  # the consumer it refers to, when it could be read
+    pa.field("_quarantined_at", pa.timestamp("us", tz="UTC")),
+])
+
+# One row per batch attempt: what it was, what became of it, its audit and its drift.
+BATCH_LOG_SCHEMA = pa.schema([
+    pa.field("tenant_id", pa.string()),
+    pa.field("entity", pa.string()),
+    pa.field("export_id", pa.string()),
+    pa.field("kind", pa.string()),
+    pa.field("source", pa.string()),  # the manifest-summary or stream file it came from
+    pa.field("run_id", pa.string()),
+    pa.field("outcome", pa.string()),  # published | failed
+    pa.field("reason", pa.string()),  # why it failed (no data values, never PII)
+    pa.field("items", pa.int64()),  # as the manifest lists them (stream files: records read)
+    pa.field("rows", pa.int64()),  # published to raw
+    pa.field("quarantined", pa.int64()),
+    pa.field("erased", pa.int64()),  # rows of erased consumers dropped at ingest
+    pa.field("files", pa.int32()),
+    pa.field("bytes_exported", pa.int64()),  # the export's billedSizeBytes when known
+    pa.field("bytes_stored", pa.int64()),  # Parquet bytes written to raw and protected
+    pa.field("export_time", pa.timestamp("us", tz="UTC")),  # full: ExportTime; incremental: window end
+    pa.field("min_event_ts", pa.timestamp("us", tz="UTC")),
+    pa.field("max_event_ts", pa.timestamp("us", tz="UTC")),
+    pa.field("seconds", pa.float64()),
+    pa.field("quality", pa.string()),  # the audit's outcome and GX result as JSON, PII removed
+    pa.field("drift", pa.string()),  # JSON list of the drift observed: path, type, what, rows, first, last
+    pa.field("logged_at", pa.timestamp("us", tz="UTC")),
+])
+
+_PROPERTIES = {
+    "format-version": "2",
+    # Manifests of many small commits are merged as they accumulate, so planning stays cheap.
+    "commit.manifest-merge.enabled": "true",
+    # Full bounds for the columns a batch is recognised by (string bounds are cut to 16 characters
+    # by default, and export ids are longer).
+    "write.metadata.metrics.column.tenant_id": "full",
+    "write.metadata.metrics.column._export_id": "full",
+    "write.parquet.compression-codec": "snappy",
+}
+
+
+def arrow_schema(zone: str, entity: str) -> pa.Schema:
+    """The Arrow schema of a zone's table for an entity (from the contracts, so a promoted
+    attribute appears here the day it is declared)."""
+    if zone == "ops":
+        if entity != BATCH_LOG:
+            raise KeyError(f"no ops table {entity!r}")
+        return BATCH_LOG_SCHEMA
+    contract = ENTITIES.get(entity)
+    if zone == "raw":
+        return lake_schema(contract)
+    if zone == "quarantine":
+        return QUARANTINE_LAKE_SCHEMA
+    if zone == "protected":
+        if contract is None:
+            raise KeyError(f"{entity}: no contract, so no protected table (it stays in raw)")
+        return protected_schema(contract, lake_schema(contract))
+    raise KeyError(f"unknown zone {zone!r}; zones: {', '.join(ZONES)}")
+
+
+def _optional(schema: pa.Schema) -> pa.Schema:
+    def relax(t: pa.DataType) -> pa.DataType:
+        if pa.types.is_struct(t):
+            return pa.struct([f.with_nullable(True).with_type(relax(f.type)) for f in t])
+        if pa.types.is_list(t):
+            return pa.list_(relax(t.value_type))
+        return t
+    return pa.schema([f.with_nullable(True).with_type(relax(f.type)) for f in schema])
+
+
+def _grows(current: pa.Schema | pa.StructType, want: pa.Schema | pa.StructType) -> bool:
+    """Whether `want` holds a column, or a field of a struct column, that `current` lacks."""
+    have = {f.name: f.type for f in current}
+    for f in want:
+        if f.name not in have:
+            return True
+        if pa.types.is_struct(f.type) and pa.types.is_struct(have[f.name]) and _grows(have[f.name], f.type):
+            return True
+        if (pa.types.is_list(f.type) and pa.types.is_list(have[f.name]) and pa.types.is_struct(f.type.value_type)
+                and pa.types.is_struct(have[f.name].value_type) and _grows(have[f.name].value_type, f.type.value_type)):
+            return True
+    return False
+
+
+def _spec(zone: str, schema: Schema) -> PartitionSpec:
+    fields = [PartitionField(schema.find_field("tenant_id").field_id, 1000, IdentityTransform(), "tenant_id")]
+    if zone in ("raw", "protected"):
+        fields.append(PartitionField(schema.find_field("_event_ts").field_id, 1001, DayTransform(), PARTITION_DAY))
+    return PartitionSpec(*fields)
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    root: str  # where table data lives: a local folder or s3://bucket/prefix
+    prefix: str = "tenantlake"  # namespaces are <prefix>_<zone>
+
+
+class Lake:
+    """The lake's tables: created on first use with their schema, spec and properties, and
+    evolved additively when a contract gains an attribute."""
+
+    def __init__(self, catalog: Catalog, config: LakeConfig):
+        self.catalog, self.config = catalog, config
+        self._tables: dict[tuple[str, str], Table] = {}
+        self._lock = threading.Lock()
+
+    def namespace(self, zone: str) -> str:
+        if zone not in ZONES:
+            raise KeyError(f"unknown zone {zone!r}; zones: {', '.join(ZONES)}")
+        return f"{self.config.prefix}_{zone}"
+
+    def identifier(self, zone: str, entity: str) -> str:
+        return f"{self.namespace(zone)}.{entity.lower()}"
+
+    def location(self, zone: str, entity: str) -> str:
+        return f"{self.config.root.rstrip('/')}/{self.namespace(zone)}/{entity.lower()}"
+
+    def table(self, zone: str, entity: str, refresh: bool = False) -> Table:
+        """The zone's table for the entity, created if missing and evolved to the contract."""
+        key = (zone, entity)
+        with self._lock:
+            if refresh or key not in self._tables:
+                self._tables[key] = self._open(zone, entity)
+            return self._tables[key]
+
+    def exists(self, zone: str, entity: str) -> bool:
+        return self.catalog.table_exists(self.identifier(zone, entity))
+
+    def _open(self, zone: str, entity: str) -> Table:
+        want = _optional(arrow_schema(zone, entity))
+        identifier = self.identifier(zone, entity)
+        try:
+            table = self.catalog.load_table(identifier)
+        except NoSuchTableError:
+            table = self._create(zone, entity, want)
+        if _grows(table.schema().as_arrow(), want):
+            # Additive only: union_by_name adds new columns and new fields of structs, and refuses a
+            # changed type (a contract may never change a column's type in place).
+            with table.update_schema() as update:
+                update.union_by_name(want)
+            table = self.catalog.load_table(identifier)
+        return table
+
+    def _create(self, zone: str, entity: str, schema: pa.Schema) -> Table:
+        try:
+            self.catalog.create_namespace(self.namespace(zone))
+        except NamespaceAlreadyExistsError:
+            pass
+        identifier = self.identifier(zone, entity)
+        try:
+            tx = self.catalog.create_table_transaction(identifier, schema=schema,
+                                                      location=self.location(zone, entity),
+                                                      properties=_PROPERTIES)
+            iceberg_schema = tx.table_metadata.schema()
+            with tx.update_spec() as spec:
+                for field in _spec(zone, iceberg_schema).fields:
+                    source = iceberg_schema.find_column_name(field.source_id)
+                    spec.add_field(source, field.transform, field.name)
+            tx.set_properties({"schema.name-mapping.default": iceberg_schema.name_mapping.model_dump_json()})
+            tx.commit_transaction()
+        except TableAlreadyExistsError:  # created meanwhile by another task
+            pass
+        return self.catalog.load_table(identifier)
+
+    def entities(self, zone: str) -> list[str]:
+        """The entities that have a table in the zone."""
+        try:
+            return sorted(name for _, name in self.catalog.list_tables(self.namespace(zone)))
+        except Exception:  # noqa: BLE001 - a namespace that does not exist yet holds no tables
+            return []
+
+
+def open_catalog(kind: str, *, uri: str | None = None, warehouse: str | None = None, glue_client=None,
+                 io_properties: dict | None = None) -> Catalog:
+    """A SQL (SQLite) catalog or the Glue Data Catalog, with the FileIO properties that reach the
+    lake's storage (S3 endpoint, region and credentials from the Airflow connection)."""
+    props = dict(io_properties or {})
+    if kind == "sql":
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        if uri is None:
+            raise ValueError("a SQL catalog needs a URI (TENANTLAKE_CATALOG_URI)")
+        if uri.startswith("sqlite:///"):
+            os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
+        return SqlCatalog("tenantlake", uri=uri, warehouse=warehouse or "", **props)
+    if kind == "glue":
+        from pyiceberg.catalog.glue import GlueCatalog
+
+        return GlueCatalog("tenantlake", client=glue_client, **props)
+    raise ValueError(f"TENANTLAKE_CATALOG={kind!r}: expected sql or glue")

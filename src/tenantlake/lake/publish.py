@@ -1,0 +1,225 @@
+"""Write-Audit-Publish on Iceberg: audited batches become visible in one commit per zone.
+
+A Publication gathers the audited batches of one entity (a run's shard of tenants) and commits
+them: quarantine, then raw, then protected (what the warehouse loads, so last), each ONE Iceberg
+commit registering the batches' files, then the batch log. Before each commit it asks the table
+which of the batches it already holds (each data file holds one batch, and its `_export_id` and
+`tenant_id` bounds are kept in full): a replay after a kill or a retry is recognised and skipped
+per zone, so a run killed between two commits completes the missing zones when it runs again, and
+no zone ever holds a batch twice. A kill at any point leaves each table at its old snapshot or its
+new one; files moved in by a commit that never happened are orphans no reader sees.
+
+Snapshot summaries say what a commit was (`tenantlake.operation`: publish, compact, erase,
+offboard, backfill), its run, and how many batches, tenants and rows it added. The batches
+themselves are recognised from the data files' bounds, not listed in the summary: at 2,000 tenants
+a list per snapshot would grow the table metadata rewritten at every commit by megabytes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import And, In
+from pyiceberg.table import Table
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from tenantlake.contracts import ENTITIES
+from tenantlake.lake.catalog import BATCH_LOG, BATCH_LOG_SCHEMA, QUARANTINE_LAKE_SCHEMA, Lake
+from tenantlake.lake.files import BatchId, Placed, Placer, batches_of_file
+
+
+@dataclass
+class StagedBatch:
+    """One audited batch, ready to publish: local Parquet files per zone, and its accounting."""
+
+    tenant_id: str
+    entity: str
+    export_id: str
+    kind: str
+    source: str
+    items: int
+    export_time_us: int
+    raw_parts: list[str] = field(default_factory=list)  # local files, one UTC day each
+    protected_parts: list[str] = field(default_factory=list)
+    quarantine: pa.Table | None = None  # QUARANTINE_LAKE_SCHEMA
+    rows: int = 0
+    erased: int = 0
+    bytes_exported: int | None = None
+    min_event_ts: int | None = None
+    max_event_ts: int | None = None
+    seconds: float = 0.0
+    quality: str | None = None  # JSON
+    drift: str | None = None  # JSON
+
+    @property
+    def id(self) -> BatchId:
+        return (self.tenant_id, self.export_id)
+
+    @property
+    def quarantined(self) -> int:
+        return self.quarantine.num_rows if self.quarantine is not None else 0
+
+
+@dataclass
+class Failed:
+    """A batch that could not be published, for the batch log (the reason names no data value)."""
+
+    tenant_id: str
+    entity: str
+    export_id: str
+    kind: str
+    source: str
+    reason: str
+    items: int = 0
+    quality: str | None = None
+
+
+@dataclass
+class Published:
+    published: list[BatchId] = field(default_factory=list)  # new in at least one zone
+    replayed: list[BatchId] = field(default_factory=list)  # already held by every zone
+    snapshots: dict[str, int] = field(default_factory=dict)  # zone -> snapshot id committed
+    bytes_stored: dict[BatchId, int] = field(default_factory=dict)
+
+
+def batches_present(table: Table, wanted: Iterable[BatchId]) -> set[BatchId]:
+    """Which of `wanted` the table already holds, from its current snapshot: pruned by the tenant
+    partition and the `_export_id` bounds (kept in full, see catalog._PROPERTIES)."""
+    wanted = set(wanted)
+    if not wanted or table.current_snapshot() is None:
+        return set()
+    scan = table.scan(row_filter=And(In("tenant_id", {t for t, _ in wanted}), In("_export_id", {e for _, e in wanted})),
+                      selected_fields=("tenant_id", "_export_id"))
+    found: set[BatchId] = set()
+    for task in scan.plan_files():
+        found |= batches_of_file(table, task.file)
+    return found & wanted
+
+
+def summary(operation: str, run_id: str, **counts) -> dict[str, str]:
+    return {"tenantlake.operation": operation, "tenantlake.run-id": run_id,
+            **{f"tenantlake.{k.replace('_', '-')}": str(v) for k, v in counts.items()}}
+
+
+@retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(8),
+       wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
+def append_files(lake: Lake, zone: str, entity: str, files: list[Placed], properties: dict[str, str]) -> int | None:
+    """One fast-append commit of already-placed files; a concurrent commit by another task makes
+    it retry on the table's new snapshot (appends never conflict)."""
+    if not files:
+        return None
+    table = lake.table(zone, entity, refresh=True)
+    with table.transaction() as tx, tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+        for f in files:
+            append.append_data_file(f.data_file)
+    return lake.table(zone, entity, refresh=True).current_snapshot().snapshot_id
+
+
+class Publication:
+    """The audited batches of one entity, published together: one commit per zone."""
+
+    def __init__(self, lake: Lake, entity: str, run_id: str, workdir: str | None = None):
+        self.lake, self.entity, self.run_id = lake, entity, run_id
+        self.batches: list[StagedBatch] = []
+        self.failed: list[Failed] = []
+        self.workdir = workdir or tempfile.mkdtemp(prefix="tenantlake-publish-")
+
+    def add(self, batch: StagedBatch) -> None:
+        if batch.entity != self.entity:
+            raise ValueError(f"a {batch.entity} batch in a {self.entity} publication")
+        self.batches.append(batch)
+
+    def fail(self, failed: Failed) -> None:
+        self.failed.append(failed)
+
+    def _local(self, table: pa.Table, name: str) -> str:
+        path = os.path.join(self.workdir, f"{name}-{time.monotonic_ns()}.parquet")
+        pq.write_table(table, path, compression="snappy")
+        return path
+
+    def _zone_files(self, zone: str, batch: StagedBatch) -> list[str]:
+        if zone == "raw":
+            return batch.raw_parts
+        if zone == "protected":
+            return batch.protected_parts
+        if batch.quarantined:
+            return [self._local(batch.quarantine.cast(QUARANTINE_LAKE_SCHEMA), "quarantine")]
+        return []
+
+    def commit(self) -> Published:
+        out = Published()
+        # A batch is a replay when every zone it has files for already held them; a batch with no
+        # rows at all (an empty window) has nothing to replay and is simply published.
+        with_files, new = set(), set()
+        zones = ["quarantine", "raw"] + (["protected"] if self.entity in ENTITIES else [])
+        for zone in zones:
+            candidates = [b for b in self.batches if self._zone_files(zone, b)]
+            if not candidates:
+                continue
+            table = self.lake.table(zone, self.entity, refresh=True)
+            present = batches_present(table, (b.id for b in candidates))
+            placer = Placer(table)
+            placed: list[Placed] = []
+            with_files |= {b.id for b in candidates}
+            for b in candidates:
+                if b.id in present:
+                    continue
+                new.add(b.id)
+                for n, local in enumerate(self._zone_files(zone, b)):
+                    p = placer.place(local, b.tenant_id, b.export_id, f"{zone[0]}{n:05d}")
+                    placed.append(p)
+                    if zone in ("raw", "protected"):
+                        out.bytes_stored[b.id] = out.bytes_stored.get(b.id, 0) + p.bytes
+            snapshot = append_files(self.lake, zone, self.entity, placed, summary(
+                "publish", self.run_id, batches=len({(p.tenant_id, p.export_id) for p in placed}),
+                tenants=len({p.tenant_id for p in placed}), rows=sum(p.rows for p in placed)))
+            if snapshot is not None:
+                out.snapshots[zone] = snapshot
+        out.replayed = sorted(with_files - new)
+        out.published = [b.id for b in self.batches if b.id not in set(out.replayed)]
+        self._log(out)
+        return out
+
+    def _log(self, out: Published) -> None:
+        now = datetime.now(UTC)
+        us = lambda v: None if v is None else datetime.fromtimestamp(v / 1e6, UTC)  # noqa: E731
+        rows = [{
+            "tenant_id": b.tenant_id, "entity": b.entity, "export_id": b.export_id, "kind": b.kind,
+            "source": b.source, "run_id": self.run_id, "outcome": "published", "reason": None, "items": b.items,
+            "rows": b.rows, "quarantined": b.quarantined, "erased": b.erased,
+            "files": len(b.raw_parts), "bytes_exported": b.bytes_exported,
+            "bytes_stored": out.bytes_stored.get(b.id, 0),
+            "export_time": us(b.export_time_us), "min_event_ts": us(b.min_event_ts), "max_event_ts": us(b.max_event_ts),
+            "seconds": b.seconds, "quality": b.quality, "drift": b.drift, "logged_at": now,
+        } for b in self.batches if b.id in set(out.published)]
+        rows += [{
+            "tenant_id": f.tenant_id, "entity": f.entity, "export_id": f.export_id, "kind": f.kind, "source": f.source,
+            "run_id": self.run_id, "outcome": "failed", "reason": f.reason, "items": f.items, "quality": f.quality,
+            "logged_at": now,
+        } for f in self.failed]
+        log_batches(self.lake, rows, self.run_id, self.workdir)
+
+
+def log_batches(lake: Lake, rows: list[dict], run_id: str, workdir: str) -> None:
+    """Append rows to the batch log (one file per tenant: the log is partitioned by tenant)."""
+    if not rows:
+        return
+    table = lake.table("ops", BATCH_LOG, refresh=True)
+    placer = Placer(table)
+    placed = []
+    by_tenant: dict[str, list[dict]] = {}
+    for r in rows:
+        by_tenant.setdefault(r["tenant_id"], []).append(r)
+    for tenant_id, tenant_rows in by_tenant.items():
+        path = os.path.join(workdir, f"log-{time.monotonic_ns()}.parquet")
+        pq.write_table(pa.Table.from_pylist(tenant_rows, schema=BATCH_LOG_SCHEMA), path, compression="snappy")
+        placed.append(placer.place(path, tenant_id, run_id, "log"))
+    append_files(lake, "ops", BATCH_LOG, placed, summary("log", run_id, batches=len(rows)))

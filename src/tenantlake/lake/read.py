@@ -1,0 +1,126 @@
+"""Reading the lake by snapshot: what is there now, and what is new since a snapshot.
+
+Readers never list folders: every file comes from a snapshot's manifests, so a file placed by a
+publish that never committed is never read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pyarrow as pa
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In
+from pyiceberg.manifest import ManifestContent, ManifestEntryStatus
+from pyiceberg.table import Table
+
+from tenantlake.lake.batches import LakeFile, LoadBatch
+from tenantlake.lake.catalog import BATCH_LOG, Lake
+from tenantlake.lake.files import BatchId, batches_of_file
+
+# Snapshots that add rows a reader must load; compactions and backfills only rewrite what is there.
+LOADABLE = {"publish"}
+
+
+def current_files(lake: Lake, zone: str, entity: str, row_filter: BooleanExpression | None = None) -> list[LakeFile]:
+    """The data files of the table's current snapshot (empty when the table has none)."""
+    if not lake.exists(zone, entity):
+        return []
+    table = lake.table(zone, entity, refresh=True)
+    if table.current_snapshot() is None:
+        return []
+    return [LakeFile(t.file.file_path, t.file.record_count, t.file.file_size_in_bytes)
+            for t in table.scan(row_filter=row_filter or AlwaysTrue()).plan_files()]
+
+
+def read(lake: Lake, zone: str, entity: str, tenant_id: str | None = None) -> pa.Table | None:
+    """Every row of the table's current snapshot (optionally one tenant's): tests, the CLI, small lakes."""
+    if not lake.exists(zone, entity):
+        return None
+    table = lake.table(zone, entity, refresh=True)
+    if table.current_snapshot() is None:
+        return None
+    rows = table.scan(row_filter=EqualTo("tenant_id", tenant_id) if tenant_id else AlwaysTrue()).to_arrow()
+    return rows if rows.num_rows else None
+
+
+def _added_files(table: Table, snapshot) -> list:
+    out = []
+    for manifest in snapshot.manifests(table.io):
+        if manifest.content != ManifestContent.DATA or manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id:
+                out.append(entry.data_file)
+    return out
+
+
+def new_batches(lake: Lake, entity: str, after_snapshot: int | None,
+                zone: str = "protected") -> tuple[list[LoadBatch], int | None]:
+    """The batches published to the zone's table after `after_snapshot`, and the table's current
+    snapshot id (to remember for next time). None reads everything there is. When that snapshot
+    has been expired meanwhile, every current file is returned: the reader's own exactly-once
+    record (the warehouse's load audit) skips what it already has."""
+    if not lake.exists(zone, entity):
+        return [], None
+    table = lake.table(zone, entity, refresh=True)
+    current = table.current_snapshot()
+    if current is None:
+        return [], None
+    if current.snapshot_id == after_snapshot:
+        return [], after_snapshot
+    files: list = []
+    chain, snapshot, reached = [], current, after_snapshot is None
+    while snapshot is not None:
+        if snapshot.snapshot_id == after_snapshot:
+            reached = True
+            break
+        chain.append(snapshot)
+        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+    if after_snapshot is not None and not reached:  # expired: start over from what is there
+        files = [t.file for t in table.scan().plan_files()]
+    else:
+        for s in reversed(chain):
+            if (s.summary or {}).get("tenantlake.operation") in LOADABLE:
+                files += _added_files(table, s)
+    by_batch: dict[BatchId, list] = defaultdict(list)
+    snapshot_of = {}
+    for f in files:
+        for batch in batches_of_file(table, f):
+            by_batch[batch].append(f)
+    kinds = batch_kinds(lake, entity, {t for t, _ in by_batch})
+    out = []
+    for (tenant_id, export_id), fs in sorted(by_batch.items()):
+        shared = any(len(batches_of_file(table, f)) > 1 for f in fs)
+        out.append(LoadBatch(
+            tenant_id, entity, export_id, kinds.get((tenant_id, export_id), "UNKNOWN"),
+            -1 if shared else sum(f.record_count for f in fs),  # -1: rows of a compacted file are counted by the reader
+            tuple(LakeFile(f.file_path, f.record_count, f.file_size_in_bytes) for f in fs),
+            snapshot_of.get((tenant_id, export_id), current.snapshot_id)))
+    return out, current.snapshot_id
+
+
+def batch_kinds(lake: Lake, entity: str, tenants: set[str]) -> dict[BatchId, str]:
+    """Each published batch's kind (FULL_EXPORT, INCREMENTAL_EXPORT, STREAM_*), from the batch log."""
+    if not tenants or not lake.exists("ops", BATCH_LOG):
+        return {}
+    table = lake.table("ops", BATCH_LOG, refresh=True)
+    if table.current_snapshot() is None:
+        return {}
+    rows = table.scan(row_filter=And(In("tenant_id", tenants), EqualTo("entity", entity)),
+                      selected_fields=("tenant_id", "export_id", "kind")).to_arrow()
+    return {(t, e): k for t, e, k in zip(rows["tenant_id"].to_pylist(), rows["export_id"].to_pylist(),
+                                         rows["kind"].to_pylist(), strict=True)}
+
+
+def published_ids(lake: Lake, entity: str, tenants: set[str]) -> dict[str, set[str]]:
+    """The ids published so far per tenant (the quality gate's referential check)."""
+    out: dict[str, set[str]] = {t: set() for t in tenants}
+    if not tenants or not lake.exists("raw", entity):
+        return out
+    table = lake.table("raw", entity, refresh=True)
+    if table.current_snapshot() is None:
+        return out
+    rows = table.scan(row_filter=In("tenant_id", tenants), selected_fields=("tenant_id", "id")).to_arrow()
+    for t, i in zip(rows["tenant_id"].to_pylist(), rows["id"].to_pylist(), strict=True):
+        out[t].add(i)
+    return out
