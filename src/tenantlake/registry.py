@@ -1,22 +1,38 @@
 """The tenant registry: which agencies exist, where their data lives, and how to reach it.
 
 A versioned YAML file, validated by the models below. It holds references to secrets (an SSM
-parameter or a Secrets Manager secret), never the secrets themselves. A bad registry fails with a
-message naming the entry and the field, because a typo here would otherwise surface as a
-confusing AWS error in one tenant's task hours later.
+parameter or a Secrets Manager secret), never the secrets themselves.
+
+One bad entry never stops the other tenants: `load_registry` keeps every valid entry in
+`Registry.tenants` and lists the others in `Registry.invalid`, each with a message naming the
+entry (position and tenant id) and the field, because a typo here would otherwise surface as a
+confusing AWS error in one tenant's task hours later. Asking for an invalid tenant
+(`Registry.tenant`) raises that message, so only that tenant's tasks fail. A problem with the
+file itself (unreadable, not YAML, no tenants list, an unknown version, a bad landing bucket or
+account) still raises RegistryError naming the file: no entry can be trusted then.
+
+Duplicates: when two entries claim one tenant_id, or one aws_account_id, every entry involved is
+invalid, not only the later one. Nothing in the file says which is right, and position is no
+guide (entries are inserted anywhere): running the "first" could pull one agency's account under
+another agency's id, a cross-tenant leak, while failing both is loud and fixed in one edit.
+
+Every task reads the registry, so a parsed registry is kept per file in the process, until the
+file's modification time, size or inode changes; treat it as read-only.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tenantlake.contracts import ENTITIES
 from tenantlake.settings import REPO
@@ -35,7 +51,11 @@ SecretRef = Annotated[
 
 
 class RegistryError(ValueError):
-    """The registry file is unreadable or invalid; the message names the entry and field."""
+    """The registry file is unreadable or invalid, or a tenant's entry is; the message names the
+    file, and for an entry its position, tenant id and field."""
+
+
+TENANT_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 
 def parse_window(text: str) -> timedelta:
@@ -49,7 +69,7 @@ def parse_window(text: str) -> timedelta:
 class Tenant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tenant_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    tenant_id: str = Field(pattern=TENANT_ID)
     display_name: str = Field(min_length=1)
     aws_account_id: str = Field(pattern=r"^\d{12}$")
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -82,85 +102,202 @@ class Tenant(BaseModel):
             raise ValueError(f"{text!r} is outside DynamoDB's incremental range of 15m to 24h")
         return text
 
-    @model_validator(mode="after")
-    def _role_in_tenant_account(self) -> Tenant:
-        role_account = self.role_arn.split(":")[4]
-        if role_account != self.aws_account_id:
-            raise ValueError(
-                f"role_arn is in account {role_account}, not the tenant's {self.aws_account_id}"
-            )
-        return self
+    @field_validator("role_arn")
+    @classmethod
+    def _role_in_tenant_account(cls, arn: str, info: ValidationInfo) -> str:
+        # A field validator (not a model one) so the error names role_arn; aws_account_id is
+        # declared first, so it is in info.data when it is valid itself.
+        account = info.data.get("aws_account_id")
+        role_account = arn.split(":")[4]
+        if account is not None and role_account != account:
+            raise ValueError(f"role_arn is in account {role_account}, not the tenant's {account}")
+        return arn
 
     def table_arn(self, entity: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{self.aws_account_id}:table/{self.tables[entity]}"
 
 
-class Registry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class InvalidEntry:
+    """A registry entry that failed validation. It holds no field values (a secret pasted where
+    a reference belongs must not reach a log), only what planning and error messages need."""
+
+    index: int  # position in the file's tenants list, from 0
+    tenant_id: str | None  # the entry's tenant_id when it is a well-formed id, else None
+    fields: tuple[str, ...]  # the fields at fault, e.g. ("aws_account_id", "tables.Debt"); "" = the entry itself
+    message: str  # "tenants[2] (agency-003).aws_account_id: <why>[; ...]"
+    entities: tuple[str, ...] = ()  # the known entities its tables name (to plan its failing tasks)
+    enabled: bool = True  # False only when the entry itself says enabled: false
+
+
+class _Document(BaseModel):
+    """The file-level fields: any problem here invalidates the whole file."""
+
+    model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=1, le=1)
     landing_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     # the central account owning the landing bucket (ExportTableToPointInTime's S3BucketOwner)
     landing_account_id: str = Field(default="200000000000", pattern=r"^\d{12}$")
-    tenants: list[Tenant]
+    tenants: list[Any]
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Registry:
-        seen: dict[str, int] = {}
-        for i, t in enumerate(self.tenants):
-            if t.tenant_id in seen:
-                raise ValueError(
-                    f"tenants[{i}].tenant_id: duplicate tenant_id {t.tenant_id!r} "
-                    f"(first at tenants[{seen[t.tenant_id]}])"
-                )
-            seen[t.tenant_id] = i
-        return self
+
+class Registry(BaseModel):
+    """The valid tenants of one registry file, and the entries that were not."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1, le=1)
+    landing_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    landing_account_id: str = Field(default="200000000000", pattern=r"^\d{12}$")
+    tenants: list[Tenant]
+    invalid: list[InvalidEntry] = Field(default_factory=list)
+    source: str | None = None  # the file it was read from, for error messages
 
     @cached_property
     def by_id(self) -> dict[str, Tenant]:
         return {t.tenant_id: t for t in self.tenants}
 
+    @cached_property
+    def invalid_by_id(self) -> dict[str, list[InvalidEntry]]:
+        out: dict[str, list[InvalidEntry]] = defaultdict(list)
+        for entry in self.invalid:
+            if entry.tenant_id:
+                out[entry.tenant_id].append(entry)
+        return dict(out)
+
     def tenant(self, tenant_id: str) -> Tenant:
-        try:
-            return self.by_id[tenant_id]
-        except KeyError:
-            raise RegistryError(f"tenant {tenant_id!r} is not in the registry") from None
+        """The tenant's entry; RegistryError if it is not in the registry, or if its entry is
+        invalid (with that entry's message: the tenant's tasks fail with it, no other's do)."""
+        found = self.by_id.get(tenant_id)
+        if found is not None:
+            return found
+        where = f"{self.source}: " if self.source else ""
+        if tenant_id in self.invalid_by_id:
+            problems = "; ".join(e.message for e in self.invalid_by_id[tenant_id])
+            raise RegistryError(f"{where}tenant {tenant_id!r} has an invalid registry entry: {problems}")
+        raise RegistryError(f"{where}tenant {tenant_id!r} is not in the registry")
 
     @property
     def enabled(self) -> list[Tenant]:
         return [t for t in self.tenants if t.enabled]
 
 
-def _describe(error: dict, raw: dict) -> str:
-    """'tenants[2] (agency-003).aws_account_id: <why>' from one pydantic error."""
-    loc = list(error["loc"])
-    where = ""
-    if len(loc) >= 2 and loc[0] == "tenants" and isinstance(loc[1], int):
-        i = loc[1]
-        try:
-            tid = raw["tenants"][i].get("tenant_id", "?")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            tid = "?"
-        where = f"tenants[{i}] ({tid})"
-        loc = loc[2:]
-    field = ".".join(str(p) for p in loc)
-    msg = error["msg"].removeprefix("Value error, ")
-    return f"{where}{'.' if where and field else ''}{field}: {msg}" if (where or field) else msg
+def _field(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _problem(loc: tuple, msg: str) -> tuple[str, str]:
+    return _field(loc), msg.removeprefix("Value error, ")
+
+
+def _entry_label(index: int, entry: Any) -> str:
+    tid = entry.get("tenant_id") if isinstance(entry, dict) else None
+    return f"tenants[{index}] ({tid if isinstance(tid, str) and tid else '?'})"
+
+
+def _claims(entries: list[Any], key: str) -> dict[str, list[int]]:
+    """Which positions claim each value of `key` (compared as text: YAML may read an unquoted
+    account id as a number)."""
+    out: dict[str, list[int]] = defaultdict(list)
+    for i, entry in enumerate(entries):
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+            out[str(value)].append(i)
+    return out
+
+
+def _duplicates(entries: list[Any]) -> dict[int, list[tuple[str, str]]]:
+    """Every entry sharing a tenant_id or an aws_account_id with another (see the module doc)."""
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for key in ("tenant_id", "aws_account_id"):
+        for value, positions in _claims(entries, key).items():
+            if len(positions) < 2:
+                continue
+            for i in positions:
+                others = ", ".join(f"tenants[{j}]" for j in positions if j != i)
+                out[i].append((key, f"duplicate {key} {value!r}, also at {others}"))
+    return out
+
+
+def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEntry]]:
+    valid, invalid = [], []
+    duplicates = _duplicates(entries)
+    for i, entry in enumerate(entries):
+        problems: list[tuple[str, str]] = []
+        tenant = None
+        if not isinstance(entry, dict):
+            problems.append(("", f"expected a mapping of fields, got {type(entry).__name__}"))
+        else:
+            try:
+                tenant = Tenant.model_validate(entry)
+            except ValidationError as e:
+                problems += [_problem(err["loc"], err["msg"]) for err in e.errors()]
+        problems += duplicates.get(i, [])
+        if not problems:
+            valid.append(tenant)
+            continue
+        label = _entry_label(i, entry)
+        raw = entry if isinstance(entry, dict) else {}
+        tid = raw.get("tenant_id")
+        tables = raw.get("tables")
+        invalid.append(InvalidEntry(
+            index=i,
+            tenant_id=tid if isinstance(tid, str) and re.fullmatch(TENANT_ID, tid) else None,
+            fields=tuple(dict.fromkeys(field for field, _ in problems)),
+            message="; ".join(f"{label}{'.' if field else ''}{field}: {msg}" for field, msg in problems),
+            entities=tuple(e for e in tables if e in ENTITIES) if isinstance(tables, dict) else (),
+            enabled=raw.get("enabled", True) is not False,
+        ))
+    return valid, invalid
+
+
+# The C loader when libyaml is there: about 3.5x faster than the pure-Python one on this file.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CACHE: dict[str, tuple[tuple[int, int, int], Registry]] = {}
+_CACHE_SIZE = 16  # files; a process reads one registry, tests read many small ones
+
+
+def parse_registry(text: str, source: str = "<registry>") -> Registry:
+    """Validate a registry's text: a Registry with the valid tenants and the invalid entries;
+    RegistryError naming `source` when the file as a whole is unusable."""
+    try:
+        raw = yaml.load(text, Loader=_LOADER)  # a safe loader either way: no arbitrary objects
+    except yaml.YAMLError as e:
+        raise RegistryError(f"{source}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{source}: expected a mapping with version, landing_bucket and tenants")
+    try:
+        doc = _Document.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(f"{_field(err['loc'])}: {err['msg']}" for err in e.errors())
+        raise RegistryError(f"{source}: {problems}") from None
+    valid, invalid = _validate_entries(doc.tenants)
+    # the parts were validated above: construct without validating every tenant a second time
+    return Registry.model_construct(version=doc.version, landing_bucket=doc.landing_bucket,
+                                    landing_account_id=doc.landing_account_id, tenants=valid,
+                                    invalid=invalid, source=source)
 
 
 def load_registry(path: str | os.PathLike | None = None) -> Registry:
-    """Read and validate a registry; RegistryError names the file, entry and field on failure."""
+    """Read and validate a registry (the shipped one, or TENANTLAKE_REGISTRY's): every valid
+    entry in `tenants`, the others in `invalid`. RegistryError names the file when the file
+    itself is unusable. Kept per file until it changes (see the module doc)."""
     path = Path(path or os.environ.get("TENANTLAKE_REGISTRY") or DEFAULT_PATH)
+    key = os.path.abspath(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        # stamped before reading: a change during the read shows as a new stamp next time
+        text = path.read_text()
     except OSError as e:
         raise RegistryError(f"{path}: cannot read the registry: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise RegistryError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise RegistryError(f"{path}: expected a mapping with version, landing_bucket and tenants")
-    try:
-        return Registry.model_validate(raw)
-    except ValidationError as e:
-        problems = "; ".join(_describe(err, raw) for err in e.errors())
-        raise RegistryError(f"{path}: {problems}") from None
+    registry = parse_registry(text, str(path))
+    _CACHE.pop(key, None)
+    _CACHE[key] = (stamp, registry)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    return registry

@@ -1,16 +1,20 @@
-import copy
+import os
+import re
 
 import pytest
 import yaml
 
-from tenantlake.registry import DEFAULT_PATH, RegistryError, load_registry
+from tenantlake import registry as registry_module
+from tenantlake.registry import InvalidEntry, RegistryError, load_registry, parse_registry
+
+ALL_TABLES = {"Consumer", "Counselor", "Application", "Income", "Expense", "Debt", "Plan", "Payment"}
 
 
 def test_shipped_registry_has_five_agencies_with_all_tables(registry):
     assert [t.tenant_id for t in registry.tenants] == [f"agency-00{i}" for i in range(1, 6)]
+    assert registry.invalid == []
     for t in registry.tenants:
-        assert set(t.tables) == {"Consumer", "Counselor", "Application", "Income", "Expense",
-                                 "Debt", "Plan", "Payment"}
+        assert set(t.tables) == ALL_TABLES
         assert t.role_arn.split(":")[4] == t.aws_account_id
         assert t.external_id_ref.startswith(("ssm:/", "secretsmanager:"))
 
@@ -25,68 +29,253 @@ def test_unknown_tenant_is_a_clear_error(registry):
         registry.tenant("agency-999")
 
 
-@pytest.fixture
-def raw():
-    return yaml.safe_load(DEFAULT_PATH.read_text())
+# A registry written for these tests: three agencies, in the shipped file's shape.
+FLEET = """\
+version: 1
+landing_bucket: tenantlake-landing
+tenants:
+  - tenant_id: agency-001
+    display_name: Harbor Credit Counseling
+    aws_account_id: "211111111111"
+    region: us-east-1
+    role_arn: arn:aws:iam::211111111111:role/tenantlake-export
+    external_id_ref: ssm:/tenantlake/agency-001/external-id
+    pseudonym_key_ref: secretsmanager:tenantlake/agency-001/pseudonym-key
+    tables: {Debt: Debt-k3j2h5-prod, Plan: Plan-k3j2h5-prod}
+  - tenant_id: agency-002
+    display_name: Prairie Financial Wellness
+    aws_account_id: "212222222222"
+    region: us-east-2
+    role_arn: arn:aws:iam::212222222222:role/tenantlake-export
+    external_id_ref: ssm:/tenantlake/agency-002/external-id
+    pseudonym_key_ref: secretsmanager:tenantlake/agency-002/pseudonym-key
+    tables: {Consumer: Consumer-p9x7q1-prod, Debt: Debt-p9x7q1-prod}
+  - tenant_id: agency-003
+    display_name: Cascade Debt Solutions
+    aws_account_id: "213333333333"
+    region: us-west-2
+    role_arn: arn:aws:iam::213333333333:role/tenantlake-export
+    external_id_ref: ssm:/tenantlake/agency-003/external-id
+    pseudonym_key_ref: secretsmanager:tenantlake/agency-003/pseudonym-key
+    tables: {Debt: Debt-t4m8w2-prod}
+"""
 
 
-def _load(tmp_path, doc):
-    path = tmp_path / "tenants.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return load_registry(path)
+FOURTH = """\
+  - tenant_id: agency-004
+    display_name: Magnolia Money Coaching
+    aws_account_id: "214444444444"
+    region: us-east-1
+    role_arn: arn:aws:iam::214444444444:role/tenantlake-export
+    external_id_ref: ssm:/tenantlake/agency-004/external-id
+    pseudonym_key_ref: secretsmanager:tenantlake/agency-004/pseudonym-key
+    tables: {Debt: Debt-b6n3z8-prod}
+"""
+
+
+def _write(tmp_path, text: str, name: str = "tenants.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _doc():
+    return yaml.safe_load(FLEET)
+
+
+def _load_doc(tmp_path, doc):
+    return load_registry(_write(tmp_path, yaml.safe_dump(doc, sort_keys=False)))
+
+
+def test_one_broken_entry_keeps_the_others(tmp_path):
+    """A typo in agency-002's account id (11 digits): agency-001 and agency-003 load, agency-002
+    is reported with its position, id and field, and asking for it fails with that message."""
+    path = _write(tmp_path, FLEET.replace('aws_account_id: "212222222222"', 'aws_account_id: "21222222222"'))
+    reg = load_registry(path)
+    assert [t.tenant_id for t in reg.tenants] == ["agency-001", "agency-003"]
+    assert [t.tenant_id for t in reg.enabled] == ["agency-001", "agency-003"]
+    [bad] = reg.invalid
+    assert (bad.index, bad.tenant_id, bad.fields, bad.entities, bad.enabled) == (
+        1, "agency-002", ("aws_account_id",), ("Consumer", "Debt"), True)
+    assert bad.message.startswith("tenants[1] (agency-002).aws_account_id: String should match pattern")
+    with pytest.raises(RegistryError) as info:
+        reg.tenant("agency-002")
+    assert str(info.value).startswith(f"{path}: tenant 'agency-002' has an invalid registry entry: "
+                                      "tenants[1] (agency-002).aws_account_id: String should match pattern")
+    assert reg.tenant("agency-003").aws_account_id == "213333333333"
 
 
 @pytest.mark.parametrize(
-    ("mutate", "expected"),
+    ("index", "mutate", "fields", "expected"),
     [
-        (lambda d: d["tenants"][2].update(aws_account_id="12345"),
-         r"tenants\[2\] \(agency-003\)\.aws_account_id: String should match pattern"),
-        (lambda d: d["tenants"][1].update(role_arn="arn:aws:iam::role/oops"),
+        (1, lambda e: e.update(role_arn="arn:aws:iam::role/oops"), ("role_arn",),
          r"tenants\[1\] \(agency-002\)\.role_arn: String should match pattern"),
-        (lambda d: d["tenants"][0]["tables"].update(Loan="Loan-x-prod"),
+        (0, lambda e: e["tables"].update(Loan="Loan-x-prod"), ("tables",),
          r"tenants\[0\] \(agency-001\)\.tables: unknown entity Loan"),
-        (lambda d: d["tenants"][3].update(role_arn="arn:aws:iam::999999999999:role/tenantlake-export"),
-         r"tenants\[3\] \(agency-004\): role_arn is in account 999999999999, not the tenant's"),
-        (lambda d: d["tenants"][4].update(export_window="5m"),
-         r"tenants\[4\] \(agency-005\)\.export_window: '5m' is outside DynamoDB's incremental range"),
-        (lambda d: d["tenants"][0].update(external_id_ref="hunter2"),
+        (2, lambda e: e.update(role_arn="arn:aws:iam::999999999999:role/tenantlake-export"), ("role_arn",),
+         r"tenants\[2\] \(agency-003\)\.role_arn: role_arn is in account 999999999999, not the tenant's 213333333333"),
+        (2, lambda e: e.update(export_window="5m"), ("export_window",),
+         r"tenants\[2\] \(agency-003\)\.export_window: '5m' is outside DynamoDB's incremental range"),
+        (0, lambda e: e.update(external_id_ref="hunter2"), ("external_id_ref",),
          r"tenants\[0\] \(agency-001\)\.external_id_ref: String should match pattern"),
-        (lambda d: d["tenants"][1].update(surprise=1),
+        (1, lambda e: e.update(surprise=1), ("surprise",),
          r"tenants\[1\] \(agency-002\)\.surprise: Extra inputs are not permitted"),
-        (lambda d: d["tenants"][1].pop("region"),
+        (1, lambda e: e.pop("region"), ("region",),
          r"tenants\[1\] \(agency-002\)\.region: Field required"),
+        (0, lambda e: e["tables"].update(Debt="x"), ("tables.Debt",),
+         r"tenants\[0\] \(agency-001\)\.tables\.Debt: String should have at least 3 characters|"
+         r"tenants\[0\] \(agency-001\)\.tables\.Debt: String should match pattern"),
     ],
 )
-def test_bad_entries_name_the_entry_and_the_field(tmp_path, raw, mutate, expected):
-    doc = copy.deepcopy(raw)
-    mutate(doc)
-    with pytest.raises(RegistryError, match=expected) as info:
-        _load(tmp_path, doc)
-    assert str(tmp_path / "tenants.yaml") in str(info.value)
+def test_a_bad_entry_names_itself_and_the_field_and_spares_the_others(tmp_path, index, mutate, fields, expected):
+    doc = _doc()
+    mutate(doc["tenants"][index])
+    reg = _load_doc(tmp_path, doc)
+    others = [t["tenant_id"] for i, t in enumerate(doc["tenants"]) if i != index]
+    assert [t.tenant_id for t in reg.tenants] == others
+    [bad] = reg.invalid
+    assert (bad.index, bad.tenant_id, bad.fields) == (index, doc["tenants"][index]["tenant_id"], fields)
+    assert re.match(expected, bad.message), bad.message
 
 
-def test_duplicate_tenant_ids_are_rejected(tmp_path, raw):
-    raw["tenants"][3]["tenant_id"] = "agency-001"
-    with pytest.raises(RegistryError, match=r"tenants\[3\]\.tenant_id: duplicate tenant_id 'agency-001' "
-                                            r"\(first at tenants\[0\]\)"):
-        _load(tmp_path, raw)
+def test_every_problem_of_an_entry_is_named_and_no_value_is_echoed(tmp_path):
+    doc = _doc()
+    doc["tenants"][1].update(region="mars-1", external_id_ref="hunter2-the-actual-secret")
+    reg = _load_doc(tmp_path, doc)
+    [bad] = reg.invalid
+    assert bad.fields == ("region", "external_id_ref")
+    assert bad.message.startswith("tenants[1] (agency-002).region: String should match pattern")
+    assert "; tenants[1] (agency-002).external_id_ref: String should match pattern" in bad.message
+    # a secret pasted where its reference belongs must not reach a task log
+    assert "hunter2" not in bad.message and "hunter2" not in repr(reg.invalid)
 
 
-def test_unreadable_and_malformed_files(tmp_path):
-    with pytest.raises(RegistryError, match="cannot read the registry"):
+def test_an_entry_that_is_not_a_mapping_or_has_no_usable_id(tmp_path):
+    doc = _doc()
+    doc["tenants"].insert(1, "agency-009")
+    doc["tenants"][3]["tenant_id"] = "Agency_003"  # upper case and underscore: not an id
+    reg = _load_doc(tmp_path, doc)
+    assert [t.tenant_id for t in reg.tenants] == ["agency-001", "agency-002"]
+    assert [(e.index, e.tenant_id, e.fields, e.entities) for e in reg.invalid] == [
+        (1, None, ("",), ()), (3, None, ("tenant_id",), ("Debt",))]
+    assert reg.invalid[0].message == "tenants[1] (?): expected a mapping of fields, got str"
+    assert reg.invalid[1].message.startswith("tenants[3] (Agency_003).tenant_id: String should match pattern")
+
+
+def test_a_disabled_bad_entry_says_so(tmp_path):
+    doc = _doc()
+    doc["tenants"][2].update(enabled=False, region="nowhere")
+    reg = _load_doc(tmp_path, doc)
+    assert [(e.tenant_id, e.enabled) for e in reg.invalid] == [("agency-003", False)]
+
+
+def test_a_duplicate_tenant_id_invalidates_every_entry_claiming_it(tmp_path):
+    """Which of the two is agency-001 is not in the file: both fail, each naming the other."""
+    doc = _doc()
+    doc["tenants"][2]["tenant_id"] = "agency-001"
+    reg = _load_doc(tmp_path, doc)
+    assert [t.tenant_id for t in reg.tenants] == ["agency-002"]
+    assert [(e.index, e.tenant_id, e.fields) for e in reg.invalid] == [
+        (0, "agency-001", ("tenant_id",)), (2, "agency-001", ("tenant_id",))]
+    assert reg.invalid[0].message == "tenants[0] (agency-001).tenant_id: duplicate tenant_id 'agency-001', also at tenants[2]"
+    assert reg.invalid[1].message == "tenants[2] (agency-001).tenant_id: duplicate tenant_id 'agency-001', also at tenants[0]"
+    with pytest.raises(RegistryError, match=r"also at tenants\[2\]; tenants\[2\] \(agency-001\)\.tenant_id: "):
+        reg.tenant("agency-001")
+
+
+def test_a_duplicate_account_invalidates_every_tenant_pointing_at_it(tmp_path):
+    """One account loaded under two tenant ids would show one agency's data to another."""
+    doc = _doc()
+    doc["tenants"][2].update(aws_account_id="211111111111", role_arn="arn:aws:iam::211111111111:role/tenantlake-export")
+    doc["tenants"].append({**doc["tenants"][0], "tenant_id": "agency-004"})
+    reg = _load_doc(tmp_path, doc)
+    assert [t.tenant_id for t in reg.tenants] == ["agency-002"]
+    assert [(e.index, e.tenant_id, e.fields) for e in reg.invalid] == [
+        (0, "agency-001", ("aws_account_id",)), (2, "agency-003", ("aws_account_id",)),
+        (3, "agency-004", ("aws_account_id",))]
+    assert reg.invalid[1].message == ("tenants[2] (agency-003).aws_account_id: duplicate aws_account_id "
+                                      "'211111111111', also at tenants[0], tenants[3]")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tenants: [\n", "not valid YAML"),
+        ("- just a list\n", "expected a mapping with version, landing_bucket and tenants"),
+        ("", "expected a mapping with version, landing_bucket and tenants"),
+        ("version: 1\nlanding_bucket: tenantlake-landing\n", "tenants: Field required"),
+        ("version: 1\nlanding_bucket: tenantlake-landing\ntenants: agency-001\n", "tenants: Input should be a valid list"),
+        (FLEET.replace("version: 1", "version: 2"), "version: Input should be less than or equal to 1"),
+        (FLEET.replace("landing_bucket: tenantlake-landing", "landing_bucket: Tenantlake_Landing"),
+         "landing_bucket: String should match pattern"),
+        (FLEET.replace("version: 1", "version: 1\nlanding_account_id: '12'"), "landing_account_id: String should match"),
+        (FLEET.replace("version: 1", "version: 1\nowner: data-team"), "owner: Extra inputs are not permitted"),
+    ],
+)
+def test_a_file_level_problem_fails_the_whole_file_naming_it(tmp_path, text, expected):
+    path = _write(tmp_path, text, "bad.yaml")
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert expected in str(info.value)
+
+
+def test_an_unreadable_file(tmp_path):
+    with pytest.raises(RegistryError, match=r"missing\.yaml: cannot read the registry"):
         load_registry(tmp_path / "missing.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("tenants: [\n")
-    with pytest.raises(RegistryError, match="bad.yaml: not valid YAML"):
-        load_registry(bad)
-    bad.write_text("- just a list\n")
-    with pytest.raises(RegistryError, match="expected a mapping"):
-        load_registry(bad)
 
 
-def test_env_var_points_at_another_registry(tmp_path, raw, monkeypatch):
-    raw["tenants"] = raw["tenants"][:1]
-    path = tmp_path / "one.yaml"
-    path.write_text(yaml.safe_dump(raw))
+def test_the_parsed_registry_is_kept_until_the_file_changes(tmp_path):
+    path = _write(tmp_path, FLEET)
+    first = load_registry(path)
+    assert load_registry(path) is first  # no second parse
+    stat = path.stat()
+    # one more agency (a different size), and a modification time past the first's
+    path.write_text(FLEET + FOURTH)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    again = load_registry(path)
+    assert again is not first
+    assert [t.tenant_id for t in again.tenants] == ["agency-001", "agency-002", "agency-003", "agency-004"]
+    # an atomic replace (new inode) with the same size and time is read again too
+    other = _write(tmp_path, (FLEET + FOURTH).replace("Harbor", "Hxrbor"), "next.yaml")
+    os.utime(other, ns=(stat.st_atime_ns, path.stat().st_mtime_ns))
+    os.replace(other, path)
+    assert load_registry(path).tenant("agency-001").display_name == "Hxrbor Credit Counseling"
+
+
+def test_a_file_level_error_is_not_kept(tmp_path):
+    path = _write(tmp_path, "tenants: [\n")
+    with pytest.raises(RegistryError):
+        load_registry(path)
+    path.write_text(FLEET)
+    os.utime(path, ns=(0, 10**18))
+    assert len(load_registry(path).tenants) == 3
+
+
+@pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML built without libyaml")
+def test_the_c_loader_reads_the_same_registry_as_the_python_one(monkeypatch, registry):
+    assert registry_module._LOADER is yaml.CSafeLoader
+    text = registry_module.DEFAULT_PATH.read_text()
+    c = parse_registry(text)
+    monkeypatch.setattr(registry_module, "_LOADER", yaml.SafeLoader)
+    assert parse_registry(text).model_dump() == c.model_dump()
+
+
+def test_a_constructed_registry_validates_as_before():
+    """parse_registry skips a second validation; building a Registry by hand still validates."""
+    from pydantic import ValidationError
+
+    from tenantlake.registry import Registry
+
+    with pytest.raises(ValidationError):
+        Registry.model_validate({"version": 1, "landing_bucket": "b!", "tenants": []})
+    entry = InvalidEntry(index=0, tenant_id=None, fields=("",), message="m")
+    assert entry.entities == () and entry.enabled is True
+
+
+def test_env_var_points_at_another_registry(tmp_path, monkeypatch):
+    doc = _doc()
+    doc["tenants"] = doc["tenants"][:1]
+    path = _write(tmp_path, yaml.safe_dump(doc), "one.yaml")
     monkeypatch.setenv("TENANTLAKE_REGISTRY", str(path))
     assert [t.tenant_id for t in load_registry().tenants] == ["agency-001"]
