@@ -14,7 +14,7 @@ __all__ = ["BatchKey", "Commit", "Lake", "LakeConfig", "PartWriter", "commits", 
 def open_lake(settings, aws=None) -> Lake:
     """The lake named by the settings. `aws` (tenantlake.connections' access to the central
     account) reaches S3 and Glue with the Airflow connection's endpoint, region and credentials."""
-    io = aws.iceberg_io_properties() if aws is not None and settings.lake.startswith("s3://") else {}
+    io = aws.fileio_properties() if aws is not None and settings.lake.startswith("s3://") else {}
     glue = aws.client("glue") if settings.catalog == "glue" and aws is not None else None
     catalog = open_catalog(settings.catalog, uri=settings.catalog_uri, warehouse=settings.lake, glue_client=glue,
                            io_properties=io)

@@ -66,6 +66,7 @@ BATCH_LOG_SCHEMA = pa.schema([
     pa.field("rows", pa.int64()),  # published to raw
     pa.field("quarantined", pa.int64()),
     pa.field("erased", pa.int64()),  # rows of erased consumers dropped at ingest
+    pa.field("inferred_deletes", pa.int64()),  # removes a full re-snapshot implied (in `rows`)
     pa.field("files", pa.int32()),
     pa.field("bytes_exported", pa.int64()),  # the export's billedSizeBytes when known
     pa.field("bytes_stored", pa.int64()),  # Parquet bytes written to raw and protected
@@ -78,14 +79,28 @@ BATCH_LOG_SCHEMA = pa.schema([
     pa.field("logged_at", pa.timestamp("us", tz="UTC")),
 ])
 
+# Erasure requests, keyed by pseudonym: no clear consumer id is ever stored (tenantlake.lifecycle).
+ERASURES_SCHEMA = pa.schema([
+    pa.field("tenant_id", pa.string()),
+    pa.field("consumer_key", pa.string()),
+    pa.field("requested_at", pa.timestamp("us", tz="UTC")),
+])
+OPS_TABLES = {BATCH_LOG: BATCH_LOG_SCHEMA, "erasures": ERASURES_SCHEMA}
+
 _PROPERTIES = {
     "format-version": "2",
     # Manifests of many small commits are merged as they accumulate, so planning stays cheap.
     "commit.manifest-merge.enabled": "true",
-    # Full bounds for the columns a batch is recognised by (string bounds are cut to 16 characters
-    # by default, and export ids are longer).
+    # Manifests keep value counts only, never values: bounds of a name or an email column would
+    # put personal data into metadata that erasure could not reach. Full bounds for the columns a
+    # batch is recognised by and pruned by (string bounds are cut to 16 characters by default).
+    "write.metadata.metrics.default": "counts",
     "write.metadata.metrics.column.tenant_id": "full",
     "write.metadata.metrics.column._export_id": "full",
+    "write.metadata.metrics.column._event_ts": "full",
+    # Old metadata files go as new ones are written, so expired snapshots leave no trace behind.
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "10",
     "write.parquet.compression-codec": "snappy",
 }
 
@@ -94,9 +109,9 @@ def arrow_schema(zone: str, entity: str) -> pa.Schema:
     """The Arrow schema of a zone's table for an entity (from the contracts, so a promoted
     attribute appears here the day it is declared)."""
     if zone == "ops":
-        if entity != BATCH_LOG:
-            raise KeyError(f"no ops table {entity!r}")
-        return BATCH_LOG_SCHEMA
+        if entity not in OPS_TABLES:
+            raise KeyError(f"no ops table {entity!r}; ops tables: {', '.join(OPS_TABLES)}")
+        return OPS_TABLES[entity]
     contract = ENTITIES.get(entity)
     if zone == "raw":
         return lake_schema(contract)

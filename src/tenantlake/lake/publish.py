@@ -52,6 +52,7 @@ class StagedBatch:
     quarantine: pa.Table | None = None  # QUARANTINE_LAKE_SCHEMA
     rows: int = 0
     erased: int = 0
+    inferred_deletes: int = 0  # keys a full re-snapshot no longer holds, published as removes (in rows)
     bytes_exported: int | None = None
     min_event_ts: int | None = None
     max_event_ts: int | None = None
@@ -194,7 +195,7 @@ class Publication:
         rows = [{
             "tenant_id": b.tenant_id, "entity": b.entity, "export_id": b.export_id, "kind": b.kind,
             "source": b.source, "run_id": self.run_id, "outcome": "published", "reason": None, "items": b.items,
-            "rows": b.rows, "quarantined": b.quarantined, "erased": b.erased,
+            "rows": b.rows, "quarantined": b.quarantined, "erased": b.erased, "inferred_deletes": b.inferred_deletes,
             "files": len(b.raw_parts), "bytes_exported": b.bytes_exported,
             "bytes_stored": out.bytes_stored.get(b.id, 0),
             "export_time": us(b.export_time_us), "min_event_ts": us(b.min_event_ts), "max_event_ts": us(b.max_event_ts),
