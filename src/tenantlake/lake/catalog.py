@@ -84,6 +84,8 @@ ERASURES_SCHEMA = pa.schema([
     pa.field("tenant_id", pa.string()),
     pa.field("consumer_key", pa.string()),
     pa.field("requested_at", pa.timestamp("us", tz="UTC")),
+    pa.field("completed_at", pa.timestamp("us", tz="UTC")),
+    pa.field("removed", pa.string()),  # JSON: rows removed per layer
 ])
 OPS_TABLES = {BATCH_LOG: BATCH_LOG_SCHEMA, "erasures": ERASURES_SCHEMA}
 
@@ -188,6 +190,11 @@ class Lake:
             if refresh or key not in self._tables:
                 self._tables[key] = self._open(zone, entity)
             return self._tables[key]
+
+    def load(self, zone: str, entity: str) -> Table:
+        """The table as it is, neither created nor evolved (deletes and readers of any table,
+        tables of uncontracted entities included)."""
+        return self.catalog.load_table(self.identifier(zone, entity))
 
     def exists(self, zone: str, entity: str) -> bool:
         return self.catalog.table_exists(self.identifier(zone, entity))

@@ -98,7 +98,7 @@ def remove_orphans(table: Table, grace: timedelta = ORPHAN_GRACE, now: datetime 
        wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
 def expire(lake: Lake, zone: str, entity: str, older_than: datetime) -> int:
     """Expire every snapshot older than `older_than` except the current one."""
-    table = lake.table(zone, entity, refresh=True)
+    table = lake.load(zone, entity)
     current = table.current_snapshot()
     old = [s.snapshot_id for s in table.metadata.snapshots
            if current is not None and s.snapshot_id != current.snapshot_id
@@ -113,7 +113,7 @@ def forget_history(lake: Lake, zone: str, entity: str) -> tuple[int, int]:
     longer referenced, whatever its age if nothing newer than the deletion could be in flight.
     Returns (snapshots expired, files removed)."""
     expired = expire(lake, zone, entity, datetime.now(UTC) + timedelta(seconds=1))
-    table = lake.table(zone, entity, refresh=True)
+    table = lake.load(zone, entity)
     return expired, remove_orphans(table, grace=timedelta(0))
 
 
@@ -178,7 +178,7 @@ def delete_rows(lake: Lake, zone: str, entity: str, predicate, operation: str, r
     rewrite when every row matches: a tenant's partitions), returning how many rows went."""
     if not lake.exists(zone, entity):
         return 0
-    table = lake.table(zone, entity, refresh=True)
+    table = lake.load(zone, entity)
     if table.current_snapshot() is None:
         return 0
     before = sum(t.file.record_count for t in table.scan(row_filter=predicate).plan_files())
