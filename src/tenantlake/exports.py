@@ -3,6 +3,9 @@
 Each request carries a ClientToken derived from (tenant, table, window), so a retried task gets
 back the export it already started instead of a second one. Windows follow DynamoDB's rules:
 15 minutes to 24 hours, start inclusive, end exclusive; a remainder under 15 minutes waits.
+
+Requests go to the tenant's DynamoDB: pass the tenant's AwsAccess (tenantlake.aws.tenant_access),
+whose client carries the connection's endpoint, or a ready DynamoDB client.
 """
 
 from __future__ import annotations
@@ -57,8 +60,18 @@ def plan_requests(tenant_id: str, entity: str, watermark_us: int | None, interva
             for a, b in windows(start, interval_end, step)]
 
 
+def _dynamodb(where, region: str):
+    """A DynamoDB client in `region` from an AwsAccess; a client is used as given. (boto3 is
+    imported when a request is made, not when windows are planned.)"""
+    from tenantlake.aws import AwsAccess
+
+    return where.client("dynamodb", region) if isinstance(where, AwsAccess) else where
+
+
 def request_export(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_owner: str) -> str:
-    """Start (or, with the same token, find again) one export; returns its ARN."""
+    """Start (or, with the same token, find again) one export; returns its ARN. `dynamodb` is
+    the tenant's AwsAccess or a DynamoDB client of the tenant's account."""
+    dynamodb = _dynamodb(dynamodb, tenant.region)
     args = dict(TableArn=tenant.table_arn(req.entity), ClientToken=req.client_token, S3Bucket=bucket,
                 S3BucketOwner=bucket_owner, S3Prefix=f"tenant={tenant.tenant_id}/table={req.entity}",
                 ExportFormat="DYNAMODB_JSON", ExportType=req.kind)
@@ -96,8 +109,9 @@ class ExportFailed(RuntimeError):
 
 
 def describe(dynamodb, arn: str) -> dict:
-    """{"arn", "status", "manifest", "items"}; raises ExportFailed with AWS's reason."""
-    d = dynamodb.describe_export(ExportArn=arn)["ExportDescription"]
+    """{"arn", "status", "manifest", "items"}; raises ExportFailed with AWS's reason. `dynamodb`
+    is the tenant's AwsAccess (the ARN names the region) or a DynamoDB client."""
+    d = _dynamodb(dynamodb, arn.split(":")[3]).describe_export(ExportArn=arn)["ExportDescription"]
     if d["ExportStatus"] == "FAILED":
         raise ExportFailed(f"export {arn} failed: {d.get('FailureCode', '?')}: {d.get('FailureMessage', '')}")
     return {"arn": arn, "status": d["ExportStatus"], "manifest": d.get("ExportManifest"),

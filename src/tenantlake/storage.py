@@ -1,7 +1,9 @@
 """Object storage behind one small interface: a local folder (the embedded default) or S3.
 
 Keys are S3-style ('a/b/c.json', '/' separated, no leading slash) on both, so every path the
-pipeline computes is the same in local mode and in production.
+pipeline computes is the same in local mode and in production. An S3 store reaches its bucket
+through a tenantlake.aws.AwsAccess (the Airflow connection's credentials, region and endpoint:
+`open_store(url, access=central_access(conn_id))`); without one, boto3's defaults.
 """
 
 from __future__ import annotations
@@ -86,12 +88,17 @@ class LocalStore:
 
 
 class S3Store:
-    def __init__(self, bucket: str, client=None, prefix: str = ""):
-        import boto3  # only production and moto tests pay for the import
-
+    def __init__(self, bucket: str, client=None, prefix: str = "", access=None):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.client = client or boto3.client("s3")
+        self.access = access
+        if client is None:
+            if access is None:
+                from tenantlake.aws import AwsAccess  # only production and moto tests pay for boto3
+
+                access = AwsAccess.default()
+            client = access.client("s3")
+        self.client = client
         self.url = f"s3://{bucket}/{self.prefix}"
 
     def _k(self, key: str) -> str:
@@ -136,11 +143,12 @@ class S3Store:
         self.client.delete_object(Bucket=self.bucket, Key=self._k(src))
 
     def __getstate__(self):
-        # boto3 clients do not pickle; a worker process makes its own from the same settings.
-        return {"bucket": self.bucket, "prefix": self.prefix}
+        # boto3 clients do not pickle; a worker process makes its own from the same access
+        # (AwsAccess pickles as a snapshot of its settings and credentials).
+        return {"bucket": self.bucket, "prefix": self.prefix, "access": self.access}
 
     def __setstate__(self, state):
-        self.__init__(state["bucket"], prefix=state["prefix"])
+        self.__init__(state["bucket"], prefix=state["prefix"], access=state.get("access"))
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
@@ -152,9 +160,10 @@ class S3Store:
         return len(keys)
 
 
-def open_store(url: str, client=None) -> Store:
-    """'s3://bucket/prefix' or a local folder path."""
+def open_store(url: str, client=None, access=None) -> Store:
+    """'s3://bucket/prefix' (through `access`, an AwsAccess, or a ready S3 `client`) or a local
+    folder path (both ignored)."""
     if url.startswith("s3://"):
         bucket, _, prefix = url[5:].partition("/")
-        return S3Store(bucket, client=client, prefix=prefix)
+        return S3Store(bucket, client=client, prefix=prefix, access=access)
     return LocalStore(url)
