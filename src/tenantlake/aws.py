@@ -160,8 +160,8 @@ def as_access(where: AwsAccess | boto3.Session) -> AwsAccess:
 
 @contextmanager
 def _quiet_botocore():
-    """botocore logs whole response bodies at DEBUG, secret values included: keep it at INFO or
-    above while a secret is read, whatever the logging configuration says."""
+    """botocore logs whole requests and responses at DEBUG, secret values included: keep it at
+    INFO or above while a secret is read or sent, whatever the logging configuration says."""
     logger = logging.getLogger("botocore")
     before = logger.level
     logger.setLevel(max(before, logging.INFO))
@@ -197,8 +197,9 @@ def resolve_secret(ref: str, access: AwsAccess | boto3.Session, region: str | No
 
 
 def _assume(sts, tenant, **extra):
-    return sts.assume_role(RoleArn=tenant.role_arn, RoleSessionName=f"tenantlake-{tenant.tenant_id}",
-                           DurationSeconds=SESSION_SECONDS, **extra)["Credentials"]
+    with _quiet_botocore():  # botocore's DEBUG lines carry the request's parameters: the ExternalId
+        return sts.assume_role(RoleArn=tenant.role_arn, RoleSessionName=f"tenantlake-{tenant.tenant_id}",
+                               DurationSeconds=SESSION_SECONDS, **extra)["Credentials"]
 
 
 def tenant_access(tenant, central: AwsAccess | boto3.Session, require_external_id: bool = True) -> AwsAccess:

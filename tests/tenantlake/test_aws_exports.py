@@ -1,18 +1,19 @@
-"""Pulling from tenant accounts, on moto (no real AWS is ever reached) and botocore's Stubber
-where moto does not model the behaviour (trust-policy ExternalId conditions)."""
+"""Pulling from tenant accounts, on the export double (moto extended: trust policies with their
+ExternalId condition, DynamoDB's exports; no real AWS is ever reached)."""
 
 import asyncio
+import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
+from botocore.exceptions import ClientError
 
 from tenantlake import aws, exports, watermarks
 from tenantlake.exports import ExportRequest, plan_requests, windows
 from tenantlake.storage import LocalStore
+from tenantlake_dev.aws_double import export_double, seed, tenant_client
 
 H = timedelta(hours=1)
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -60,155 +61,189 @@ def test_client_token_is_stable_per_window_and_differs_across():
     assert len(a.client_token) == 36
 
 
-# ---- moto: the tenant account, its table, the central bucket ------------------------------------
+# ---- on the export double: the tenant account, its table, the central bucket ---------------------
 
 @pytest.fixture
 def fleet_aws(registry):
-    with mock_aws():
-        tenant = registry.tenant("agency-001")
-        central = boto3.Session(region_name="us-east-1")
-        central.client("ssm", region_name=tenant.region).put_parameter(
-            Name="/tenantlake/agency-001/external-id", Value=SECRET, Type="SecureString")
-        central.client("s3").create_bucket(Bucket="tenantlake-landing")
-        # the tenant's own account: moto maps assumed-role credentials to the role's account
-        creds = central.client("sts").assume_role(RoleArn=tenant.role_arn, RoleSessionName="setup")["Credentials"]
-        tenant_side = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                                    aws_session_token=creds["SessionToken"], region_name=tenant.region)
-        ddb = tenant_side.client("dynamodb")
-        ddb.create_table(TableName=tenant.tables["Debt"], KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                         BillingMode="PAY_PER_REQUEST")
-        ddb.update_continuous_backups(TableName=tenant.tables["Debt"],
-                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-        yield tenant, central, ddb
+    """agency-001's account and the central one, seeded on the double (trust policies enforced)."""
+    tenant = registry.tenant("agency-001")
+    with export_double() as double:
+        seeded = seed(registry, tenants=[tenant], external_ids={"agency-001": SECRET})
+        yield tenant, seeded.central_access(), double
 
 
-def test_external_id_is_resolved_from_ssm_and_cached(fleet_aws, monkeypatch):
+def test_external_id_is_resolved_from_ssm_and_cached(fleet_aws):
     tenant, central, _ = fleet_aws
     calls = []
-    ssm = central.client("ssm", region_name=tenant.region)
-    ssm.meta.events.register("before-call.ssm.GetParameter", lambda **kw: calls.append(1))
-    monkeypatch.setattr(central, "client", lambda name, **kw: ssm if name == "ssm" else boto3.client(name, **kw))
-    assert aws.resolve_secret(tenant.external_id_ref, central, tenant.region) == SECRET
-    assert aws.resolve_secret(tenant.external_id_ref, central, tenant.region) == SECRET
+    central.session.events.register("before-call.ssm.GetParameter", lambda **kw: calls.append(1))
+    assert aws.resolve_secret(tenant.external_id_ref, central) == SECRET
+    assert aws.resolve_secret(tenant.external_id_ref, central) == SECRET
     assert len(calls) == 1  # the second read came from the TTL cache
 
 
 def test_role_assumable_without_external_id_is_refused(fleet_aws):
-    """moto's roles accept any AssumeRole, like a trust policy without an ExternalId condition."""
     tenant, central, _ = fleet_aws
+    tenant_client(tenant, "iam").update_assume_role_policy(RoleName="tenantlake-export", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": "arn:aws:iam::200000000000:root"}}]}))
     with pytest.raises(aws.AccessError, match="can be assumed without an ExternalId"):
-        aws.tenant_session(tenant, central)
+        aws.tenant_access(tenant, central)
 
 
-def _stubbed_sts(central, tenant, second):
-    sts = central.client("sts", region_name=tenant.region)
-    stub = Stubber(sts)
-    stub.add_client_error("assume_role", "AccessDenied", expected_params={
-        "RoleArn": tenant.role_arn, "RoleSessionName": "tenantlake-agency-001", "DurationSeconds": 3600})
-    second(stub)
-    stub.activate()
-    return sts, stub
-
-
-def test_wrong_external_id_is_a_hard_error_that_never_shows_the_secret(fleet_aws, monkeypatch, caplog):
+def test_wrong_external_id_is_a_hard_error_that_never_shows_the_secret(fleet_aws, caplog):
     tenant, central, _ = fleet_aws
-    sts, stub = _stubbed_sts(central, tenant, lambda s: s.add_client_error("assume_role", "AccessDenied"))
-    real_client = central.client
-    monkeypatch.setattr(central, "client", lambda name, **kw: sts if name == "sts" else real_client(name, **kw))
+    wrong = "ext-wrong-do-not-log"
+    central.client("ssm").put_parameter(Name="/tenantlake/agency-001/external-id", Value=wrong,
+                                        Type="SecureString", Overwrite=True)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(aws.AccessError, match=r"cannot assume .* with the ExternalId from ssm:/tenantlake/agency-001"
                                               r"/external-id \(AccessDenied\)") as info:
-        aws.tenant_session(tenant, central)
-    assert SECRET not in str(info.value) and SECRET not in caplog.text
-    stub.assert_no_pending_responses()
+        aws.tenant_access(tenant, central)
+    for secret in (SECRET, wrong):
+        assert secret not in str(info.value) and secret not in caplog.text
 
 
-def test_right_external_id_gives_a_tenant_session(fleet_aws, monkeypatch):
+def test_right_external_id_gives_the_tenants_account_in_its_region(fleet_aws):
     tenant, central, _ = fleet_aws
-    expires = datetime.now(UTC) + timedelta(hours=1)
-    ok = {"Credentials": {"AccessKeyId": "ASIAEXAMPLEEXAMPLE", "SecretAccessKey": "s" * 40, "SessionToken": "t" * 20,
-                          "Expiration": expires}}
-    sts, stub = _stubbed_sts(central, tenant, lambda s: s.add_response("assume_role", ok, expected_params={
-        "RoleArn": tenant.role_arn, "RoleSessionName": "tenantlake-agency-001", "DurationSeconds": 3600,
-        "ExternalId": SECRET}))
-    real_client = central.client
-    monkeypatch.setattr(central, "client", lambda name, **kw: sts if name == "sts" else real_client(name, **kw))
-    session = aws.tenant_session(tenant, central)
-    assert session.get_credentials().access_key == "ASIAEXAMPLEEXAMPLE"
-    assert aws.tenant_session(tenant, central) is session  # cached until near expiry
-    stub.assert_no_pending_responses()
+    access = aws.tenant_access(tenant, central)
+    who = access.client("sts").get_caller_identity()
+    assert who["Arn"] == "arn:aws:sts::211111111111:assumed-role/tenantlake-export/tenantlake-agency-001"
+    assert access.region == tenant.region and access.client("dynamodb").meta.region_name == tenant.region
+    assert aws.tenant_access(tenant, central) is access  # cached until near expiry
+    assert aws.tenant_session(tenant, central) is access.session  # the former API, for its callers
+
+
+def wait_for(access, arn: str, limit: float = 10.0) -> dict:
+    """What the pipeline's trigger does: poll DescribeExport until the export is no longer running."""
+    deadline = time.monotonic() + limit
+    while (state := exports.describe(access, arn))["status"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline, f"{arn} still IN_PROGRESS after {limit}s"
+        time.sleep(0.05)
+    return state
 
 
 def test_export_request_lands_in_the_central_bucket_and_a_retry_reuses_it(fleet_aws, tmp_path):
-    tenant, _, ddb = fleet_aws
+    """Formerly raced moto's export thread (asserted COMPLETED right after the request). The double
+    answers IN_PROGRESS to the first DescribeExport every time, so only a test that waits passes."""
+    tenant, central, double = fleet_aws
+    access = aws.tenant_access(tenant, central)
     sent = []
-    ddb.meta.events.register("provide-client-params.dynamodb.ExportTableToPointInTime",
-                             lambda params, **kw: sent.append(dict(params)))
+    access.session.events.register("provide-client-params.dynamodb.ExportTableToPointInTime",
+                                   lambda params, **kw: sent.append(dict(params)))
     ledger = LocalStore(tmp_path / "lake")
-    owner = boto3.client("sts").get_caller_identity()["Account"]  # the central account holds the bucket
-    req = plan_requests("agency-001", "Debt", None, datetime.now(UTC) - H, H)[0]
-    arn = exports.request_once(ddb, tenant, req, "tenantlake-landing", owner, ledger)
-    again = exports.request_once(ddb, tenant, req, "tenantlake-landing", owner, ledger)
+    owner = central.account_id()  # the central account holds the bucket
+    double.advance(2 * H)
+    req = plan_requests("agency-001", "Debt", None, double.clock.now() - H, H)[0]
+    arn = exports.request_once(access, tenant, req, "tenantlake-landing", owner, ledger)
+    again = exports.request_once(access, tenant, req, "tenantlake-landing", owner, ledger)
     assert again == arn and len(sent) == 1  # the retry found the recorded export
+    assert exports.request_export(access, tenant, req, "tenantlake-landing", owner) == arn  # DynamoDB's token too
     assert sent[0]["ClientToken"] == req.client_token
-    assert sent[0]["S3BucketOwner"] == owner
+    assert sent[0]["S3BucketOwner"] == owner == "200000000000"
     assert sent[0]["S3Prefix"] == "tenant=agency-001/table=Debt"
     assert sent[0]["TableArn"] == tenant.table_arn("Debt")
-    assert exports.describe(ddb, arn)["status"] == "COMPLETED"
-    inc = ExportRequest("agency-001", "Debt", "INCREMENTAL_EXPORT", datetime.now(UTC) - 2 * H, datetime.now(UTC) - H)
-    exports.request_once(ddb, tenant, inc, "tenantlake-landing", owner, ledger)
+    assert exports.describe(access, arn)["status"] == "IN_PROGRESS"
+    done = wait_for(access, arn)
+    assert done["status"] == "COMPLETED"
+    assert done["manifest"] == exports.manifest_key("agency-001", "Debt", arn, None)  # AWS's layout
+    landed = central.client("s3").get_object(Bucket="tenantlake-landing", Key=done["manifest"])
+    assert json.loads(landed["Body"].read())["exportArn"] == arn
+    inc = ExportRequest("agency-001", "Debt", "INCREMENTAL_EXPORT", req.to_time, req.to_time + H)
+    exports.request_once(access, tenant, inc, "tenantlake-landing", owner, ledger)
     assert sent[-1]["IncrementalExportSpecification"]["ExportViewType"] == "NEW_AND_OLD_IMAGES"
 
 
-def test_table_without_pitr_is_a_clear_aws_error(fleet_aws, tmp_path):
-    tenant, _, ddb = fleet_aws
-    ddb.update_continuous_backups(TableName=tenant.tables["Debt"],
-                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
-    req = plan_requests("agency-001", "Debt", None, datetime.now(UTC) - H, H)[0]
-    with pytest.raises(Exception, match="PointInTimeRecoveryUnavailable"):
-        exports.request_export(ddb, tenant, req, "tenantlake-landing", "200000000000")
+def test_table_without_pitr_is_a_clear_aws_error(fleet_aws):
+    tenant, central, double = fleet_aws
+    tenant_client(tenant).update_continuous_backups(TableName=tenant.tables["Debt"], PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": False})
+    double.advance(2 * H)
+    req = plan_requests("agency-001", "Debt", None, double.clock.now() - H, H)[0]
+    with pytest.raises(ClientError, match="PointInTimeRecoveryUnavailable"):
+        exports.request_export(aws.tenant_access(tenant, central), tenant, req, "tenantlake-landing", "200000000000")
 
 
-def test_failed_export_carries_aws_failure_code_and_message():
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    stub = Stubber(dynamodb)
-    stub.add_response("describe_export", {"ExportDescription": {
-        "ExportArn": "arn:aws:dynamodb:us-east-1:211111111111:table/Debt/export/01-x", "ExportStatus": "FAILED",
-        "FailureCode": "S3AccessDenied", "FailureMessage": "Access Denied to bucket tenantlake-landing"}})
-    with stub, pytest.raises(exports.ExportFailed, match="S3AccessDenied: Access Denied to bucket tenantlake-landing"):
-        exports.describe(dynamodb, "arn:aws:dynamodb:us-east-1:211111111111:table/Debt/export/01-x")
+def test_failed_export_carries_aws_failure_code_and_message(fleet_aws):
+    tenant, central, double = fleet_aws
+    double.fail_exports(tenant.tables["Debt"], "S3AccessDenied", "Access Denied to bucket tenantlake-landing")
+    double.advance(2 * H)
+    access = aws.tenant_access(tenant, central)
+    req = plan_requests("agency-001", "Debt", None, double.clock.now() - H, H)[0]
+    arn = exports.request_export(access, tenant, req, "tenantlake-landing", "200000000000")
+    double.finish_exports()
+    with pytest.raises(exports.ExportFailed, match="S3AccessDenied: Access Denied to bucket tenantlake-landing"):
+        exports.describe(access, arn)
 
 
-def test_trigger_waits_until_every_export_completes(monkeypatch):
-    from tenantlake.tasks import ExportsCompleteTrigger
+def test_describe_takes_a_client_as_well(fleet_aws):
+    tenant, central, double = fleet_aws
+    double.advance(2 * H)
+    access = aws.tenant_access(tenant, central)
+    req = plan_requests("agency-001", "Debt", None, double.clock.now() - H, H)[0]
+    arn = exports.request_export(access.client("dynamodb"), tenant, req, "tenantlake-landing", "200000000000")
+    double.finish_exports()
+    assert exports.describe(access.client("dynamodb"), arn)["status"] == "COMPLETED"
 
-    states = iter([[{"arn": "a", "status": "IN_PROGRESS", "manifest": None, "items": None}],
-                   [{"arn": "a", "status": "COMPLETED", "manifest": "m.json", "items": 3}]])
-    trigger = ExportsCompleteTrigger("agency-001", ["a"], None, poll_seconds=0)
-    monkeypatch.setattr(trigger, "_poll", lambda: next(states))
-    assert trigger.serialize()[1] == {"tenant_id": "agency-001", "export_arns": ["a"], "aws_conn_id": None,
-                                      "poll_seconds": 0}
 
+# ---- the trigger, polling the double (tenantlake.tasks) -------------------------------------------
+
+def run_trigger(trigger) -> dict:
     async def first_event():
         async for event in trigger.run():
             return event.payload
-    payload = asyncio.run(first_event())
-    assert payload["status"] == "completed" and payload["exports"][0]["manifest"] == "m.json"
+    return asyncio.run(first_event())
 
 
-def test_trigger_reports_a_failed_export(monkeypatch):
+@pytest.fixture
+def trigger_world(fleet_aws, monkeypatch):
+    tenant, central, double = fleet_aws
+    creds = central.frozen_credentials()
+    monkeypatch.setenv("AIRFLOW_CONN_TRIGGER_AWS", json.dumps({
+        "conn_type": "aws", "login": creds.access_key, "password": creds.secret_key,
+        "extra": {"region_name": "us-east-1"}}))
+    double.advance(2 * H)
+    access = aws.tenant_access(tenant, central)
+
+    def request(token_hours: int) -> str:
+        req = plan_requests("agency-001", "Debt", None, double.clock.now() - token_hours * H, H)[0]
+        return exports.request_export(access, tenant, req, "tenantlake-landing", "200000000000")
+    return double, request
+
+
+def test_trigger_waits_until_every_export_completes(trigger_world):
     from tenantlake.tasks import ExportsCompleteTrigger
 
-    def boom():
-        raise exports.ExportFailed("export a failed: S3AccessDenied: no")
-    trigger = ExportsCompleteTrigger("agency-001", ["a"], None, poll_seconds=0)
-    monkeypatch.setattr(trigger, "_poll", boom)
+    double, request = trigger_world
+    arns = [request(1)]
+    double.configure(describes=3)  # three polls answer IN_PROGRESS first
+    arns.append(request(2))
+    payload = run_trigger(ExportsCompleteTrigger({"agency-001": arns}, "trigger_aws", poll_seconds=0.01))
+    assert [s["status"] for s in payload["exports"]["agency-001"]] == ["COMPLETED", "COMPLETED"]
+    assert [s["manifest"] for s in payload["exports"]["agency-001"]] == [
+        exports.manifest_key("agency-001", "Debt", arn, None) for arn in arns]
 
-    async def first_event():
-        async for event in trigger.run():
-            return event.payload
-    assert asyncio.run(first_event()) == {"status": "failed", "message": "export a failed: S3AccessDenied: no"}
+
+def test_trigger_reports_a_failed_export_with_awss_reason(trigger_world):
+    from tenantlake.tasks import ExportsCompleteTrigger
+
+    double, request = trigger_world
+    double.fail_exports(None, "S3AccessDenied", "no")
+    arn = request(1)
+    payload = run_trigger(ExportsCompleteTrigger({"agency-001": [arn]}, "trigger_aws", poll_seconds=0.01))
+    (state,) = payload["exports"]["agency-001"]
+    assert state["status"] == "FAILED" and state["message"] == f"export {arn} failed: S3AccessDenied: no"
+
+
+def test_trigger_gives_up_on_a_stuck_export_naming_tenant_and_arn(trigger_world):
+    from tenantlake.tasks import ExportsCompleteTrigger
+
+    double, request = trigger_world
+    double.stall_exports(None)
+    arn = request(1)
+    payload = run_trigger(ExportsCompleteTrigger({"agency-001": [arn]}, "trigger_aws", poll_seconds=0.01,
+                                                 timeout_seconds=0.2))
+    (state,) = payload["exports"]["agency-001"]
+    assert state["status"] == "TIMED_OUT" and state["message"].startswith(f"agency-001: export {arn} still IN_PROGRESS")
 
 
 def test_watermark_moves_only_forward_and_only_when_written(tmp_path):
@@ -219,33 +254,6 @@ def test_watermark_moves_only_forward_and_only_when_written(tmp_path):
     assert watermarks.read(lake, "agency-001", "Debt").to_us == 200
     watermarks.advance(lake, "agency-001", "Debt", watermarks.Watermark(150, "f", "FULL_EXPORT"))  # a re-snapshot
     assert watermarks.read(lake, "agency-001", "Debt").export_id == "f"
-
-
-def test_execute_complete_ingests_the_exports_and_moves_the_watermark(fleet, tmp_path, monkeypatch):
-    """What the operator does once the trigger says every export completed (manifest keys as
-    DescribeExport gives them), on files the simulator landed."""
-    import json
-
-    from tenantlake.tasks import SyncTableOperator
-
-    out, _ = fleet
-    landing = out / "landing"
-    summaries = sorted(landing.glob("tenant=agency-001/table=Debt/AWSDynamoDB/*/manifest-summary.json"),
-                       key=lambda p: json.loads(p.read_text()).get("exportFromTime", ""))
-    monkeypatch.setenv("TENANTLAKE_LANDING", str(landing))
-    monkeypatch.setenv("TENANTLAKE_LAKE", str(tmp_path / "lake"))
-    event = {"status": "completed", "exports": [
-        {"arn": json.loads(p.read_text())["exportArn"], "status": "COMPLETED", "manifest": str(p.relative_to(landing))}
-        for p in summaries[:2]]}
-    op = SyncTableOperator(task_id="t", tenant_id="agency-001", entity="Debt")
-    summary = op.execute_complete({"run_id": "r1"}, event)
-    second = json.loads(summaries[1].read_text())
-    expected = sum(json.loads(p.read_text())["itemCount"] for p in summaries[:2])
-    assert (summary["batches"], summary["items"]) == (2, expected)
-    mark = watermarks.read(LocalStore(tmp_path / "lake"), "agency-001", "Debt")
-    assert mark.to_us == int(datetime.fromisoformat(second["exportToTime"]).timestamp() * 1_000_000)
-    with pytest.raises(RuntimeError, match="S3AccessDenied"):
-        op.execute_complete({"run_id": "r2"}, {"status": "failed", "message": "export x failed: S3AccessDenied: no"})
 
 
 def test_freshness_is_the_stalest_table_and_never_while_one_has_none(tmp_path):
