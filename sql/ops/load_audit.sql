@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS ops.load_audit (
     rows_expected BIGINT       NOT NULL,
     rows_loaded   BIGINT       NOT NULL,
     files         INTEGER      NOT NULL,
+    snapshot_id   BIGINT,
     loaded_at     TIMESTAMP    NOT NULL,
     PRIMARY KEY (tenant_id, entity, export_id)
 ) DISTSTYLE ALL SORTKEY (tenant_id, entity, export_id)
