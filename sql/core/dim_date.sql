@@ -1,5 +1,4 @@
 -- Calendar days 2020-01-01 .. 2030-12-31.
-CREATE TABLE core.dim_date DISTSTYLE ALL SORTKEY (calendar_date) AS
 WITH RECURSIVE days (calendar_date) AS (
     SELECT CAST('2020-01-01' AS DATE)
     UNION ALL

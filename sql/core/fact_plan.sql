@@ -1,6 +1,5 @@
 -- Debt management plans, current state, with their enrolled debt from the plan-debt bridge.
-CREATE TABLE core.fact_plan DISTKEY (plan_id) SORTKEY (tenant_id, start_date) AS
-SELECT p.tenant_id, p.id AS plan_id, f_pseudonym(p.tenant_id, p.consumer_id) AS consumer_key, p.counselor_id,
+SELECT p.tenant_id, p.id AS plan_id, p.consumer_key, p.counselor_id,
        p.status, p.monthly_payment, p.term_months, p.start_date,
        CAST(DATE_TRUNC('month', p.start_date) AS DATE) AS cohort_month,
        NVL(e.enrolled_debts, 0) AS enrolled_debts,

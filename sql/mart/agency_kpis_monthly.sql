@@ -1,6 +1,5 @@
--- Agency KPIs by calendar month: new consumers, applications, approval rate, payments collected,
--- plans completed. One row per (tenant_id, month) with any activity. BI-facing: stable names.
-CREATE TABLE mart.agency_kpis_monthly DISTSTYLE ALL SORTKEY (tenant_id, month) AS
+-- Agency KPIs by calendar month: new consumers, applications, approval rate, payments collected.
+-- One row per (tenant_id, month) with any activity. BI-facing: stable names.
 WITH months AS (
     SELECT tenant_id, CAST(DATE_TRUNC('month', created_at) AS DATE) AS month FROM core.current_consumer
     UNION SELECT tenant_id, CAST(DATE_TRUNC('month', submitted_at) AS DATE) FROM core.current_application WHERE submitted_at IS NOT NULL
@@ -23,7 +22,8 @@ SELECT m.tenant_id, a.agency_name, m.month,
        NVL(c.new_consumers, 0) AS new_consumers,
        NVL(ap.applications_submitted, 0) AS applications_submitted,
        NVL(d.approved, 0) AS applications_approved,
-       CASE WHEN NVL(d.decided, 0) > 0 THEN CAST(d.approved AS DECIMAL(12, 4)) / d.decided END AS approval_rate,
+       CASE WHEN NVL(d.decided, 0) > 0 THEN CAST(CAST(d.approved AS DECIMAL(12, 4)) / d.decided AS DECIMAL(12, 4)) END
+           AS approval_rate,
        NVL(p.payments_settled, 0) AS payments_settled,
        CAST(NVL(p.payments_collected, 0) AS DECIMAL(18, 2)) AS payments_collected
 FROM months AS m
@@ -31,6 +31,4 @@ JOIN core.dim_agency AS a ON a.tenant_id = m.tenant_id
 LEFT JOIN consumers AS c ON c.tenant_id = m.tenant_id AND c.month = m.month
 LEFT JOIN apps AS ap ON ap.tenant_id = m.tenant_id AND ap.month = m.month
 LEFT JOIN decisions AS d ON d.tenant_id = m.tenant_id AND d.month = m.month
-LEFT JOIN pay AS p ON p.tenant_id = m.tenant_id AND p.month = m.month;
-
-COMMENT ON TABLE mart.agency_kpis_monthly IS 'Agency KPIs by calendar month: new consumers, applications submitted and approved, approval rate, payments settled and collected (USD).'
+LEFT JOIN pay AS p ON p.tenant_id = m.tenant_id AND p.month = m.month

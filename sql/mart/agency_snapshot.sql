@@ -1,5 +1,4 @@
--- Each agency now: live debt under management, debt enrolled in active plans, consumers and plans.
-CREATE TABLE mart.agency_snapshot DISTSTYLE ALL SORTKEY (tenant_id) AS
+-- Each agency now: live debt under management, debt enrolled in active plans, active plans.
 WITH debt AS (
     SELECT tenant_id, COUNT(*) AS live_debts, SUM(balance) AS debt_balance FROM core.current_debt
     WHERE NOT _removed AND NOT NVL(is_deleted, FALSE) GROUP BY tenant_id
@@ -14,6 +13,4 @@ SELECT a.tenant_id, a.agency_name, NVL(debt.live_debts, 0) AS live_debts,
        NVL(plans.active_plans, 0) AS active_plans
 FROM core.dim_agency AS a
 LEFT JOIN debt ON debt.tenant_id = a.tenant_id
-LEFT JOIN plans ON plans.tenant_id = a.tenant_id;
-
-COMMENT ON TABLE mart.agency_snapshot IS 'Each agency now: live debts and balance under management, debt enrolled in active plans, active plans.'
+LEFT JOIN plans ON plans.tenant_id = a.tenant_id

@@ -1,9 +1,6 @@
--- The same exposure per agency (what an agency's analyst sees of it).
-CREATE TABLE mart.creditor_exposure_by_agency DISTSTYLE ALL SORTKEY (tenant_id, creditor_name) AS
+-- Exposure per conformed creditor within each agency (what an agency's analyst sees of it).
 SELECT d.tenant_id, c.creditor_name, COUNT(*) AS debts, CAST(SUM(d.balance) AS DECIMAL(18, 2)) AS total_balance
 FROM core.current_debt AS d
 JOIN core.dim_creditor AS c ON c.spelling = d.creditor_name
 WHERE NOT d._removed AND NOT NVL(d.is_deleted, FALSE)
-GROUP BY d.tenant_id, c.creditor_name;
-
-COMMENT ON TABLE mart.creditor_exposure_by_agency IS 'Exposure per conformed creditor within each agency: live debt balance (USD) and debts.'
+GROUP BY d.tenant_id, c.creditor_name

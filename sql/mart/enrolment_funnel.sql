@@ -1,5 +1,6 @@
--- Enrolment funnel per agency: consumers by the stage they are at now.
-CREATE TABLE mart.enrolment_funnel DISTSTYLE ALL SORTKEY (tenant_id) AS
+-- Enrolment funnel per agency: live consumers by the stage they are at now. A status the contract
+-- does not list (an agency on a newer app) counts in other_status and in consumers, and under its
+-- own value in mart.consumers_by_status: never dropped.
 SELECT tenant_id,
        COUNT(*) AS consumers,
        SUM(CASE WHEN status = 'LEAD' THEN 1 ELSE 0 END) AS leads,
@@ -7,9 +8,9 @@ SELECT tenant_id,
        SUM(CASE WHEN status = 'COUNSELED' THEN 1 ELSE 0 END) AS counseled,
        SUM(CASE WHEN status = 'ENROLLED' THEN 1 ELSE 0 END) AS enrolled,
        SUM(CASE WHEN status = 'GRADUATED' THEN 1 ELSE 0 END) AS graduated,
-       SUM(CASE WHEN status = 'DROPPED' THEN 1 ELSE 0 END) AS dropped
+       SUM(CASE WHEN status = 'DROPPED' THEN 1 ELSE 0 END) AS dropped,
+       SUM(CASE WHEN status IN ('LEAD', 'APPLYING', 'COUNSELED', 'ENROLLED', 'GRADUATED', 'DROPPED') THEN 0 ELSE 1 END)
+           AS other_status
 FROM core.current_consumer
 WHERE NOT _removed AND NOT NVL(is_deleted, FALSE)
-GROUP BY tenant_id;
-
-COMMENT ON TABLE mart.enrolment_funnel IS 'Consumers per agency by the stage they are at now (lead to graduated, or dropped).'
+GROUP BY tenant_id

@@ -1,88 +1,122 @@
-"""What warehouse_load's tasks do: apply new lake batches to the warehouse, rebuild, check.
+"""What warehouse_load's tasks do: hand the lake's new batches to the warehouse, refresh, check.
 
 The warehouse is chosen at run time: TENANTLAKE_WAREHOUSE = duckdb (the embedded default, a file
 at $TENANTLAKE_HOME/warehouse.duckdb) or redshift (the Airflow connection in
 TENANTLAKE_REDSHIFT_CONN, default redshift_default, and TENANTLAKE_COPY_ROLE for COPY).
+
+The steps, each one function (a DAG may run them as one task or as visible steps):
+  register_lake   the lake's current files for lake.* / lake_protected.* (DuckDB; Redshift reads Glue)
+  load            every batch published since the last run, set-based, per entity
+  refresh         dimensions, facts and marts for what changed (full=True: all of it)
+  checks          the post-load checks for the tenants the load touched (not retried)
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
-from tenantlake.contracts import ENTITIES
-from tenantlake.registry import load_registry
 from tenantlake.settings import Settings
-from tenantlake.storage import open_store
 
 
-def open_warehouse(settings: Settings, registry):
+def open_warehouse(settings: Settings, manifests=None):
     kind = os.environ.get("TENANTLAKE_WAREHOUSE", "duckdb")
     if kind == "duckdb":
-        from tenantlake.warehouse import DuckDBWarehouse
+        from tenantlake.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", pseudonym_keys(settings, registry))
+        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb")
     if kind == "redshift":
         from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
-        from tenantlake.warehouse import RedshiftWarehouse
+        from tenantlake.warehouse.redshift import RedshiftWarehouse
 
         hook = RedshiftSQLHook(redshift_conn_id=os.environ.get("TENANTLAKE_REDSHIFT_CONN", "redshift_default"))
-        return RedshiftWarehouse(hook.get_conn, settings.lake, os.environ["TENANTLAKE_COPY_ROLE"],
-                                 open_store(settings.lake))
+        return RedshiftWarehouse(hook.get_conn, settings.lake, os.environ["TENANTLAKE_COPY_ROLE"], manifests)
     raise ValueError(f"TENANTLAKE_WAREHOUSE={kind!r}: expected duckdb or redshift")
 
 
-def pseudonym_keys(settings: Settings, registry):
-    """Where the DuckDB warehouse gets each tenant's pseudonym key: the secret store in aws mode
-    (the same key the Redshift Lambda reads), a local key file otherwise."""
-    from tenantlake import pseudonyms
+@contextmanager
+def _session(runtime=None):
+    from tenantlake.runtime import Runtime
 
-    if settings.mode == "aws":
-        from tenantlake.aws import central_session
-
-        session = central_session(settings.aws_conn_id)
-        return lambda tenant_id: pseudonyms.secret_key(registry.tenant(tenant_id).pseudonym_key_ref, session)
-    return lambda tenant_id: pseudonyms.local_key(settings.home, tenant_id)
-
-
-def load_and_refresh() -> dict:
-    """Apply every committed batch not yet loaded, per tenant in isolation; rebuild; check."""
-    from tenantlake.warehouse import lake_batches, load_lake
-
-    registry = load_registry()
-    settings = Settings.from_env(registry.landing_bucket)
-    lake = open_store(settings.lake)
-    warehouse = open_warehouse(settings, registry)
-    batches = lake_batches(lake, registry)
+    rt = runtime or Runtime.from_env()
+    wh = open_warehouse(rt.settings, rt.state)
     try:
-        result = load_lake(warehouse, lake, registry, batches=batches)
-        result["checks"] = post_load_checks(warehouse, batches)
+        yield rt, wh
     finally:
-        if hasattr(warehouse, "close"):
-            warehouse.close()
-    problems = [f"{t}: {why}" for t, why in result["failed"].items()] + result["checks"]
-    if problems:
-        raise RuntimeError(f"{len(problems)} problem(s) after loading (the rest is loaded): "
-                           + "; ".join(problems[:20]))
-    return {k: v for k, v in result.items() if k != "checks"}
+        wh.close()
 
 
-def post_load_checks(warehouse, batches: dict) -> list[str]:
-    """Row counts reconcile with the lake per tenant and entity; no row under another tenant.
-    `batches` is the lake's commit markers as load_lake applied them (warehouse.lake_batches)."""
-    problems = []
-    for entity in ENTITIES:
-        table = f"core.history_{entity.lower()}"
-        counts = {r["tenant_id"]: r["n"] for r in warehouse.query(
-            f"SELECT tenant_id, COUNT(*) AS n FROM {table} GROUP BY tenant_id")}
-        for (tenant_id, e), cs in batches.items():
-            published = sum(c.rows for c in cs)
-            if e == entity and counts.get(tenant_id, 0) != published:
-                problems.append(f"{tenant_id} {entity}: {counts.get(tenant_id, 0)} rows in {table}, "
-                                f"{published} published in the lake")
-        crossed = warehouse.query(
-            f"SELECT COUNT(*) AS n FROM {table} AS h JOIN ops.load_audit AS a ON a.export_id = h._export_id "
-            f"AND a.entity = {warehouse.placeholder} WHERE a.tenant_id <> h.tenant_id", [entity])[0]["n"]
-        if crossed:
-            problems.append(f"{entity}: {crossed} rows sit under another tenant than their batch's")
-    return problems
+def register_lake(runtime=None) -> None:
+    from tenantlake.warehouse import lake_source
+
+    with _session(runtime) as (rt, wh):
+        wh.register_lake(*lake_source.current_files(rt.lake))
+
+
+def load(runtime=None) -> dict:
+    """Every batch published since the last run; returns the counts, the failures with their
+    reasons and the tenants the load touched (for the checks)."""
+    from tenantlake.warehouse import lake_source
+
+    with _session(runtime) as (rt, wh):
+        batches, cursors = lake_source.new_batches(rt.lake, wh)
+        report = wh.load(batches, cursors=cursors)
+    return {**report.summary(), "tenants": sorted(report.tenants), "batches": len(batches)}
+
+
+def refresh(runtime=None, full: bool = False, schemas: list[str] | None = None) -> dict:
+    with _session(runtime) as (rt, wh):
+        return wh.refresh(rt.registry, full=full, schemas=schemas).summary()
+
+
+def checks(tenants: list[str], runtime=None) -> list[str]:
+    with _session(runtime) as (_, wh):
+        return wh.check(tenants)
+
+
+def load_and_refresh(runtime=None) -> dict:
+    """All four steps in one task: the lake's new batches loaded, the star refreshed, the touched
+    tenants checked. Raises naming every failed batch and check (the rest is loaded)."""
+    from tenantlake.warehouse import lake_source
+
+    with _session(runtime) as (rt, wh):
+        wh.register_lake(*lake_source.current_files(rt.lake))
+        batches, cursors = lake_source.new_batches(rt.lake, wh)
+        report = wh.load(batches, cursors=cursors)
+        refreshed = wh.refresh(rt.registry)
+        problems = wh.check(report.tenants) if report.tenants else []
+    summary = report.summary()
+    failures = summary["failed"] + summary["problems"] + problems
+    if failures:
+        raise RuntimeError(f"{len(failures)} problem(s) after loading (the rest is loaded): "
+                           + "; ".join(failures[:20]))
+    return {**summary, "refresh": refreshed.summary()}
+
+
+def warehouse_eraser(runtime=None):
+    """For tenantlake.lifecycle.erase_consumer: (tenant, consumer_key, {entity: item ids}) -> rows
+    removed per warehouse table, the marts refreshed, in one transaction."""
+    def erase(tenant_id: str, consumer_key: str, items: dict[str, set[str]]) -> dict[str, int]:
+        with _session(runtime) as (_, wh):
+            return wh.erase_consumer(tenant_id, consumer_key, items)
+    return erase
+
+
+def warehouse_remover(runtime=None):
+    """For tenantlake.lifecycle.offboard_tenant: tenant -> rows removed per warehouse table."""
+    def remove(tenant_id: str) -> dict[str, int]:
+        with _session(runtime) as (_, wh):
+            return wh.remove_tenant(tenant_id)
+    return remove
+
+
+def reload_tenant(tenant_id: str, runtime=None) -> dict:
+    """One tenant reloaded from the lake's current snapshot, the others untouched."""
+    from tenantlake.warehouse import lake_source
+
+    with _session(runtime) as (rt, wh):
+        wh.register_lake(*lake_source.current_files(rt.lake))
+        report = wh.reload_tenant(tenant_id, lake_source.all_batches(rt.lake, tenant_id), rt.registry)
+        problems = wh.check([tenant_id])
+    return {**report.summary(), "checks": problems}

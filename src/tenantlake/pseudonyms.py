@@ -1,9 +1,10 @@
 """Consumer pseudonyms: HMAC-SHA256 with a key per tenant, held by reference in a secret store.
 
 In production the key comes from the tenant's `pseudonym_key_ref` (Secrets Manager / SSM), as 64 hex
-characters: the warehouse_load task reads it for DuckDB, the f_pseudonym Lambda for Redshift
-(tenantlake.udf). On the embedded default it is a random key created once under <home>/secrets
-(mode 0600), standing in for the secret store. Without the key a pseudonym cannot be turned back into a consumer id, and
+characters. Pseudonyms are made once, when the lake publishes a batch's protected projection
+(tenantlake.privacy): the warehouse never computes one and never sees a clear consumer id. On the
+embedded default the key is a random one created once under <home>/secrets (mode 0600), standing
+in for the secret store. Without the key a pseudonym cannot be turned back into a consumer id, and
 the same consumer gets the same pseudonym in every table of its tenant (so joins work).
 """
 

@@ -1,0 +1,196 @@
+"""The embedded default: a DuckDB file running the same Redshift SQL, rendered by sqlglot.
+
+Where Redshift has an external schema over the lake's Glue databases, this warehouse has views
+over the lake's current files (register_lake): lake.<entity> over the raw zone's, and
+lake_protected_ext.<entity> over the protected zone's, under the same lake_protected.<entity>
+views. Row-level security has a stand-in: <schema>_agency.<table> views filtered to the tenant
+an agency session sets (as_agency). Files are read by DuckDB itself (local paths) or through
+pyarrow (s3://: this build has no httpfs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from sqlglot import exp
+
+from tenantlake.lake.batches import LakeFile
+from tenantlake.warehouse import render, security
+from tenantlake.warehouse.catalogue import Catalogue, Table
+from tenantlake.warehouse.engine import SqlWarehouse
+
+TENANT_VARIABLE = "tenantlake_tenant"
+
+
+def local(path: str) -> str:
+    return path.removeprefix("file://")
+
+
+class DuckDBWarehouse(SqlWarehouse):
+    dialect = "duckdb"
+    placeholder = "?"
+
+    def __init__(self, path: str, catalogue: Catalogue | None = None):
+        import duckdb
+
+        super().__init__(catalogue)
+        self.path = path
+        self.con = duckdb.connect(path)
+        self.con.execute("SET TimeZone = 'UTC'")  # months and days are UTC, as the source's timestamps
+        self._depth = 0
+        self.ensure()
+
+    # ---- primitives ----------------------------------------------------------------------------
+
+    def _execute(self, sql: str, params: Sequence = ()) -> None:
+        self.con.execute(sql, list(params) if params else None)
+
+    def _fetch(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        return self.con.execute(sql, list(params) if params else None).fetchall()
+
+    def query(self, sql: str, params: Sequence | None = None) -> list[dict]:
+        cur = self.con.execute(sql, list(params) if params else None)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction; a nested use joins the outer one (an erasure's refresh is part of it)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self._depth = 0
+
+    def _all_columns(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for schema, table, column in self._fetch(
+                "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+                "WHERE database_name = current_database() ORDER BY schema_name, table_name, column_index"):
+            out.setdefault(f"{schema}.{table}", []).append(column)
+        return out
+
+    def _create_statements(self, t: Table) -> list[str]:
+        create = render.file_statements(t.source)[0] if t.kind == "table" and t.source is not None \
+            else render.create_table(t, self.dialect)
+        out = [self.sql(create)]
+        if security.commented(t) and t.qualified in self.catalogue.tables:  # not the refresh's scratch
+            out += [self.sql(c) for c in self._comments(t)]
+        return out
+
+    def _comments(self, t: Table) -> list[exp.Expression]:
+        kind = "VIEW" if t.kind == "view" else "TABLE"
+        return [render.comment(t.qualified, t.description, kind),
+                *(render.comment(f"{t.qualified}.{c.name}", c.doc, "COLUMN") for c in t.columns)]
+
+    def _add_column_statements(self, t: Table, column) -> list[str]:
+        add = exp.Alter(this=exp.to_table(t.qualified), kind="TABLE", actions=[exp.ColumnDef(
+            this=exp.to_identifier(column.name),
+            kind=exp.DataType.build(render.duckdb_type(column.type, column.arrow), dialect="duckdb"))])
+        return [self.sql(add), self.sql(render.comment(f"{t.qualified}.{column.name}", column.doc, "COLUMN"))]
+
+    def _extra_value(self, attribute: str, type_key: str) -> exp.Expression:
+        """The text of `_extra`'s attribute as DynamoDB JSON holds it ({"riskScore": {"N": "712"}})."""
+        return exp.Anonymous(this="json_extract_string", expressions=[
+            exp.column("_extra"), exp.Literal.string(f'$."{attribute}"."{type_key}"')])
+
+    def _type(self, column) -> exp.DataType:
+        return exp.DataType.build(render.duckdb_type(column.type, column.arrow), dialect="duckdb")
+
+    # ---- views ---------------------------------------------------------------------------------
+
+    def ensure(self) -> list[str]:
+        changed = super().ensure()
+        existing = self._all_columns()
+        with self._transaction():
+            self.register_lake({}, {}, only=[t for t in self.catalogue.of(kind="external")
+                                             if t.qualified not in existing])
+            for t in self.catalogue.of(kind="view"):
+                if existing.get(t.qualified) != t.column_names:  # new, or a promoted column to show
+                    base = f"lake_protected_ext.{t.name}"
+                    self._execute(f"CREATE OR REPLACE VIEW {t.qualified} AS "
+                                  f"SELECT {', '.join(t.column_names)} FROM {base}")
+                    for c in self._comments(t):
+                        self._execute(self.sql(c))
+                    changed.append(f"created {t.qualified}")
+            for view, table in security.agency_views(self.catalogue):
+                if view not in existing or existing[view] != existing.get(table):
+                    self._execute(f"CREATE SCHEMA IF NOT EXISTS {view.split('.')[0]}")
+                    self._execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table} "
+                                  f"WHERE tenant_id = getvariable('{TENANT_VARIABLE}')")
+        return changed
+
+    def register_lake(self, raw: Mapping[str, Sequence[LakeFile]], protected: Mapping[str, Sequence[LakeFile]],
+                      only: Sequence[Table] | None = None) -> None:
+        """lake.<entity> and lake_protected_ext.<entity> as views over the lake's current files
+        (an entity with none: an empty view of the right columns)."""
+        tables = only if only is not None else [t for t in self.catalogue.of(kind="external")]
+        files_of = {"lake": raw, "lake_protected_ext": protected}
+        with self._transaction():
+            for t in tables:
+                select = self._select_files(t, list(files_of[t.schema].get(t.entity, ())))
+                self._execute(f"CREATE OR REPLACE VIEW {t.qualified} AS {select}")
+
+    def _select_files(self, t: Table, files: list[LakeFile], params: bool = False) -> str:
+        """SELECT of the table's columns over Parquet files read together by name (files written
+        before a column was promoted give NULL for it); no files: no rows, same columns."""
+        if not files:
+            cols = ", ".join(f"CAST(NULL AS {render.duckdb_type(c.type, c.arrow)}) AS {c.name}" for c in t.columns)
+            return f"SELECT {cols} WHERE FALSE"
+        paths = [local(f.path) for f in files]
+        if any(p.startswith("s3://") for p in paths):
+            raise ValueError(f"{t.qualified}: the embedded default reads local lake files only; got {paths[0]}")
+        listed = ", ".join(exp.Literal.string(p).sql("duckdb") for p in paths)  # quoted by the generator
+        source = f"read_parquet({'?' if params else f'[{listed}]'}, union_by_name = true)"
+        have = {r[0] for r in self._fetch(f"DESCRIBE SELECT * FROM {source}", [paths] if params else ())}
+        cols = ", ".join(c.name if c.name in have else
+                         f"CAST(NULL AS {render.duckdb_type(c.type, c.arrow)}) AS {c.name}" for c in t.columns)
+        return f"SELECT {cols} FROM {source}"
+
+    def _stage_files(self, entity: str, files: Sequence[LakeFile]) -> dict[str, int] | None:
+        t = self.catalogue[f"stage.{entity.lower()}"]
+        remote = [f for f in files if local(f.path).startswith("s3://")]
+        here = [f for f in files if not local(f.path).startswith("s3://")]
+        if here:
+            select = self._select_files(t, here, params=True)
+            self._execute(f"INSERT INTO {t.qualified} ({', '.join(t.column_names)}) {select}",
+                          [[local(f.path) for f in here]])
+        for f in remote:
+            self._stage_remote(t, f)
+        return None  # DuckDB keeps no load history: the row counts per batch are the check
+
+    def _stage_remote(self, t: Table, f: LakeFile) -> None:
+        import pyarrow.fs
+        import pyarrow.parquet as pq
+
+        fs, path = pyarrow.fs.FileSystem.from_uri(f.path)
+        table = pq.read_table(path, filesystem=fs)
+        self.con.register("_lake_file", table)
+        try:
+            have = set(table.column_names)
+            cols = ", ".join(c.name if c.name in have else f"NULL AS {c.name}" for c in t.columns)
+            self._execute(f"INSERT INTO {t.qualified} ({', '.join(t.column_names)}) SELECT {cols} FROM _lake_file")
+        finally:
+            self.con.unregister("_lake_file")
+
+    # ---- sessions ------------------------------------------------------------------------------
+
+    def as_agency(self, tenant_id: str) -> None:
+        """Make this session an agency analyst's: <schema>_agency.* shows only this tenant."""
+        self.con.execute(f"SET VARIABLE {TENANT_VARIABLE} = ?", [tenant_id])
+
+    def close(self) -> None:
+        self.con.close()
