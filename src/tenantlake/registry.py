@@ -16,6 +16,12 @@ invalid, not only the later one. Nothing in the file says which is right, and po
 guide (entries are inserted anywhere): running the "first" could pull one agency's account under
 another agency's id, a cross-tenant leak, while failing both is loud and fixed in one edit.
 
+Freshness objectives: an entry may tighten or loosen how fresh one of its tables must be
+(`freshness: {Debt: 26h}`): how old its watermark may grow before the table counts as late. The
+defaults per entity live in config/freshness.yaml (tenantlake.ops.config); an override names a
+table the entry has and is longer than the entry's export window, since an objective shorter than
+the window would be missed after every window by construction.
+
 Every task reads the registry, so a parsed registry is kept per file in the process, until the
 file's modification time, size or inode changes; treat it as read-only.
 """
@@ -66,6 +72,22 @@ def parse_window(text: str) -> timedelta:
     return timedelta(minutes=n) if unit == "m" else timedelta(hours=n)
 
 
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A freshness objective: '90m', '26h', '2d', or several parts ('1d 2h')."""
+    parts = re.findall(r"(\d+)\s*([mhd])", text) if isinstance(text, str) else []
+    if not parts or re.sub(r"(\d+)\s*([mhd])|\s+", "", text):
+        raise ValueError(f"{text!r} is not a duration like '90m', '26h' or '2d'")
+    return sum((timedelta(**{_DURATION_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+
+
+# An objective under 15 minutes is finer than DynamoDB's smallest export window; one over 30 days
+# is no objective (point-in-time recovery, which exports read from, keeps 35 days).
+FRESHNESS_RANGE = (timedelta(minutes=15), timedelta(days=30))
+
+
 class Tenant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,6 +105,8 @@ class Tenant(BaseModel):
     # Streams records landed in S3 by Firehose or EventBridge Pipes
     change_source: Literal["exports", "streams"] = "exports"
     enabled: bool = True
+    # per-table freshness objectives overriding config/freshness.yaml's (see the module doc)
+    freshness: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("tables")
     @classmethod
@@ -101,6 +125,36 @@ class Tenant(BaseModel):
         if not timedelta(minutes=15) <= window <= timedelta(hours=24):
             raise ValueError(f"{text!r} is outside DynamoDB's incremental range of 15m to 24h")
         return text
+
+    @field_validator("freshness")
+    @classmethod
+    def _freshness_objectives(cls, objectives: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # tables and export_window are declared before freshness, so they are in info.data when valid
+        tables, window = info.data.get("tables"), info.data.get("export_window")
+        problems = []
+        for entity, text in objectives.items():
+            if tables is not None and entity not in tables:
+                problems.append(f"{entity}: not one of this tenant's tables ({', '.join(tables)})")
+                continue
+            try:
+                objective = parse_duration(text)
+            except ValueError as e:
+                problems.append(f"{entity}: {e}")
+                continue
+            low, high = FRESHNESS_RANGE
+            if not low <= objective <= high:
+                problems.append(f"{entity}: {text!r} is outside {low} .. {high.days} days")
+            elif window is not None and objective <= parse_window(window):
+                problems.append(f"{entity}: {text!r} is not longer than the export window {window}, "
+                                "so every window would miss it")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return objectives
+
+    def freshness_objective(self, entity: str) -> timedelta | None:
+        """This tenant's own objective for the table, or None (the entity's default applies)."""
+        text = self.freshness.get(entity)
+        return parse_duration(text) if text is not None else None
 
     @field_validator("role_arn")
     @classmethod

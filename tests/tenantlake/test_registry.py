@@ -1,5 +1,6 @@
 import os
 import re
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -279,3 +280,47 @@ def test_env_var_points_at_another_registry(tmp_path, monkeypatch):
     path = _write(tmp_path, yaml.safe_dump(doc), "one.yaml")
     monkeypatch.setenv("TENANTLAKE_REGISTRY", str(path))
     assert [t.tenant_id for t in load_registry().tenants] == ["agency-001"]
+
+
+# ---- freshness objectives ---------------------------------------------------------------------
+
+
+def test_a_freshness_override_is_read_as_a_duration(tmp_path):
+    doc = _doc()
+    doc["tenants"][0]["freshness"] = {"Debt": "26h", "Plan": "1d 6h"}
+    reg = _load_doc(tmp_path, doc)
+    tenant = reg.tenant("agency-001")
+    assert tenant.freshness_objective("Debt") == timedelta(hours=26)
+    assert tenant.freshness_objective("Plan") == timedelta(hours=30)
+    assert reg.tenant("agency-002").freshness_objective("Debt") is None  # no override: the default applies
+
+
+@pytest.mark.parametrize(
+    ("freshness", "expected"),
+    [
+        ({"Payment": "26h"}, r"freshness: Payment: not one of this tenant's tables \(Debt, Plan\)"),
+        ({"Debt": "26 hours"}, r"freshness: Debt: '26 hours' is not a duration"),
+        ({"Debt": "10m"}, r"freshness: Debt: '10m' is outside 0:15:00 \.\. 30 days"),
+        ({"Debt": "31d"}, r"freshness: Debt: '31d' is outside"),
+        ({"Debt": "1h"}, r"freshness: Debt: '1h' is not longer than the export window 1h"),
+        ({"Debt": 26}, r"freshness\.Debt: Input should be a valid string"),
+    ],
+)
+def test_a_bad_freshness_override_invalidates_only_its_tenant(tmp_path, freshness, expected):
+    doc = _doc()
+    doc["tenants"][0]["freshness"] = freshness
+    reg = _load_doc(tmp_path, doc)
+    assert [t.tenant_id for t in reg.tenants] == ["agency-002", "agency-003"]
+    [bad] = reg.invalid
+    assert bad.tenant_id == "agency-001" and bad.fields[0].startswith("freshness")
+    assert re.search(expected, bad.message), bad.message
+
+
+def test_a_freshness_override_is_checked_against_the_entrys_own_window(tmp_path):
+    """26h passes with a 1h window and fails with a 24h one only when not longer than it."""
+    doc = _doc()
+    doc["tenants"][1].update(export_window="24h", freshness={"Debt": "24h"})
+    doc["tenants"][2].update(export_window="24h", freshness={"Debt": "25h"})
+    reg = _load_doc(tmp_path, doc)
+    assert [e.tenant_id for e in reg.invalid] == ["agency-002"]
+    assert reg.tenant("agency-003").freshness_objective("Debt") == timedelta(hours=25)
