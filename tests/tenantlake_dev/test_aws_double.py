@@ -592,3 +592,41 @@ def test_a_server_in_this_process_shares_the_state(registry):
         seed(registry, endpoint_url=server.endpoint_url, tenants=[registry.tenant("agency-001")])
         assert RemoteDouble(server.endpoint_url).state()["now"] == T0.isoformat()
     STATE.reset()
+
+
+# ---- a simulated fleet, played into the tables -------------------------------------------------
+
+def test_a_played_fleet_exports_what_its_history_says(double, registry):
+    from tenantlake_dev.aws_double import play_fleet
+    from tenantlake_dev.simulate import FleetSpec
+
+    spec = FleetSpec(consumers=60, days=1, warmup_days=10, full_export_at=T0 + 10 * H)
+    tenant = registry.tenant("agency-001")
+    played = play_fleet(registry, spec, double, tenants=[tenant])
+    history = played.histories["agency-001"]
+    entity = max(tenant.tables, key=lambda e: sum(c.entity == e for c in history.changes))
+    changes = [c for c in history.changes if c.entity == entity]
+    assert played.changes == len(history.changes) and len(changes) > 0
+    # the table at the full export, from the history: an item changed later had, then, the old
+    # image of its first later change; any other item is as it ended
+    first_change = {}
+    for c in changes:
+        first_change.setdefault(c.key, c)
+    expected_full = {k: v for k, v in history.state[entity].items() if k not in first_change}
+    expected_full.update({k: c.old for k, c in first_change.items() if c.old is not None})
+    f = Fleet.__new__(Fleet)  # the same helpers, on the played accounts
+    f.double, f.registry, f.tenant, f.table, f.table_arn = double, registry, tenant, tenant.tables[entity], \
+        tenant.table_arn(entity)
+    f.central = played.seeded.central_access()
+    f.ddb = aws.tenant_access(tenant, f.central).client("dynamodb")
+    f.s3 = f.central.client("s3")
+    double.set_clock(spec.full_export_at + 2 * 24 * H)
+    prefix = {"S3Prefix": f"tenant=agency-001/table={entity}"}
+    full = f.lines(f.finished(f.export(ExportTime=spec.full_export_at, **prefix)["ExportArn"]))
+    assert {x["Item"]["id"]["S"]: x["Item"] for x in full} == expected_full
+    end = spec.full_export_at + 24 * H
+    window = [c for c in changes if us(spec.full_export_at) <= c.ts < us(end)]
+    last = {c.key: c for c in window}
+    expected_new = {k: c.new for k, c in last.items() if not (c.new is None and first_change[k].old is None)}
+    lines = by_key(f.lines(f.finished(f.incremental(spec.full_export_at, end, **prefix)["ExportArn"])))
+    assert {k: x.get("NewImage") for k, x in lines.items()} == expected_new

@@ -25,6 +25,9 @@ As a server (another process, docker-compose, the services test):
     RemoteDouble("http://127.0.0.1:5000").advance(3600)
 
 or in this process: `with DoubleServer() as server: seed(registry, endpoint_url=server.endpoint_url)`.
+
+A simulated fleet written into the tables, each change at its time (fleet.py), for end-to-end
+runs whose truth is known: `played = play_fleet(registry, FleetSpec(...), double)`.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tenantlake_dev.aws_double.control import DoubleControl, ExportDouble, RemoteDouble
+from tenantlake_dev.aws_double.fleet import PlayedFleet, play_fleet, write_changes
 from tenantlake_dev.aws_double.patches import patched
 from tenantlake_dev.aws_double.seed import Seeded, account_client, seed, tenant_client, write_items
 from tenantlake_dev.aws_double.server import DoubleServer
 from tenantlake_dev.aws_double.state import STATE, Clock
 
-__all__ = ["STATE", "Clock", "DoubleControl", "DoubleServer", "ExportDouble", "RemoteDouble", "Seeded",
-           "account_client", "export_double", "patched", "seed", "tenant_client", "write_items"]
+__all__ = ["STATE", "Clock", "DoubleControl", "DoubleServer", "ExportDouble", "PlayedFleet", "RemoteDouble", "Seeded",
+           "account_client", "export_double", "patched", "play_fleet", "seed", "tenant_client", "write_changes",
+           "write_items"]
 
 
 @contextmanager

@@ -1,7 +1,12 @@
 """The double as an HTTP endpoint: moto's ThreadedMotoServer with the double's patches and its
 /_double/ control path, for the services test, docker-compose and anything outside this process.
 
-    python -m tenantlake_dev.aws_double serve --port 5000 [--seed] [--seed-out seeded.json]
+    python -m tenantlake_dev.aws_double serve --port 5000 [--seed | --simulate] [--seed-out seeded.json]
+
+--seed creates the registry's accounts with empty tables; --simulate fills them with simulated
+agencies' histories, each write at its time, then lets real time run on. --seed-out writes the
+central account's credentials and the Airflow connection to use (with --public-url as its
+endpoint when other containers reach the double by another name).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import signal
 import threading
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -19,6 +25,25 @@ from werkzeug.serving import make_server
 from tenantlake_dev.aws_double.control import ExportDouble, middleware
 from tenantlake_dev.aws_double.patches import patched
 from tenantlake_dev.aws_double.state import STATE
+
+
+def _fill(args, server: DoubleServer):
+    from tenantlake.registry import load_registry
+    from tenantlake_dev.aws_double.fleet import play_fleet
+    from tenantlake_dev.aws_double.seed import seed
+
+    registry = load_registry(args.registry)
+    if not args.simulate:
+        return seed(registry, endpoint_url=server.endpoint_url)
+    from tenantlake_dev.simulate import FleetSpec
+
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = datetime.fromisoformat(args.full_export_at) if args.full_export_at else day - timedelta(days=args.days + 1)
+    spec = FleetSpec(consumers=args.consumers, days=args.days, warmup_days=args.warmup_days, full_export_at=at)
+    control = server.control()
+    played = play_fleet(registry, spec, control, server.endpoint_url)
+    control.real_clock()
+    return played.seeded
 
 
 class QuietHandler(MotoRequestHandler):
@@ -78,8 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--export-seconds", type=float, help="how long an export stays IN_PROGRESS")
     serve.add_argument("--seed", action="store_true",
                        help="create the registry's accounts: roles, empty tables, secrets, buckets")
+    serve.add_argument("--simulate", action="store_true",
+                       help="as --seed, with tables filled from simulated agencies, each write at its time")
+    serve.add_argument("--consumers", type=int, default=200, help="--simulate: consumers per agency")
+    serve.add_argument("--days", type=int, default=2, help="--simulate: days of changes after the full export")
+    serve.add_argument("--warmup-days", type=int, default=30, help="--simulate: history before the full export")
+    serve.add_argument("--full-export-at", help="--simulate: ISO time of the full export (default: days+1 ago)")
     serve.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
     serve.add_argument("--seed-out", help="write what was seeded (central credentials, endpoint) here as JSON")
+    serve.add_argument("--public-url", help="the endpoint other hosts use (written to --seed-out)")
     serve.add_argument("--log-requests", action="store_true", help="log one line per request")
     args = parser.parse_args(argv)
 
@@ -87,11 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     if args.export_seconds is not None:
         STATE.timing.seconds = args.export_seconds
-    if args.seed:
-        from tenantlake.registry import load_registry
-        from tenantlake_dev.aws_double.seed import seed
-
-        seeded = seed(load_registry(args.registry), endpoint_url=server.endpoint_url)
+    if args.seed or args.simulate:
+        seeded = _fill(args, server)
+        if args.public_url:
+            seeded.endpoint_url = args.public_url
         if args.seed_out:
             with open(args.seed_out, "w") as f:
                 json.dump(seeded.as_json(), f, indent=2)
