@@ -5,14 +5,14 @@ AwsAccess holds a boto3 session and everything else a client needs that boto3 wo
 take from the environment: the region, the endpoint_url (and per-service endpoints), the botocore
 config. Every client of the pipeline comes from `AwsAccess.client`, so a setting made once (in
 the Airflow connection, see tenantlake.connections) reaches S3, DynamoDB, STS, SSM, Secrets
-Manager, Glue and the Iceberg FileIO alike. This module never imports Airflow: the f_pseudonym
-Lambda ships it (tenantlake.udf), and so can any script.
+Manager, Glue and the Iceberg FileIO alike. This module never imports Airflow (only boto3): the
+command line, benchmarks and any script reach AWS the same way the DAGs do.
 
 Regions:
   - Secrets are the central account's: SSM parameters (ExternalIds) and Secrets Manager secrets
     (pseudonym keys) are read in the central account's region, AwsAccess.region, which is the
     Airflow connection's `region_name` (else boto3's default region). Keep them all in that one
-    region. The f_pseudonym Lambda reads pseudonym keys in its own region: deploy it there.
+    region, whatever region each tenant's tables are in.
   - A tenant's DynamoDB is reached in the tenant's `region` (registry); the tenant's role is
     assumed through STS in the central region.
 
@@ -78,7 +78,7 @@ class AwsAccess:
 
     @classmethod
     def default(cls, region: str | None = None, endpoint_url: str | None = None) -> AwsAccess:
-        """boto3's own credential chain (a Lambda's role, a laptop's profile)."""
+        """boto3's own credential chain (an instance's or task's role, a laptop's profile)."""
         session = new_session(region=region)
         return cls(session, region or session.region_name, endpoint_url)
 

@@ -13,7 +13,9 @@ only delays the red run (issue 12: about 22 minutes of backoff after the cause w
     fail_fast(exc)  classify(exc) is FATAL
 
 AWS error codes and status codes are judged with botocore's own lists of throttling and
-transient errors (botocore.retries.standard), plus the codes below.
+transient errors (botocore.retries.standard), plus the codes below. botocore already retries each
+call a few times, quickly (its retry mode); aws_retry is the slower outer loop for throttling and
+outages that outlast those.
 """
 
 from __future__ import annotations
