@@ -84,3 +84,47 @@ def test_no_alert_when_every_table_is_fresh(airflow_db, dagbag, tmp_path, monkey
     run = _run(dag, monkeypatch, hours_ago=31)
     assert run.state == "success"
     assert notifier.alerts == []
+
+
+def test_a_mapped_shard_failure_alerts_with_its_tenant_and_table(airflow_db, tmp_path):
+    """The callback the lead wires on tenant_exports' sync tasks, on a mapped operator shaped like
+    SyncShardOperator (templated `shard`, labelled map indexes), failing for real in dag.test():
+    the context Airflow hands the notifier carries the rendered shard and the label."""
+    from airflow.sdk import DAG, BaseOperator
+    from airflow.sdk.exceptions import AirflowFailException
+
+    class Shard(BaseOperator):
+        template_fields = ("shard",)
+
+        def __init__(self, *, shard, **kwargs):
+            super().__init__(**kwargs)
+            self.shard = shard
+
+        def execute(self, context):
+            if self.shard["entity"] == "Debt":
+                raise AirflowFailException(f"1 tenant table(s) failed (the others published): "
+                                           f"{self.shard['tenants'][-1]} Debt: ExportError: manifest missing")
+            return 1
+
+    notifier = CapturingNotifier()
+    with DAG("ops_mapped_alert_probe", schedule=None, catchup=False, tags=["tenantlake"]) as dag:
+        Shard.partial(task_id="sync", map_index_template="{{ task.shard['label'] }}", retries=0,
+                      on_failure_callback=[notifier]).expand(shard=[
+                          {"entity": "Debt", "tenants": ["agency-001", "agency-002"], "label": "agency-001 .. agency-002 (2 tenants) / Debt"},
+                          {"entity": "Plan", "tenants": ["agency-001"], "label": "agency-001 / Plan"}])
+    # dag.test() runs only a DAG the metadata database knows: register this one with the
+    # dags-folder bundle (what the DAG processor would do for a file there).
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(tmp_path))
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    run = dag.test()
+    assert run.state == "failed"
+    assert {ti.rendered_map_index: ti.state for ti in run.get_task_instances()} == {
+        "agency-001 .. agency-002 (2 tenants) / Debt": "failed", "agency-001 / Plan": "success"}
+    [(alert, _)] = notifier.alerts
+    assert alert.tables == (("agency-002", "Debt"),)
+    assert alert.subject == "tenantlake: ops_mapped_alert_probe.sync failed — agency-001 .. agency-002 (2 tenants) / Debt"
