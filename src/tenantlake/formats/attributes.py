@@ -103,9 +103,8 @@ DECODERS = {
 }
 
 
-def value(av, depth: int = 1):
-    """One attribute value ({"S": "x"}) as Python: str, Decimal, bytes, bool, None, list, dict.
-    Sets come back as lists in the order given (order is not meaningful in DynamoDB)."""
+def envelope(av, depth: int = 1) -> tuple[str, object]:
+    """An attribute value's one type key and its JSON value, checked: {"S": "x"} -> ("S", "x")."""
     if depth > MAX_DEPTH:
         raise BadValue("nesting_too_deep", f"more than {MAX_DEPTH} levels of nesting")
     if not isinstance(av, dict) or not av:
@@ -113,11 +112,17 @@ def value(av, depth: int = 1):
     if len(av) != 1:
         raise BadValue("two_type_keys", f"one type key expected, got {', '.join(sorted(av))}")
     (kind, v), = av.items()
-    decoder = DECODERS.get(kind)
-    if decoder is None:
+    if kind not in DECODERS:
         hint = f" (type keys are upper case: {kind.upper()})" if kind.upper() in DECODERS else ""
         raise BadValue("unknown_type", f"unknown type key {kind[:20]!r}{hint}")
-    return decoder(v, depth)
+    return kind, v
+
+
+def value(av, depth: int = 1):
+    """One attribute value ({"S": "x"}) as Python: str, Decimal, bytes, bool, None, list, dict.
+    Sets come back as lists in the order given (order is not meaningful in DynamoDB)."""
+    kind, v = envelope(av, depth)
+    return DECODERS[kind](v, depth)
 
 
 def item(attrs) -> dict:

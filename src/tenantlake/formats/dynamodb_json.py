@@ -1,16 +1,18 @@
 """DynamoDB JSON export files (full and incremental) to typed Arrow tables.
 
-Two paths, one result. The fast path hands the whole file to pyarrow's JSON parser with an
-explicit schema built from the contract (each attribute a struct of its allowed type keys), then
-unwraps and casts column by column. Anything it cannot take in bulk sends the file, or just the
-offending values, to the precise path (`rows.image_row`, one line at a time), which names a reason
-for every row it refuses. So speed never decides what lands where: both paths give the same rows.
+Two paths, one result. The fast path hands the text to pyarrow's JSON parser with the contract's
+schema (each attribute a struct of its allowed type keys) and lets it infer whatever lies outside
+it, then unwraps and casts column by column and writes `_extra` column-wise (tenantlake.formats
+.columnar). Every row it cannot vouch for (a defect, a type change, an odd value) goes to the
+precise path (`rows.image_row`, one line at a time), which names a reason for every row it refuses;
+a stretch of text pyarrow cannot parse at all is cut in halves until the bad lines are found. So
+speed never decides what lands where: both paths give the same rows, quarantine and drift, and
+drift costs the fast path a little column work, not its speed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
@@ -19,20 +21,30 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from tenantlake.contracts import SHAPES, Entity
-from tenantlake.formats.attributes import NUMBER, BadValue, number
-from tenantlake.formats.rows import (
-    QUARANTINE_SCHEMA,
-    TYPE_KEY,
-    _date,
-    _fit_decimal,
-    _timestamp,
-    image_row,
-    integer,
-    lake_schema,
+from tenantlake.formats.attributes import BadValue
+from tenantlake.formats.columnar import (
+    Extras,
+    Redo,
+    _cast,
+    _int,
+    as_text,
+    child,
+    tally_observed,
+    temporal_rows,
+    unwrap,
 )
+from tenantlake.formats.drift import Drift, DriftTally, merge_drift
+from tenantlake.formats.rows import QUARANTINE_SCHEMA, TENANT_FIELDS, TYPE_KEY, image_row, lake_schema
 
 SCALAR = {"S": pa.string(), "N": pa.string(), "BOOL": pa.bool_(), "SS": pa.list_(pa.string())}
-N_PATTERN = f"^(?:{NUMBER.pattern})$"
+BLOCK = 4 << 20  # pyarrow's parse block; a longer line gets a larger block, never the slow path
+MIN_PIECE = 256 << 10  # text pyarrow cannot parse is halved down to this, then read line by line
+INTERLEAVE = 1024  # up to this many precise rows are spliced in by slices; more, by a sort
+
+# Inferred fields pyarrow read as timestamps, per (entity, export kind), declared as text in later
+# parses of this process so that their lines need no second parse (see columnar.temporal_rows).
+# Only speed depends on it: a field declared as text reads the same text as a second parse would.
+_TEXT_HINTS: dict[tuple[str, str], pa.Schema] = {}
 
 
 @dataclass(frozen=True)
@@ -52,26 +64,33 @@ class Decoded:
     rows: pa.Table
     quarantine: pa.Table
     lines: int  # item lines read (blank lines are not items)
+    drift: list[Drift] = field(default_factory=list)  # of the published rows, per (path, type, what)
+
+
+def concat_decoded(parts: list[Decoded]) -> Decoded:
+    return Decoded(pa.concat_tables([p.rows for p in parts]), pa.concat_tables([p.quarantine for p in parts]),
+                   sum(p.lines for p in parts), merge_drift(*(p.drift for p in parts)))
 
 
 class _NotBulk(Exception):
-    """The fast path cannot take this file as a whole."""
+    """The fast path cannot take this text as a whole."""
 
 
 # ---- the precise path -------------------------------------------------------------------------
 
-def _line_row(entity: Entity | None, doc, src: Source) -> dict:
+def _line_row(entity: Entity | None, doc, src: Source) -> tuple[dict, list]:
     if not isinstance(doc, dict):
         raise BadValue("not_an_export_line", "a line must be a JSON object")
     if src.kind == "FULL_EXPORT":
         if set(doc) != {"Item"}:
             raise BadValue("not_an_export_line", "a full-export line is {\"Item\": {...}}")
-        row = image_row(entity, doc["Item"], None, src.tenant_id)
-        return {**row, "_op": "snapshot", "_event_ts": src.export_time_us}
+        row, drift = image_row(entity, doc["Item"], None, src.tenant_id)
+        return {**row, "_op": "snapshot", "_event_ts": src.export_time_us}, drift
     unknown = set(doc) - {"Metadata", "Keys", "OldImage", "NewImage"}
     if unknown or "Keys" not in doc:
         raise BadValue("not_an_export_line", "an incremental line has Metadata, Keys, OldImage, NewImage")
-    ts = (doc.get("Metadata") or {}).get("WriteTimestampMicros")
+    meta = doc.get("Metadata")
+    ts = meta.get("WriteTimestampMicros") if isinstance(meta, dict) else None
     ts = ts.get("N") if isinstance(ts, dict) else ts  # typed in the readings seen; bare accepted
     try:
         ts = int(ts)
@@ -79,8 +98,8 @@ def _line_row(entity: Entity | None, doc, src: Source) -> dict:
         raise BadValue("missing_timestamp", f"WriteTimestampMicros is {str(ts)[:30]!r}") from None
     old, new = doc.get("OldImage"), doc.get("NewImage")
     image = new if new is not None else old
-    row = image_row(entity, image, doc["Keys"], src.tenant_id)
-    return {**row, "_op": _op(old is not None, new is not None, src.view), "_event_ts": ts}
+    row, drift = image_row(entity, image, doc["Keys"], src.tenant_id)
+    return {**row, "_op": _op(old is not None, new is not None, src.view), "_event_ts": ts}, drift
 
 
 def _op(has_old: bool, has_new: bool, view: str) -> str:
@@ -104,32 +123,44 @@ def quarantine_table(src: Source, bad: list[tuple[int, str, str, bytes]]) -> pa.
     }, schema=QUARANTINE_SCHEMA)
 
 
+def _precise_line(entity: Entity | None, raw: bytes, n: int, src: Source):
+    """One line: (row, None, drift) or (None, quarantine entry, [])."""
+    line = raw.rstrip(b"\r")
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, (n, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw), []
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        return None, (n, "malformed_json", f"not valid JSON: {e}", raw), []
+    try:
+        row, drift = _line_row(entity, doc, src)
+    except BadValue as e:
+        return None, (n, e.code, str(e.detail), raw), []
+    row["_line"] = n
+    row.setdefault("_sequence", None)
+    return row, None, drift
+
+
+def _precise_lines(entity: Entity | None, numbered, src: Source, tally: DriftTally):
+    rows, bad = [], []
+    for n, raw in numbered:
+        row, b, drift = _precise_line(entity, raw, n, src)
+        if b is not None:
+            bad.append(b)
+        else:
+            rows.append(row)
+            tally.add_row(drift, row["_event_ts"])
+    return rows, bad
+
+
 def decode_precise(text: bytes, entity: Entity | None, src: Source, first_line: int = 1) -> Decoded:
-    rows, bad, lines = [], [], 0
-    for n, raw in enumerate(text.split(b"\n"), first_line):
-        line = raw.rstrip(b"\r")
-        if not line.strip():
-            continue
-        lines += 1
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            bad.append((n, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw))
-            continue
-        try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError as e:
-            bad.append((n, "malformed_json", f"not valid JSON: {e}", raw))
-            continue
-        try:
-            row = _line_row(entity, doc, src)
-        except BadValue as e:
-            bad.append((n, e.code, str(e.detail), raw))
-            continue
-        row["_line"] = n
-        row.setdefault("_sequence", None)
-        rows.append(row)
-    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines)
+    items = [(n, raw) for n, raw in enumerate(text.split(b"\n"), first_line) if raw.rstrip(b"\r").strip()]
+    tally = DriftTally()
+    rows, bad = _precise_lines(entity, items, src, tally)
+    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), len(items),
+                   tally.result())
 
 
 # ---- the fast path ----------------------------------------------------------------------------
@@ -153,191 +184,283 @@ def _item_struct(entity: Entity) -> pa.StructType:
     return pa.struct([(a.name, _wrapper(a.arrow_type, a.kind)) for a in entity.attributes])
 
 
-def parse_schema(entity: Entity, kind: str) -> pa.Schema:
+def parse_schema(entity: Entity, kind: str, bare_timestamps: bool = False) -> pa.Schema:
     item = _item_struct(entity)
     if kind == "FULL_EXPORT":
         return pa.schema([("Item", item)])
+    ts = pa.int64() if bare_timestamps else pa.struct([("N", pa.string())])
     return pa.schema([
-        ("Metadata", pa.struct([("WriteTimestampMicros", pa.struct([("N", pa.string())]))])),
-        ("Keys", pa.struct([("id", pa.struct([("S", pa.string())]))])),
+        ("Metadata", pa.struct([("WriteTimestampMicros", ts)])),
+        ("Keys", pa.struct([(entity.key.name, pa.struct([("S", pa.string())]))])),
         ("OldImage", item), ("NewImage", item),
     ])
 
 
-class _Problems:
-    """Row-level refusals found while unwrapping columns: row index -> the first reason."""
-
-    def __init__(self):
-        self.by_row: dict[int, BadValue] = {}
-
-    def add(self, row: int, e: BadValue) -> None:
-        self.by_row.setdefault(row, e)
-
-    def flag(self, mask: pa.Array, rows: pa.Array | None, code: str, detail: str) -> None:
-        if pc.any(mask).as_py():
-            for i in pc.indices_nonzero(mask).to_pylist():
-                self.add(i if rows is None else rows[i].as_py(), BadValue(code, detail))
+def _merge(base: pa.DataType, hint: pa.DataType) -> pa.DataType:
+    """`base` with the fields only `hint` has (structs, lists of structs); `base` wins elsewhere."""
+    if pa.types.is_struct(base) and pa.types.is_struct(hint):
+        hinted = {f.name: f.type for f in hint}
+        fields = [pa.field(f.name, _merge(f.type, hinted[f.name]) if f.name in hinted else f.type) for f in base]
+        names = {f.name for f in base}
+        return pa.struct(fields + [f for f in hint if f.name not in names])
+    if pa.types.is_list(base) and pa.types.is_list(hint):
+        return pa.list_(_merge(base.value_type, hint.value_type))
+    return base
 
 
-def _cast(values: pa.Array, t: pa.DataType, one: Callable, rows, problems: _Problems, name: str,
-          numeric: bool = False) -> pa.Array:
-    """Cast in bulk; if that fails, value by value through the precise converter `one`."""
-    if numeric:
-        clean = pc.and_kleene(pc.match_substring_regex(values, N_PATTERN), pc.less_equal(
-            pc.utf8_length(values), 40))
-    if not numeric or pc.all(pc.fill_null(clean, True)).as_py():
+def _temporal_paths(t: pa.DataType) -> pa.DataType | None:
+    """Only the parts of `t` that lead to a timestamp, each timestamp as text; None if none."""
+    if pa.types.is_struct(t):
+        fields = [(f.name, _temporal_paths(f.type)) for f in t]
+        fields = [pa.field(name, sub) for name, sub in fields if sub is not None]
+        return pa.struct(fields) if fields else None
+    if pa.types.is_list(t):
+        sub = _temporal_paths(t.value_type)
+        return pa.list_(sub) if sub is not None else None
+    return pa.string() if pa.types.is_temporal(t) else None
+
+
+def _learn(entity: Entity, kind: str, parsed: pa.Schema) -> None:
+    hint = _temporal_paths(pa.struct(list(parsed)))
+    if hint is not None:
+        known = _TEXT_HINTS.get((entity.name, kind))
+        merged = _merge(pa.struct(list(known)), hint) if known is not None else hint
+        _TEXT_HINTS[(entity.name, kind)] = pa.schema(list(merged))
+
+
+def _parse(text: bytes, entity: Entity, kind: str, threads: bool) -> pa.Table:
+    block, bare = BLOCK, False
+    for _ in range(3):
+        schema = parse_schema(entity, kind, bare)
+        hint = _TEXT_HINTS.get((entity.name, kind))
+        if hint is not None:
+            schema = pa.schema(list(_merge(pa.struct(list(schema)), pa.struct(list(hint)))))
         try:
-            return pc.cast(values, t)
+            # "infer": fields outside the contract are parsed too, not refused (they are drift)
+            parsed = pj.read_json(pa.BufferReader(text),
+                                  read_options=pj.ReadOptions(use_threads=threads, block_size=block),
+                                  parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                                unexpected_field_behavior="infer"))
+            _learn(entity, kind, parsed.schema)
+            return parsed
+        except pa.ArrowInvalid as e:
+            if "straddl" in str(e) and block == BLOCK:  # a line longer than a block (a 400 KB item)
+                block = max(BLOCK, 2 * max(map(len, text.split(b"\n"))))
+            elif "WriteTimestampMicros" in str(e) and not bare:  # sent as a bare number
+                bare = True
+            else:
+                raise _NotBulk(str(e)) from None
+        except pa.ArrowNotImplementedError as e:
+            raise _NotBulk(str(e)) from None
+    raise _NotBulk("pyarrow could not parse the text")
+
+
+def _suspect_lines(lines: _Lines, redo: Redo) -> None:
+    """Lines pyarrow reads differently from a JSON parser: a JSON null reads as an absent value,
+    and an escaped lone surrogate as invalid UTF-8. Valid DynamoDB JSON holds neither token
+    outside strings, so this only ever sends a few lines too many to the precise path."""
+    text, marks = lines.text, []
+    for token in (b"null", b"\\u") if b"\\" in text else (b"null",):  # "\\" is a fast memchr
+        pos = text.find(token)
+        while pos >= 0:
+            if token == b"null" or text[pos + 2:pos + 4].lower() in (b"d8", b"d9", b"da", b"db", b"dc", b"dd",
+                                                                    b"de", b"df"):
+                marks.append(pos)
+            pos = text.find(token, pos + 2)
+    if marks:
+        redo.rows[np.searchsorted(lines.ends, np.array(marks))] = True
+
+
+def _envelope(parsed: pa.Table, expected: tuple[str, ...], redo: Redo) -> None:
+    """Top-level fields a line must not have (the precise path names them)."""
+    for name in parsed.column_names:
+        if name not in expected:
+            redo.flag(pc.is_valid(parsed.column(name).combine_chunks()))
+
+
+class _Lines:
+    """The parsed text's lines, found when first needed, and re-parses of some of them."""
+
+    def __init__(self, text: bytes, parsed: pa.Table | None, threads: bool):
+        self.text, self.parsed, self.threads, self._ends = text, parsed, threads, None
+
+    @property
+    def ends(self) -> np.ndarray:
+        """Where each line's newline is."""
+        if self._ends is None:
+            self._ends = np.flatnonzero(np.frombuffer(self.text, dtype=np.uint8) == 10)
+        return self._ends
+
+    def line(self, i: int) -> bytes:
+        return self.text[self.ends[i - 1] + 1 if i else 0:self.ends[i]]
+
+    def reparse(self, idx: np.ndarray, column: str) -> pa.StructArray | None:
+        """`column` of the lines `idx`, parsed again with every inferred timestamp read as text."""
+        schema = pa.schema([pa.field(f.name, as_text(f.type)) for f in self.parsed.schema])
+        text = b"\n".join(self.line(i) for i in idx.tolist()) + b"\n"
+        try:
+            sub = pj.read_json(pa.BufferReader(text), read_options=pj.ReadOptions(use_threads=self.threads,
+                                                                                 block_size=max(BLOCK, len(text))),
+                               parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    out = []
-    for i, v in enumerate(values.to_pylist()):
-        try:
-            out.append(None if v is None else one(v))
-        except BadValue as e:
-            row = i if rows is None else rows[i].as_py()
-            problems.add(row, BadValue(e.code, f"attribute {name!r}: {e.detail}"))
-            out.append(None)
-    return pa.array(out, type=t)
+            return None
+        return sub.column(column).combine_chunks() if sub.num_rows == len(idx) else None
 
 
-def _int(text: str) -> int:
-    return integer(number(text))
+def _own_tenant(image: pa.StructArray, tenant_id: str, redo: Redo) -> None:
+    """An item naming its own tenant must name the registry's: rows that name any other value,
+    or name it other than as S, are for the precise path (which quarantines them)."""
+    for name in TENANT_FIELDS:
+        if image.type.get_field_index(name) < 0:
+            continue
+        w = child(image, name)
+        same = pa.repeat(False, len(w))
+        if pa.types.is_struct(w.type) and w.type.get_field_index("S") >= 0 and w.type.num_fields == 1:
+            same = pc.fill_null(pc.equal(child(w, "S"), tenant_id), False)
+        redo.flag(pc.and_(pc.is_valid(w), pc.invert(same)))
 
 
-def _unwrap(w: pa.StructArray, t: pa.DataType, kind: str | None, name: str, rows,
-            problems: _Problems) -> pa.Array:
-    """A typed-attribute struct column to the contract's column (nulls where absent or NULL)."""
-    keys = [w.type.field(i).name for i in range(w.type.num_fields)]
-    children = {k: pc.struct_field(w, k) for k in keys}
-    present = [pc.is_valid(c) for c in children.values()]
-    problems.flag(pc.and_(present[0], present[1]), rows, "two_type_keys",
-                  f"attribute {name!r}: one type key expected, got {' and '.join(keys)}")
-    problems.flag(pc.and_(pc.is_valid(w), pc.invert(pc.or_(present[0], present[1]))), rows,
-                  "not_an_attribute_value", f"attribute {name!r}: no type key")
-    problems.flag(pc.equal(pc.fill_null(children["NULL"], True), False), rows, "type_mismatch",
-                  f"attribute {name!r}: NULL must be true")
-    key = keys[0]
-    v = children[key]
-    if key == "M":
-        fields = [_unwrap(pc.struct_field(v, f.name), f.type, None, f"{name}.{f.name}", rows, problems)
-                  for f in t]
-        return pa.StructArray.from_arrays(fields, fields=list(t), mask=pc.is_null(v))
-    if key == "L":
-        flat = v.values if v.offset == 0 else pc.list_flatten(v)
-        parents = pc.list_parent_indices(v)
-        parents = pc.take(rows, parents) if rows is not None else parents
-        inner = _unwrap(flat, t.value_type, None, name, parents, problems)
-        return pa.ListArray.from_arrays(v.offsets, inner, type=t, mask=pc.is_null(v))
-    if key == "SS":
-        lengths = pc.list_value_length(v)
-        problems.flag(pc.equal(pc.fill_null(lengths, 1), 0), rows, "empty_set",
-                      f"attribute {name!r}: SS is empty; DynamoDB sets hold at least one element")
-        if pc.any(pc.greater(lengths, 1)).as_py():
-            pairs = pa.table({"r": pc.list_parent_indices(v), "v": pc.list_flatten(v)})
-            if pairs.group_by(["r", "v"]).aggregate([]).num_rows != pairs.num_rows:
-                for i, vals in enumerate(v.to_pylist()):
-                    if vals and len(set(vals)) != len(vals):
-                        problems.add(i if rows is None else rows[i].as_py(), BadValue(
-                            "duplicate_in_set", f"attribute {name!r}: SS holds a duplicate element"))
-        return v
-    return _scalar(v, t, kind, name, rows, problems)
+def _image_columns(image: pa.StructArray, column: str, entity: Entity, redo: Redo, observed: dict,
+                   lines: _Lines, tenant_id: str) -> tuple[dict, pa.Array]:
+    _own_tenant(image, tenant_id, redo)
+    columns = {a.column: unwrap(child(image, a.name), a.arrow_type, a.kind, None, redo)
+               for a in entity.attributes}
+    declared = {a.name: a.arrow_type for a in entity.attributes}
+    later = temporal_rows(image, len(image))
+    if later is None:
+        return columns, Extras(redo, observed).image(image, declared)
+    extra = Extras(redo.view(later), observed).image(image, declared)
+    if redo.skip is not None:
+        later &= ~redo.skip
+    idx = np.flatnonzero(later)
+    again = lines.reparse(idx, column) if len(idx) else None
+    if again is None:
+        redo.rows[idx] = True
+        return columns, extra
+    redone = Extras(redo, observed).image(again, declared, pa.array(idx))
+    return columns, pc.replace_with_mask(extra, pa.array(later), redone)
 
 
-def _scalar(v: pa.Array, t: pa.DataType, kind: str | None, name: str, rows, problems: _Problems):
-    if kind in ("string", "bool") or kind is None and pa.types.is_string(t):
-        return v
-    if pa.types.is_decimal(t):
-        return _cast(v, t, lambda s: _fit_decimal(number(s), t), rows, problems, name, True)
-    if kind == "int":
-        return _cast(v, t, _int, rows, problems, name, True)
-    if kind == "epoch_ms":
-        return pc.cast(_cast(v, pa.int64(), _int, rows, problems, name, True), t)
-    if kind == "timestamp":
-        return _cast(v, t, _timestamp, rows, problems, name)
-    if kind == "date":
-        return _cast(v, t, _date, rows, problems, name)
-    raise AssertionError((name, kind, t))
-
-
-def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True,
-                first_line: int = 1) -> Decoded:
-    if b"\r" in text or b"\n\n" in text or text.startswith(b"\n") or not text.endswith(b"\n"):
-        raise _NotBulk("blank lines, CRLF or a missing final newline: line numbers need the precise path")
-    try:
-        text.decode("utf-8")  # pyarrow's parser lets invalid UTF-8 through into string columns
-    except UnicodeDecodeError:
-        raise _NotBulk("invalid UTF-8") from None
-    schema = parse_schema(entity, src.kind)
-    try:
-        parsed = pj.read_json(pa.BufferReader(text), read_options=pj.ReadOptions(use_threads=threads,
-                                                                                block_size=4 << 20),
-                              parse_options=pj.ParseOptions(explicit_schema=schema,
-                                                            unexpected_field_behavior="error"))
-    except pa.ArrowInvalid as e:
-        raise _NotBulk(str(e)) from None
+def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, first_line: int = 1) -> Decoded:
+    if b"\r" in text or b"\n\n" in text or text.startswith(b"\n"):
+        raise _NotBulk("blank lines or CRLF: line numbers need the precise path")
+    if not text.endswith(b"\n"):
+        text += b"\n"
+    if not _valid_utf8(text):  # pyarrow's parser lets invalid UTF-8 through into string columns
+        raise _NotBulk("invalid UTF-8")
+    parsed = _parse(text, entity, src.kind, threads)
     n = parsed.num_rows
-    problems = _Problems()
+    if n != text.count(b"\n"):
+        raise _NotBulk("a line holds more than one JSON value")
+    redo, observed, lines = Redo(n), {}, _Lines(text, parsed, threads)
+    _suspect_lines(lines, redo)
+    key = entity.key
     if src.kind == "FULL_EXPORT":
+        _envelope(parsed, ("Item",), redo)
         image = parsed.column("Item").combine_chunks()
-        problems.flag(pc.is_null(image), None, "not_an_export_line",
-                      "a full-export line is {\"Item\": {...}}")
+        redo.flag(pc.is_null(image))
+        columns, extra = _image_columns(image, "Item", entity, redo, observed, lines, src.tenant_id)
         ops = pa.repeat("snapshot", n)
-        event_ts = pa.repeat(pa.scalar(src.export_time_us, pa.int64()), n)
-        key_ids = None
+        event_ts = np.full(n, src.export_time_us, dtype=np.int64)
+        has_image = pc.is_valid(image)
+        ids = columns[key.column]
     else:
+        _envelope(parsed, ("Metadata", "Keys", "OldImage", "NewImage"), redo)
         old = parsed.column("OldImage").combine_chunks()
         new = parsed.column("NewImage").combine_chunks()
         has_new, has_old = pc.is_valid(new), pc.is_valid(old)
-        image = pc.if_else(has_new, new, old)
+        chosen = has_new.to_numpy(zero_copy_only=False)
+        # Each line is decided by the image it keeps: the other image's oddities do not count.
+        new_cols, new_extra = _image_columns(new, "NewImage", entity, redo.view(~chosen), observed, lines,
+                                             src.tenant_id)
+        old_cols, old_extra = _image_columns(old, "OldImage", entity, redo.view(chosen), observed, lines,
+                                             src.tenant_id)
+        columns = {c: pc.if_else(has_new, new_cols[c], old_cols[c]) for c in new_cols}
+        extra = pc.if_else(has_new, new_extra, old_extra)
         insert = "modify" if src.view == "NEW_IMAGE" else "insert"
         ops = pc.if_else(has_new, pc.if_else(has_old, "modify", insert), "remove")
-        meta = parsed.column("Metadata").combine_chunks()
-        ts = pc.struct_field(pc.struct_field(meta, "WriteTimestampMicros"), "N")
-        problems.flag(pc.is_null(ts), None, "missing_timestamp", "WriteTimestampMicros is missing")
-        event_ts = _cast(ts, pa.int64(), _int, None, problems, "WriteTimestampMicros", True)
-        key_ids = pc.struct_field(pc.struct_field(parsed.column("Keys").combine_chunks(), "id"), "S")
-    out_schema = lake_schema(entity)
-    columns = {}
+        ts = child(parsed.column("Metadata").combine_chunks(), "WriteTimestampMicros")
+        ts = child(ts, "N") if pa.types.is_struct(ts.type) else ts
+        redo.flag(pc.is_null(ts))
+        if not pa.types.is_integer(ts.type):
+            ts = _cast(ts, pa.int64(), _int, None, redo, True)
+        event_ts = pc.fill_null(ts, 0).to_numpy(zero_copy_only=False)
+        keys = parsed.column("Keys").combine_chunks()
+        wrapper = child(keys, key.name)
+        for tk in (wrapper.type.field(i).name for i in range(wrapper.type.num_fields)):
+            if tk != "S":
+                redo.flag(pc.is_valid(child(wrapper, tk)))  # a key of another type
+        key_ids = child(wrapper, "S")
+        redo.flag(pc.is_null(keys))
+        image_ids = columns[key.column]
+        redo.flag(pc.fill_null(pc.not_equal(image_ids, key_ids), False))  # Keys disagree with the image
+        has_image = pc.or_(has_new, has_old)
+        redo.flag(pc.and_(has_image, pc.is_null(image_ids)))  # an image without its key, or a NULL one
+        ids = pc.coalesce(image_ids, key_ids)
+    redo.flag(pc.is_null(ids))
+    redo.flag(pc.equal(ids, ""))
+    columns[key.column] = pc.fill_null(ids, "")  # the column is non-null; those rows are redone
     for a in entity.attributes:
-        attr = pc.struct_field(image, a.name)
-        columns[a.column] = _unwrap(attr, a.arrow_type, a.kind, a.name, None, problems)
-    if key_ids is not None:
-        columns["id"] = pc.coalesce(columns["id"], key_ids)
-    problems.flag(pc.is_null(columns["id"]), None, "missing_key", "the item has no id")
-    has_image = pc.is_valid(image)
-    for a in entity.attributes:
-        if not a.nullable and a.name != "id":
-            problems.flag(pc.and_(has_image, pc.is_null(columns[a.column])), None, "missing_required",
-                          f"required attribute {a.name!r} is missing or NULL")
+        if not a.nullable and not a.key:
+            redo.flag(pc.and_(has_image, pc.is_null(columns[a.column])))
     table = pa.table({
         "tenant_id": pa.repeat(src.tenant_id, n),
         **columns,
-        "_extra": pa.nulls(n, pa.string()),
+        "_extra": extra,
         "_op": ops,
-        "_event_ts": pc.cast(event_ts, pa.timestamp("us", tz="UTC")),
+        "_event_ts": pc.cast(pa.array(event_ts), pa.timestamp("us", tz="UTC")),
         "_sequence": pa.nulls(n, pa.string()),
         "_export_id": pa.repeat(src.export_id, n),
         "_source_file": pa.repeat(src.source_file, n),
         "_line": pa.array(np.arange(first_line, first_line + n, dtype=np.int32)),
-    }).cast(out_schema)
-    bad = []
-    if problems.by_row:
-        lines = text.split(b"\n")
-        keep = np.ones(n, dtype=bool)
-        keep[list(problems.by_row)] = False
-        table = table.filter(pa.array(keep))
-        bad = [(first_line + i, e.code, e.detail, lines[i]) for i, e in sorted(problems.by_row.items())]
-    return Decoded(table, quarantine_table(src, bad), n)
+    }).cast(lake_schema(entity))
+    tally, bad = DriftTally(), []
+    keep = ~redo.rows
+    tally_observed(observed, tally, keep, event_ts)
+    if redo.rows.any():
+        redone = np.flatnonzero(redo.rows)
+        rows, bad = _precise_lines(entity, ((first_line + i, lines.line(i)) for i in redone.tolist()), src, tally)
+        table = _in_line_order(table.filter(pa.array(keep)), stamp_rows(rows, src, table.schema))
+    return Decoded(table, quarantine_table(src, bad), n, tally.result())
+
+
+def _valid_utf8(text: bytes) -> bool:
+    if text.isascii():
+        return True
+    offsets = pa.py_buffer(np.array([0, len(text)], dtype=np.int64))
+    try:  # Arrow checks UTF-8 in place, without decoding to a str
+        pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(text)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _in_line_order(fast: pa.Table, precise: pa.Table) -> pa.Table:
+    """The fast rows with the precise path's rows put back in line order."""
+    if precise.num_rows == 0:
+        return fast
+    if precise.num_rows > INTERLEAVE:
+        return pa.concat_tables([fast, precise]).sort_by("_line")
+    at = np.searchsorted(fast["_line"].to_numpy(), precise["_line"].to_numpy())
+    pieces, start = [], 0
+    for i, pos in enumerate(at):  # slices share the fast rows' buffers: no copy of the table
+        pieces += [fast.slice(start, pos - start), precise.slice(i, 1)]
+        start = pos
+    return pa.concat_tables([*pieces, fast.slice(start)])
 
 
 def decode_file(text: bytes, entity: Entity | None, src: Source, threads: bool = True,
                 first_line: int = 1) -> Decoded:
     """Decompressed lines (a data file, or a slice of one starting at `first_line`) to rows and
-    quarantine rows, by whichever path can."""
-    if entity is not None and text:
-        try:
-            return decode_fast(text, entity, src, threads, first_line)
-        except _NotBulk:
-            pass
-    return decode_precise(text, entity, src, first_line)
+    quarantine rows, by whichever path can; text the fast path cannot take is halved until the
+    lines it cannot take are read alone, so one bad line costs its neighbours nothing."""
+    if entity is None or not text or any(a.kind == "json" for a in entity.attributes):
+        return decode_precise(text, entity, src, first_line)
+    try:
+        return decode_fast(text, entity, src, threads, first_line)
+    except _NotBulk:
+        if len(text) <= MIN_PIECE or text.count(b"\n", 0, len(text) - 1) == 0:
+            return decode_precise(text, entity, src, first_line)
+    cut = text.rfind(b"\n", 0, len(text) // 2) + 1 or text.find(b"\n") + 1
+    return concat_decoded([decode_file(text[:cut], entity, src, threads, first_line),
+                           decode_file(text[cut:], entity, src, threads, first_line + text.count(b"\n", 0, cut))])

@@ -13,6 +13,7 @@ from amazon.ion.core import IonType
 
 from tenantlake.contracts import Entity
 from tenantlake.formats.attributes import BadValue
+from tenantlake.formats.drift import DriftTally
 from tenantlake.formats.dynamodb_json import Decoded, Source, quarantine_table, stamp_rows
 from tenantlake.formats.rows import image_row, lake_schema
 
@@ -48,7 +49,7 @@ def typed(v) -> dict:
 
 
 def decode_ion(text: bytes, entity: Entity | None, src: Source, first_line: int = 1) -> Decoded:
-    rows, bad, lines = [], [], 0
+    rows, bad, lines, tally = [], [], 0, DriftTally()
     for n, raw in enumerate(text.split(b"\n"), first_line):
         line = raw.strip()
         if line.startswith(b"$ion_1_0"):
@@ -70,10 +71,11 @@ def decode_ion(text: bytes, entity: Entity | None, src: Source, first_line: int 
             item = values[0]["Item"]
             if item.ion_type is not IonType.STRUCT:
                 raise BadValue("not_an_item", "Item must be an Ion struct")
-            row = image_row(entity, {k: typed(x) for k, x in item.items()}, None, src.tenant_id)
+            row, drift = image_row(entity, {k: typed(x) for k, x in item.items()}, None, src.tenant_id)
         except BadValue as e:
             bad.append((n, e.code, e.detail, raw))
             continue
         row.update(_op="snapshot", _event_ts=src.export_time_us, _sequence=None, _line=n)
         rows.append(row)
-    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines)
+        tally.add_row(drift, src.export_time_us)
+    return Decoded(stamp_rows(rows, src, lake_schema(entity)), quarantine_table(src, bad), lines, tally.result())

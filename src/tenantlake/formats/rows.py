@@ -2,12 +2,27 @@
 
 Every row carries the contract's columns plus metadata: who it belongs to (`tenant_id`, from the
 registry, never from the item), what happened (`_op`), when (`_event_ts`, `_sequence`), and where
-it came from (`_export_id`, `_source_file`, `_line`). Attributes the contract does not know land
-in `_extra` as JSON, so schema drift loses nothing.
+it came from (`_export_id`, `_source_file`, `_line`).
+
+Drift policy as the decoder applies it (tenantlake.contracts states it for every layer):
+  * `_extra` holds the item's undeclared parts, as DynamoDB JSON exactly as sent, nested as in the
+    item: a new top-level attribute under its name, a new field of a declared map inside that
+    map ({"bureau": {"M": {"history": {"L": [...]}}}}). A declared list of maps keeps one entry per
+    element, {"M": {}} where an element has nothing undeclared, so positions survive:
+    {"concessions": {"L": [{"M": {}}, {"M": {"waived": {"BOOL": true}}}]}}. Text is canonical
+    (keys sorted at every level, no spaces); null when nothing is undeclared. Merging `_extra` into
+    the declared attributes (maps key by key, lists position by position) gives the item back.
+  * A declared N sent as S holding number text, or a declared S sent as N, is coerced when the
+    value fits the column exactly (the N text as sent becomes the string), and recorded as drift
+    of type "S->N" / "N->S"; anything else of the wrong type is `type_mismatch`, naming the path
+    and both types. Enum values are not judged here (the quality suite does).
+  * The partition key must be a non-empty S: `missing_key`, `empty_key`, `key_type`; an
+    incremental line whose Keys disagree with its image is `key_mismatch`.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -15,14 +30,16 @@ import orjson
 import pyarrow as pa
 
 from tenantlake.contracts import SHAPES, Entity
-from tenantlake.formats.attributes import BadValue, plain_json, value
+from tenantlake.formats.attributes import DECODERS, NUMBER, BadValue, envelope, number, plain_json, value
+from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD
 
 # An item attribute naming its own tenant; if present it must agree with the registry's tenant.
 TENANT_FIELDS = ("tenantId", "tenant_id", "agencyId")
 
 # Which DynamoDB type key each contract kind accepts (NULL is accepted by every kind).
 TYPE_KEY = {"string": "S", "int": "N", "bool": "BOOL", "money": "N", "rate": "N", "timestamp": "S",
-            "epoch_ms": "N", "date": "S", "string_set": "SS", "json": None}
+            "epoch_ms": "N", "date": "S", "string_set": "SS", "json": None,
+            "decimal": "N"}  # decimal: a number inside a declared shape, fitted to its Arrow type
 
 META_HEAD = [pa.field("tenant_id", pa.string(), nullable=False)]
 META_TAIL = [
@@ -59,6 +76,11 @@ def dumps(v) -> str:
     return orjson.dumps(plain_json(v), option=orjson.OPT_SORT_KEYS).decode()
 
 
+def extra_json(extra: dict) -> str:
+    """The canonical text of `_extra` (the fast path builds the same bytes column-wise)."""
+    return orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _fit_decimal(v: Decimal, t: pa.Decimal128Type) -> Decimal:
     if v.as_tuple().exponent < -t.scale and v != v.quantize(Decimal(1).scaleb(-t.scale)):
         raise BadValue("n_scale", f"{v} has more than {t.scale} decimal places")
@@ -84,52 +106,17 @@ def _date(text: str) -> date:
         raise BadValue("date_invalid", f"{text[:20]!r} is not YYYY-MM-DD") from None
 
 
-def _shaped(v, t: pa.DataType, path: str = ""):
-    """A decoded M / L checked against its declared Arrow shape (no field may be dropped)."""
-    at = f" at {path}" if path else ""
-    if v is None:
-        return None
-    if pa.types.is_struct(t):
-        if not isinstance(v, dict):
-            raise BadValue("shape_mismatch", f"expected a map{at}")
-        unknown = set(v) - {f.name for f in t}
-        if unknown:
-            raise BadValue("shape_mismatch", f"undeclared field {sorted(unknown)[0]!r}{at}")
-        return {f.name: _shaped(v.get(f.name), f.type, f"{path}.{f.name}") for f in t}
-    if pa.types.is_list(t):
-        if not isinstance(v, list):
-            raise BadValue("shape_mismatch", f"expected a list{at}")
-        return [_shaped(x, t.value_type, f"{path}[]") for x in v]
-    if pa.types.is_decimal(t):
-        if not isinstance(v, Decimal):
-            raise BadValue("shape_mismatch", f"expected a number{at}")
-        return _fit_decimal(v, t)
-    if not isinstance(v, str):
-        raise BadValue("shape_mismatch", f"expected a string{at}")
-    return v
-
-
 def integer(v: Decimal) -> int:
     if v != v.to_integral_value() or not -(2**63) <= v < 2**63:
         raise BadValue("n_not_integer", f"{v} is not a 64-bit integer")
     return int(v)
 
 
-def convert(kind: str, t: pa.DataType, av: dict):
-    """One contract attribute's typed value as its column value."""
-    v = value(av)
-    if v is None:
-        return None
-    if kind in SHAPES:
-        return _shaped(v, t)
-    if kind == "json":
-        return dumps(v)
-    key = next(iter(av))
-    if key != TYPE_KEY[kind]:
-        raise BadValue("type_mismatch", f"expected {TYPE_KEY[kind]}, got {key}")
+def _finish(kind: str, t: pa.DataType, v):
+    """A decoded value of the declared DynamoDB type as its column value."""
     if kind in ("string", "bool", "string_set"):
         return v
-    if kind in ("money", "rate"):
+    if kind in ("money", "rate", "decimal"):
         return _fit_decimal(v, t)
     if kind == "int":
         return integer(v)
@@ -142,39 +129,171 @@ def convert(kind: str, t: pa.DataType, av: dict):
     raise AssertionError(kind)
 
 
-def image_row(entity: Entity | None, image: dict | None, keys: dict | None, tenant_id: str) -> dict:
-    """An item image (typed attributes) as a lake row's body; BadValue says why it cannot be."""
-    if image is not None and not isinstance(image, dict):
-        raise BadValue("not_an_item", "an item image must be a JSON object")
+def _sent(key: str, v) -> str:
+    """What was sent, short, for a detail: S '19.99x', BOOL true, M."""
+    if key in ("S", "N"):
+        return f"{key} {v[:40]!r}"
+    if key in ("BOOL", "NULL"):
+        return f"{key} {json.dumps(v)[:10]}"
+    return key
+
+
+def _at(path: str, e: BadValue) -> BadValue:
+    return BadValue(e.code, f"attribute {path!r}: {e.detail}")
+
+
+class _Image:
+    """One image against its contract: the typed values, the undeclared parts (`extra`, as sent)
+    and the drift seen, as (path, type, what); errors name the attribute path."""
+
+    def __init__(self):
+        self.drift: list[tuple[str, str, str]] = []
+
+    def checked(self, av, path: str, depth: int):
+        try:
+            return value(av, depth)
+        except BadValue as e:
+            raise _at(path, e) from None
+
+    def undeclared(self, av, path: str, dpath: str, depth: int, what: str):
+        self.checked(av, path, depth)
+        self.drift.append((dpath, next(iter(av)), what))
+        return av
+
+    def scalar(self, kind: str, t: pa.DataType, av, path: str, dpath: str, depth: int):
+        try:
+            key, v = envelope(av, depth)
+            decoded = DECODERS[key](v, depth)
+        except BadValue as e:
+            raise _at(path, e) from None
+        if key == "NULL":
+            return None
+        if kind == "json":
+            return dumps(decoded)
+        want, coerced = TYPE_KEY[kind], None
+        if key != want:
+            if (key, want) not in (("S", "N"), ("N", "S")) or key == "S" and not NUMBER.fullmatch(v):
+                raise BadValue("type_mismatch", f"attribute {path!r}: expected {want}, got {_sent(key, v)}")
+            coerced = f"{key}->{want}"
+            decoded = v  # N -> S: the number's text as sent; S -> N: parsed below
+        try:
+            out = _finish(kind, t, number(decoded) if coerced == "S->N" else decoded)
+        except BadValue as e:
+            if coerced is None:
+                raise _at(path, e) from None
+            raise BadValue("type_mismatch", f"attribute {path!r}: expected {want}, got {_sent(key, v)} "
+                                            f"({e.detail})") from None
+        if coerced:
+            self.drift.append((dpath, coerced, COERCED))
+        return out
+
+    def shaped(self, av, t: pa.DataType, path: str, dpath: str, depth: int):
+        """A declared M or L (or a leaf inside one): (its column value, its undeclared part or None)."""
+        if not (pa.types.is_struct(t) or pa.types.is_list(t)):
+            return self.scalar("decimal" if pa.types.is_decimal(t) else "string", t, av, path, dpath, depth), None
+        want = "M" if pa.types.is_struct(t) else "L"
+        try:
+            key, v = envelope(av, depth)
+            if key != want:
+                DECODERS[key](v, depth)  # a broken value keeps its own reason
+        except BadValue as e:
+            raise _at(path, e) from None
+        if key == "NULL":
+            return None, None
+        if key != want:
+            raise BadValue("type_mismatch", f"attribute {path!r}: expected {want}, got {_sent(key, v)}")
+        if want == "M":
+            if not isinstance(v, dict):
+                raise BadValue("type_mismatch", f"attribute {path!r}: M must be a JSON object")
+            fields = {f.name: f.type for f in t}
+            out, extra = dict.fromkeys(fields), {}
+            for name, child in v.items():
+                sub, dsub = f"{path}.{name}", f"{dpath}.{name}"
+                if name in fields:
+                    out[name], x = self.shaped(child, fields[name], sub, dsub, depth + 1)
+                    if x is not None:
+                        extra[name] = x
+                else:
+                    extra[name] = self.undeclared(child, sub, dsub, depth + 1, NEW_FIELD)
+            return out, ({"M": extra} if extra else None)
+        if not isinstance(v, list):
+            raise BadValue("type_mismatch", f"attribute {path!r}: L must be a JSON array")
+        pairs = [self.shaped(x, t.value_type, f"{path}[{i}]", f"{dpath}[]", depth + 1) for i, x in enumerate(v)]
+        if all(x is None for _, x in pairs):
+            return [val for val, _ in pairs], None
+        # one entry per element, so that merging back is positional and exact
+        return [val for val, _ in pairs], {"L": [x if x is not None else {"M": {}} for _, x in pairs]}
+
+
+def _key(name: str, av) -> str:
+    try:
+        key, v = envelope(av)
+        DECODERS[key](v, 1)
+    except BadValue as e:
+        raise _at(name, e) from None
+    if key != "S":
+        raise BadValue("key_type", f"attribute {name!r}: the partition key must be S, got {_sent(key, v)}")
+    if v == "":
+        raise BadValue("empty_key", f"attribute {name!r}: the partition key is the empty string")
+    return v
+
+
+def key_of(entity: Entity, image: dict | None, keys: dict | None) -> str:
+    """The item's partition key from its image and, on change lines, its Keys; they must agree."""
+    name = entity.key.name
+    found = [(where, _key(name, doc[name])) for where, doc in (("the image", image), ("Keys", keys))
+             if doc is not None and name in doc]
+    if not found:
+        raise BadValue("missing_key", f"the item has no {name!r}")
+    if len(found) == 2 and found[0][1] != found[1][1]:
+        raise BadValue("key_mismatch", f"Keys.{name} is {found[1][1][:60]!r} but the image's {name} "
+                                       f"is {found[0][1][:60]!r}")
+    return found[0][1]
+
+
+def _own_tenant(image: dict | None, tenant_id: str) -> None:
+    """An item naming its own tenant must name the one it was exported from (invariant 1)."""
     for field in TENANT_FIELDS:
         if image and field in image:
-            own = value(image[field])
+            try:
+                own = value(image[field])
+            except BadValue as e:
+                raise _at(field, e) from None
             if own != tenant_id:
                 raise BadValue("tenant_mismatch", f"the item says {field}={str(own)[:40]!r}, "
                                                   f"but it was exported from tenant {tenant_id!r}")
+
+
+def image_row(entity: Entity | None, image: dict | None, keys: dict | None,
+              tenant_id: str) -> tuple[dict, list[tuple[str, str, str]]]:
+    """An item image (typed attributes) as a lake row's body, and the drift it showed as
+    (path, type, what); BadValue says why it cannot be a row."""
+    if image is not None and not isinstance(image, dict):
+        raise BadValue("not_an_item", "an item image must be a JSON object")
+    if keys is not None and not isinstance(keys, dict):
+        raise BadValue("not_an_export_line", "Keys must be a JSON object")
+    _own_tenant(image, tenant_id)
     if entity is None:
         return {"_keys": dumps(value({"M": keys})) if keys else None,
-                "_item": dumps(value({"M": image})) if image is not None else None}
-    row: dict = {}
-    extra = {}
-    contract = entity.by_name
+                "_item": dumps(value({"M": image})) if image is not None else None}, []
+    key = entity.key
+    row: dict = {key.column: key_of(entity, image, keys)}
+    walk, extra, contract = _Image(), {}, entity.by_name
     for name, av in (image or {}).items():
         attr = contract.get(name)
-        try:
-            if attr is None:
-                extra[name] = value(av)
-            else:
-                row[attr.column] = convert(attr.kind, attr.arrow_type, av)
-        except BadValue as e:
-            raise BadValue(e.code, f"attribute {name!r}: {e.detail}") from None
-    if image is None or "id" not in image:
-        if keys and "id" in keys:
-            row["id"] = convert("string", pa.string(), keys["id"])
-    if row.get("id") is None:
-        raise BadValue("missing_key", "the item has no id")
+        if attr is key:
+            continue
+        if attr is None:
+            extra[name] = walk.undeclared(av, name, name, 1, NEW_ATTRIBUTE)
+        elif attr.kind in SHAPES:
+            row[attr.column], x = walk.shaped(av, attr.arrow_type, name, name, 1)
+            if x is not None:
+                extra[name] = x
+        else:
+            row[attr.column] = walk.scalar(attr.kind, attr.arrow_type, av, name, name, 1)
     if image is not None:
         missing = [a.name for a in entity.attributes if not a.nullable and row.get(a.column) is None]
         if missing:
             raise BadValue("missing_required", f"required attribute {missing[0]!r} is missing or NULL")
-    row["_extra"] = dumps(extra) if extra else None
-    return row
+    row["_extra"] = extra_json(extra) if extra else None
+    return row, walk.drift

@@ -18,6 +18,7 @@ import orjson
 
 from tenantlake.contracts import Entity
 from tenantlake.formats.attributes import BadValue
+from tenantlake.formats.drift import DriftTally
 from tenantlake.formats.dynamodb_json import Decoded, Source, quarantine_table, stamp_rows
 from tenantlake.formats.rows import image_row, lake_schema
 
@@ -59,7 +60,7 @@ def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
 
 
 def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str) -> Decoded:
-    rows, bad = [], []
+    rows, bad, tally = [], [], DriftTally()
     records = split_records(text, envelope)
     for n, (raw, rec) in enumerate(records, 1):
         try:
@@ -72,7 +73,7 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
                 raise BadValue("not_a_stream_record", f"eventName {str(rec.get('eventName'))[:20]!r}")
             body = rec["dynamodb"]
             image = body.get("OldImage") if op == "remove" else body.get("NewImage")
-            row = image_row(entity, image, body.get("Keys"), src.tenant_id)
+            row, drift = image_row(entity, image, body.get("Keys"), src.tenant_id)
             seq = body.get("SequenceNumber")
             if seq is not None and not (isinstance(seq, str) and seq.isdigit() and len(seq) <= 40):
                 raise BadValue("not_a_stream_record", f"SequenceNumber {str(seq)[:45]!r}")
@@ -82,5 +83,6 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
             bad.append((n, e.code, e.detail, raw))
             continue
         rows.append(row)
+        tally.add_row(drift, row["_event_ts"])
     table = stamp_rows(rows, src, lake_schema(entity))
-    return Decoded(table, quarantine_table(src, bad), len(records))
+    return Decoded(table, quarantine_table(src, bad), len(records), tally.result())

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from tenantlake.formats.manifest import ExportError
-from tenantlake.ingest import ingest_export, ingest_stream_file
-from tenantlake.lake import read_committed
+from tenantlake.contracts import entity as contract
+from tenantlake.formats.dynamodb_json import Source
+from tenantlake.formats.streams import decode_stream
 from tenantlake.storage import LocalStore
 from tenantlake_dev.simulate.exports import write_full_export
-from tests.tenantlake.formats.kit import debt
+from tests.tenantlake.formats.kit import debt, decode_export
 
 deser = TypeDeserializer()
 
@@ -36,21 +36,20 @@ def truth(out, tenant, entity):
 
 @pytest.mark.parametrize("envelope", ["pipes", "firehose"])
 @pytest.mark.parametrize("entity", ["Debt", "Payment", "Expense"])
-def test_full_export_plus_stream_records_replay_to_ground_truth(fleet, tmp_path, registry, envelope, entity):
+def test_full_export_plus_stream_records_replay_to_ground_truth(fleet, envelope, entity):
     out, _ = fleet
-    landing, lake = LocalStore(out / "landing"), LocalStore(tmp_path / "lake")
-    tenant = registry.tenant("agency-001")
+    landing = LocalStore(out / "landing")
     prefix = f"tenant=agency-001/table={entity}"
     full = [k for k in landing.list(prefix + "/AWSDynamoDB/") if k.endswith("manifest-summary.json")
             and json.loads(landing.get(k)).get("exportType") == "FULL_EXPORT"]
-    ingest_export(landing, full[0], lake, tenant_id="agency-001", entity=entity, tenant=tenant, run_id="r")
+    rows = decode_export(landing, entity, "agency-001", full[0]).rows
     files = landing.list(f"{prefix}/streams/{envelope}/")
     assert files
     for key in files:
-        r = ingest_stream_file(landing, key, lake, tenant_id="agency-001", entity=entity, envelope=envelope,
-                               run_id="r")
-        assert r.quarantined == 0 and r.rows == r.items
-    rows = read_committed(lake, entity, "agency-001").to_pylist()
+        d = decode_stream(gzip.decompress(landing.get(key)), contract(entity),
+                          Source("agency-001", key, key, "STREAM", 0), envelope)
+        assert d.quarantine.num_rows == 0 and d.rows.num_rows == d.lines
+        rows += d.rows.to_pylist()
     if envelope == "pipes":
         assert all(r["_sequence"] and len(r["_sequence"]) == 40 for r in rows if r["_op"] != "snapshot")
     state = latest(rows, lambda r: (r["_sequence"] or "", r["_line"]))
@@ -70,34 +69,33 @@ def test_ion_and_json_exports_of_the_same_items_give_the_same_rows(tmp_path, reg
              debt(3, balance={"N": "12.345"})]  # quarantined by both, for the same reason
     rows, reasons = {}, {}
     for fmt in ("DYNAMODB_JSON", "ION"):
-        landing, lake = LocalStore(tmp_path / fmt / "landing"), LocalStore(tmp_path / fmt / "lake")
+        landing = LocalStore(tmp_path / fmt / "landing")
         rec = write_full_export(landing, tenant, "Debt", items, 1793491200000000, random.Random(1), fmt)
-        r = ingest_export(landing, rec.manifest_key, lake, tenant_id="agency-001", entity="Debt", tenant=tenant,
-                          run_id="r")
-        got = read_committed(lake, "Debt").to_pylist()
-        rows[fmt] = [{k: v for k, v in row.items() if k not in ("_export_id", "_source_file")} for row in got]
-        reasons[fmt] = r.quarantined
+        got = decode_export(landing, "Debt", "agency-001", rec.manifest_key)
+        rows[fmt] = sorted(({k: v for k, v in row.items() if k not in ("_export_id", "_source_file", "_line")}
+                            for row in got.rows), key=lambda r: r["id"])
+        reasons[fmt] = [q["_reason"] for q in got.quarantine]
     assert rows["ION"] == rows["DYNAMODB_JSON"] and len(rows["ION"]) == 2
-    assert reasons == {"DYNAMODB_JSON": 1, "ION": 1}
+    assert reasons == {"DYNAMODB_JSON": ["n_scale"], "ION": ["n_scale"]}
     extra = json.loads(rows["ION"][1]["_extra"])
-    assert extra == {"blob": "AAE=", "ratio": "1E+3", "nums": ["1", "2.5"], "deep": [{"a": None}, True]}
+    assert extra == {"blob": {"B": "AAE="}, "ratio": {"N": "1E+3"}, "nums": {"NS": ["1", "2.5"]},
+                     "deep": {"L": [{"M": {"a": {"NULL": True}}}, {"BOOL": True}]}}
     assert rows["ION"][0]["balance"] == Decimal("1520.75")
 
 
-def test_firehose_record_cut_short_is_quarantined_and_the_rest_kept(tmp_path):
+STREAM = Source("agency-001", "stream-1", "s/2026/11/01/00/f.gz", "STREAM", 0)
+
+
+def test_firehose_record_cut_short_is_quarantined_and_the_rest_kept():
     rec = {"eventName": "INSERT", "dynamodb": {"ApproximateCreationDateTime": 1793491300000,
                                                "Keys": {"id": {"S": "d-1"}}, "NewImage": debt(1)}}
     text = json.dumps(rec) + json.dumps({**rec, "eventName": "EXPLODE"}) + '{"eventName": "INS'
-    landing = LocalStore(tmp_path / "landing")
-    landing.put("s/2026/11/01/00/f.gz", gzip.compress(text.encode()))
-    r = ingest_stream_file(landing, "s/2026/11/01/00/f.gz", LocalStore(tmp_path / "lake"), tenant_id="agency-001",
-                           entity="Debt", envelope="firehose", run_id="r")
-    assert (r.items, r.rows, r.quarantined, r.export_date) == (3, 1, 2, "2026-11-01")
+    d = decode_stream(text.encode(), contract("Debt"), STREAM, "firehose")
+    assert (d.lines, d.rows.num_rows, d.quarantine.num_rows) == (3, 1, 2)
+    assert d.quarantine["_reason"].to_pylist() == ["not_a_stream_record", "malformed_json"]
 
 
-def test_unreadable_pipes_file_names_the_file(tmp_path):
-    landing = LocalStore(tmp_path / "landing")
-    landing.put("s/2026/11/01/00/bad.gz", gzip.compress(b"{not json"))
-    with pytest.raises(ExportError, match=r"s/2026/11/01/00/bad.gz: not a readable pipes stream file"):
-        ingest_stream_file(landing, "s/2026/11/01/00/bad.gz", LocalStore(tmp_path / "lake"), tenant_id="a",
-                           entity="Debt", envelope="pipes", run_id="r")
+def test_unreadable_pipes_file_is_a_batch_error():
+    """The caller (ingest) turns it into an ExportError naming the file."""
+    with pytest.raises(ValueError):
+        decode_stream(b"{not json", contract("Debt"), STREAM, "pipes")

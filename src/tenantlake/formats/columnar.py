@@ -1,0 +1,450 @@
+"""Column-wise pieces of the fast path: typed columns, `_extra` text and drift, from parsed Arrow.
+
+The fast path never decides a hard case. Whatever is not plainly right here (a wrong type, an
+empty key, a number it cannot vouch for, a string it would have to escape in an unusual way) only
+marks the row for the precise path (`Redo`), which then gives that row its result and reason. So
+what follows must be exact for the rows it keeps and may be cautious about the rest.
+
+pyarrow parses with the contract's schema and infers every field outside it: a new attribute, a
+new field inside a declared map, or a type key a declared attribute should not have (apr sent as
+S). DynamoDB JSON suits inference, as every value is a {"T": v} object whose JSON type follows
+from T, so a field infers the same way in every row and every block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tenantlake.formats.attributes import MAX_DEPTH, NUMBER, BadValue, number
+from tenantlake.formats.drift import NEW_ATTRIBUTE, NEW_FIELD, DriftTally
+from tenantlake.formats.rows import _date, _fit_decimal, _timestamp, integer
+
+N_PATTERN = f"^(?:{NUMBER.pattern})$"
+# Number text the bulk path vouches for without the precise checks: no exponent and at most 38
+# characters, hence at most 38 significant digits and well inside DynamoDB's range.
+PLAIN_N = r"^-?(?:\d+\.?\d*|\.\d+)$"
+ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f")]
+NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+ODD_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"  # orjson writes these as \u00XX: left to the precise path
+KNOWN_KEYS = ("S", "N", "BOOL", "NULL", "SS", "M", "L")  # B, NS, BS: rare enough for the precise path
+
+
+class Redo:
+    """Rows (of the parsed table) the precise path must decide. A view with `skip` ignores what it
+    is told about rows decided from another column (an incremental line's other image)."""
+
+    def __init__(self, n: int, rows: np.ndarray | None = None, skip: np.ndarray | None = None):
+        self.rows = np.zeros(n, dtype=bool) if rows is None else rows
+        self.skip = skip
+
+    def view(self, skip: np.ndarray | None) -> Redo:
+        if self.skip is not None and skip is not None:
+            skip = self.skip | skip
+        return Redo(len(self.rows), self.rows, skip if skip is not None else self.skip)
+
+    def positions(self, mask: pa.Array, rows: pa.Array | None = None) -> np.ndarray:
+        """The rows where `mask` holds and that are not skipped; `rows` maps the mask's positions
+        (list elements) to rows."""
+        mask = pc.fill_null(mask, False)
+        if not pc.any(mask).as_py():
+            return np.zeros(0, dtype=np.int64)
+        idx = pc.indices_nonzero(mask)
+        if rows is not None:
+            idx = pc.take(rows, idx)
+        idx = idx.to_numpy(zero_copy_only=False)
+        return idx if self.skip is None else idx[~self.skip[idx]]
+
+    def flag(self, mask: pa.Array, rows: pa.Array | None = None) -> None:
+        self.rows[self.positions(mask, rows)] = True
+
+
+def _children(w: pa.StructArray) -> dict[str, pa.Array]:
+    return {w.type.field(i).name: w.field(i) for i in range(w.type.num_fields)}
+
+
+def child(w: pa.Array, name: str) -> pa.Array:
+    """A struct child by name, with the struct's nulls (by index: see _with_parent_nulls)."""
+    return pc.struct_field(w, [w.type.get_field_index(name)])
+
+
+def _with_parent_nulls(w: pa.StructArray) -> dict[str, pa.Array]:
+    """Struct children with the struct's own nulls applied (pc.struct_field does this). By index:
+    a name such as "." or "a.b" (any text is a DynamoDB attribute name) reads as a field path."""
+    return {w.type.field(i).name: pc.struct_field(w, [i]) for i in range(w.type.num_fields)}
+
+
+# ---- declared attributes to their contract columns ---------------------------------------------
+
+def _cast(values: pa.Array, t: pa.DataType, one: Callable, rows, redo: Redo, numeric: bool = False) -> pa.Array:
+    """Cast in bulk; if that fails, value by value through the precise converter `one`, marking
+    for the precise path every value it refuses."""
+    if numeric:
+        clean = pc.and_kleene(pc.match_substring_regex(values, N_PATTERN),
+                              pc.less_equal(pc.utf8_length(values), 40))
+    if not numeric or pc.all(pc.fill_null(clean, True)).as_py():
+        try:
+            return pc.cast(values, t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    out, bad = [], []
+    for i, v in enumerate(values.to_pylist()):
+        try:
+            out.append(None if v is None else one(v))
+        except BadValue:
+            bad.append(i)
+            out.append(None)
+    if bad:
+        redo.flag(pc.is_in(pa.array(range(len(values))), pa.array(bad)), rows)
+    return pa.array(out, type=t)
+
+
+def _int(text: str) -> int:
+    return integer(number(text))
+
+
+def unwrap(w: pa.StructArray, t: pa.DataType, kind: str | None, rows, redo: Redo) -> pa.Array:
+    """A declared attribute's parsed {<type key>: ..., NULL: ...} struct as its contract column
+    (null where absent or NULL). Type keys outside the contract's mark the row for the precise path
+    (a type change it may coerce, or refuse); fields outside a declared map are left for `Extras`."""
+    kids = _with_parent_nulls(w)
+    key = next(iter(kids))  # the declared type key comes first in the parse schema, NULL second
+    valid = [pc.is_valid(c) for c in kids.values()]
+    count = pc.cast(valid[0], pa.int8())
+    for v in valid[1:]:
+        count = pc.add(count, pc.cast(v, pa.int8()))
+    redo.flag(pc.and_(pc.is_valid(w), pc.not_equal(count, 1)), rows)  # none, or two type keys
+    redo.flag(pc.invert(pc.fill_null(kids["NULL"], True)), rows)  # {"NULL": false}
+    for name, v in kids.items():
+        if name not in (key, "NULL"):
+            redo.flag(pc.is_valid(v), rows)
+    v = kids[key]
+    if key == "M":
+        fields = [unwrap(child(v, f.name), f.type, None, rows, redo) for f in t]
+        return pa.StructArray.from_arrays(fields, fields=list(t), mask=pc.is_null(v))
+    if key == "L":
+        flat = pc.list_flatten(v)
+        parents = pc.list_parent_indices(v)
+        inner = unwrap(flat, t.value_type, None, pc.take(rows, parents) if rows is not None else parents, redo)
+        return pa.ListArray.from_arrays(_offsets(v), inner, type=t, mask=pc.is_null(v))
+    if key == "SS":
+        lengths = pc.list_value_length(v)
+        redo.flag(pc.equal(lengths, 0), rows)
+        if _has_duplicates(v):
+            redo.flag(_duplicate_mask(v), rows)
+        return v
+    return _scalar(v, t, kind, rows, redo)
+
+
+def _offsets(v: pa.ListArray) -> pa.Array:
+    """Offsets of a list array that may be sliced, starting at 0, for rebuilding it."""
+    lengths = pc.fill_null(pc.list_value_length(v), 0).to_numpy(zero_copy_only=False)
+    return pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+
+
+def _has_duplicates(v: pa.ListArray) -> bool:
+    """Whether any list holds a value twice (sets must not): (list, value code) pairs, counted."""
+    if not pc.any(pc.greater(pc.list_value_length(v), 1)).as_py():
+        return False
+    codes = pc.dictionary_encode(pc.list_flatten(v))
+    pairs = (pc.list_parent_indices(v).to_numpy(zero_copy_only=False).astype(np.int64) * (len(codes.dictionary) + 1)
+             + codes.indices.to_numpy(zero_copy_only=False))
+    pairs.sort()  # np.unique is ~20x slower here than a sort and a look at neighbours
+    return bool((pairs[1:] == pairs[:-1]).any())
+
+
+def _duplicate_mask(v: pa.ListArray) -> pa.Array:
+    return pa.array([bool(x) and len(set(x)) != len(x) for x in v.to_pylist()])
+
+
+def _scalar(v: pa.Array, t: pa.DataType, kind: str | None, rows, redo: Redo) -> pa.Array:
+    if kind in ("string", "bool") or kind is None and pa.types.is_string(t):
+        return v
+    if pa.types.is_decimal(t):
+        return _cast(v, t, lambda s: _fit_decimal(number(s), t), rows, redo, True)
+    if kind == "int":
+        return _cast(v, t, _int, rows, redo, True)
+    if kind == "epoch_ms":
+        return pc.cast(_cast(v, pa.int64(), _int, rows, redo, True), t)
+    if kind == "timestamp":
+        return _cast(v, t, _timestamp, rows, redo)
+    if kind == "date":
+        return _cast(v, t, _date, rows, redo)
+    raise AssertionError((kind, t))
+
+
+# ---- undeclared parts to `_extra` text, and the drift they show ---------------------------------
+
+def _escaped(s: pa.Array, rows, redo: Redo) -> pa.Array:
+    """String values as the inside of JSON string literals, escaped as orjson escapes them."""
+    if pc.any(pc.match_substring_regex(s, NEEDS_ESCAPE)).as_py():
+        redo.flag(pc.match_substring_regex(s, ODD_CONTROL), rows)
+        for raw, escaped in ESCAPES:
+            s = pc.replace_substring(s, raw, escaped)
+    return s
+
+
+def _wrap(prefix: str, s: pa.Array, suffix: str) -> pa.Array:
+    return pc.binary_join_element_wise(prefix, s, suffix, "")
+
+
+NULL_TEXT = pa.scalar(None, pa.string())
+
+
+def _object(parts: list[tuple[str, pa.Array]], opening: str, closing: str, always: bool = False) -> pa.Array:
+    """Per row, `opening` + the present `"name":text` parts, sorted by name and comma-separated, +
+    `closing`. A row with no part present is null, or with `always` (a map that is there but empty
+    in this row) just `opening` + `closing`.
+
+    Each part is written with a leading comma and absent ones as "", then the first comma is cut:
+    pyarrow 26's binary_join_element_wise(null_handling="skip") drops rows whose inputs are all
+    null, so it cannot be used."""
+    parts = sorted(parts, key=lambda p: p[0])
+    if len(parts) == 1:  # the usual case inside a map: one new field
+        name, text = parts[0]
+        whole = _wrap(opening + orjson.dumps(name).decode() + ":", text, closing)
+        return pc.fill_null(whole, opening + closing) if always else whole
+    pieces = [pc.fill_null(_wrap("," + orjson.dumps(name).decode() + ":", text, ""), "") for name, text in parts]
+    joined = pc.binary_join_element_wise(*pieces, "")
+    whole = _wrap(opening, pc.utf8_slice_codeunits(joined, 1), closing)  # "" stays opening + closing
+    return whole if always else pc.if_else(pc.equal(joined, ""), NULL_TEXT, whole)
+
+
+def _join_list(values: pa.Array, lists: pa.ListArray) -> pa.Array:
+    """Each list's element texts joined by commas (lists of `lists`, element texts `values`)."""
+    return pc.binary_join(pa.ListArray.from_arrays(_offsets(lists), values, mask=pc.is_null(lists)), ",")
+
+
+def _elements(lists: pa.ListArray, rows) -> tuple[pa.Array, pa.Array]:
+    """A list column's elements and, for each, its row."""
+    parents = pc.list_parent_indices(lists)
+    return pc.list_flatten(lists), (pc.take(rows, parents) if rows is not None else parents)
+
+
+class Extras:
+    """`_extra` text of one parsed image column, plus the drift it shows, in exactly the bytes the
+    precise path writes (rows.extra_json): keys sorted at every level, nothing but the undeclared.
+    Text is built only for the rows that have an undeclared part."""
+
+    def __init__(self, redo: Redo, observed: dict[tuple[str, str, str], np.ndarray]):
+        self.redo, self.observed = redo, observed
+
+    def _flag(self, mask: pa.Array, rows) -> None:
+        self.redo.flag(mask, rows)
+
+    def _observe(self, key: tuple[str, str, str], mask: pa.Array, rows) -> None:
+        idx = self.redo.positions(mask, rows)
+        if len(idx):
+            seen = self.observed.setdefault(key, np.zeros(len(self.redo.rows), dtype=bool))
+            seen[idx] = True
+
+    def image(self, image: pa.StructArray, declared: dict[str, pa.DataType], rows: pa.Array | None = None) -> pa.Array:
+        """`_extra` for every image of one image column (null where nothing is undeclared); `rows`
+        names the table row of each image when they are a re-parse of some lines."""
+        kids = _children(image)
+        needed = {name: kid for name, kid in kids.items() if name not in declared or _may_hold_extra(kid.type)}
+        if not any(name not in declared or _undeclared_inside(kid, declared[name]) for name, kid in needed.items()):
+            return pa.nulls(len(image), pa.string())
+        narrow = pa.StructArray.from_arrays(list(needed.values()), list(needed), mask=pc.is_null(image))
+        has = _any_undeclared(narrow, declared)
+        if not pc.any(has).as_py():
+            return pa.nulls(len(image), pa.string())
+        subset = narrow.filter(has)
+        where = pc.indices_nonzero(has)
+        sub_rows = pc.take(rows, where) if rows is not None else where
+        text = self.members(subset, declared, sub_rows, "", NEW_ATTRIBUTE, "{", "}", 1, always=True)
+        return pc.replace_with_mask(pa.nulls(len(image), pa.string()), has, text)
+
+    def members(self, m: pa.StructArray, declared: dict[str, pa.DataType], rows, prefix: str, what: str,
+                opening: str, closing: str, depth: int, always: bool = False) -> pa.Array | None:
+        """The undeclared parts inside one map (or the item) as JSON object text, null where none;
+        `depth` is the nesting level of the map's values (1 for the item's attributes)."""
+        parts = []
+        for name, kid in _with_parent_nulls(m).items():
+            path = f"{prefix}.{name}" if prefix else name
+            if name not in declared:
+                text = self.value(kid, rows, depth)
+                for tk, typed in _with_parent_nulls(kid).items() if pa.types.is_struct(kid.type) else ():
+                    self._observe((path, tk, what), pc.is_valid(typed), rows)
+            else:
+                text = self.inside(kid, declared[name], rows, path, depth)
+            if text is not None:
+                parts.append((name, text))
+        return _object(parts, opening, closing, always) if parts else None
+
+    def inside(self, w: pa.StructArray, t: pa.DataType, rows, path: str, depth: int) -> pa.Array | None:
+        """The undeclared parts inside a declared M or L attribute, as its {"M": ...} / {"L": ...}
+        text; null where it has none. Declared scalars have no inside."""
+        if pa.types.is_struct(t) and "M" in _children(w):
+            return self.members(child(w, "M"), {f.name: f.type for f in t}, rows, path, NEW_FIELD,
+                                '{"M":{', "}}", depth + 1)
+        if pa.types.is_list(t) and "L" in _children(w):
+            lists = child(w, "L")
+            flat, parents = _elements(lists, rows)
+            if not pa.types.is_struct(flat.type):
+                return None
+            inner = self.inside(flat, t.value_type, parents, path + "[]", depth + 1)
+            if inner is None:
+                return None
+            # one entry per element, {"M":{}} where it has nothing undeclared (rows.py says why)
+            any_per_list = pc.greater(_count_per_list(pc.is_valid(inner), lists), 0)
+            text = _wrap('{"L":[', _join_list(pc.fill_null(inner, '{"M":{}}'), lists), "]}")
+            return pc.if_else(any_per_list, text, NULL_TEXT)
+        return None
+
+    def value(self, w: pa.Array, rows, depth: int) -> pa.Array:
+        """Inferred attribute values (structs of type keys) at nesting level `depth` as their
+        DynamoDB JSON text."""
+        if not pa.types.is_struct(w.type) or depth > MAX_DEPTH:  # not even {"T": v}, or too deep
+            self._flag(pc.is_valid(w), rows)
+            return pa.nulls(len(w), pa.string())
+        count = pa.repeat(pa.scalar(0, pa.int8()), len(w))
+        texts = []
+        for tk, kid in _with_parent_nulls(w).items():
+            valid = pc.is_valid(kid)
+            count = pc.add(count, pc.cast(valid, pa.int8()))
+            text = self._typed(tk, kid, rows, depth) if tk in KNOWN_KEYS else None
+            if text is None:
+                self._flag(valid, rows)
+            else:
+                texts.append(text)
+        self._flag(pc.and_(pc.is_valid(w), pc.not_equal(count, 1)), rows)  # {} or two type keys
+        if not texts:
+            return pa.nulls(len(w), pa.string())
+        return pc.coalesce(*texts) if len(texts) > 1 else texts[0]
+
+    def _typed(self, tk: str, v: pa.Array, rows, depth: int) -> pa.Array | None:
+        """{"<tk>": <value>} text of one type key's values, or None where the bulk path does not
+        write that type (the row then goes to the precise path)."""
+        t = v.type
+        if tk == "S" and pa.types.is_string(t):
+            return _wrap('{"S":"', _escaped(v, rows, self.redo), '"}')
+        if tk == "N" and pa.types.is_string(t):
+            self._flag(pc.invert(pc.and_(pc.match_substring_regex(v, PLAIN_N), pc.less_equal(pc.utf8_length(v), 38))),
+                       rows)
+            return _wrap('{"N":"', v, '"}')
+        if tk == "BOOL" and pa.types.is_boolean(t):
+            return pc.if_else(v, '{"BOOL":true}', '{"BOOL":false}')
+        if tk == "NULL" and pa.types.is_boolean(t):
+            self._flag(pc.invert(v), rows)  # {"NULL": false}
+            return pc.if_else(pc.is_valid(v), '{"NULL":true}', NULL_TEXT)
+        if tk == "SS" and pa.types.is_list(t) and pa.types.is_string(t.value_type):
+            lengths = pc.list_value_length(v)
+            self._flag(pc.equal(lengths, 0), rows)
+            if _has_duplicates(v):
+                self._flag(_duplicate_mask(v), rows)
+            flat, parents = _elements(v, rows)
+            quoted = _wrap('"', _escaped(flat, parents, self.redo), '"')
+            return _wrap('{"SS":[', _join_list(quoted, v), "]}")
+        if tk == "M" and pa.types.is_struct(t):
+            if t.num_fields == 0:
+                return pc.if_else(pc.is_valid(v), '{"M":{}}', NULL_TEXT)
+            parts = [(name, self.value(kid, rows, depth + 1)) for name, kid in _with_parent_nulls(v).items()]
+            return pc.if_else(pc.is_valid(v), _object(parts, '{"M":{', "}}", always=True), NULL_TEXT)
+        if tk == "L" and pa.types.is_list(t):
+            flat, parents = _elements(v, rows)
+            if pa.types.is_null(flat.type):  # only empty lists (a JSON null element is caught earlier)
+                return pc.if_else(pc.is_valid(v), '{"L":[]}', NULL_TEXT)
+            return _wrap('{"L":[', _join_list(self.value(flat, parents, depth + 1), v), "]}")
+        return None
+
+
+def _may_hold_extra(t: pa.DataType) -> bool:
+    """Whether a declared attribute's parsed type can hold undeclared fields (maps, lists of maps)."""
+    return pa.types.is_struct(t) and any(_may_hold_extra(f.type) or f.name == "M" for f in t) or \
+        pa.types.is_list(t) and _may_hold_extra(t.value_type)
+
+
+def _undeclared_inside(w: pa.Array, t: pa.DataType) -> bool:
+    """Whether the parsed type of a declared attribute has fields its contract type does not."""
+    if pa.types.is_struct(t) and "M" in _children(w):
+        m = w.field("M")
+        fields = {f.name: f.type for f in t}
+        return any(name not in fields or _undeclared_inside(kid, fields[name]) for name, kid in _children(m).items())
+    if pa.types.is_list(t) and "L" in _children(w):
+        flat = w.field("L").values
+        return pa.types.is_struct(flat.type) and _undeclared_inside(flat, t.value_type)
+    return False
+
+
+def _any_undeclared(m: pa.StructArray, declared: dict[str, pa.DataType]) -> pa.Array:
+    """Per row of a map (or the item), whether any undeclared part is present."""
+    out = pa.repeat(False, len(m))
+    for name, kid in _with_parent_nulls(m).items():
+        if name not in declared:
+            out = pc.or_(out, pc.is_valid(kid))
+        elif _undeclared_inside(kid, declared[name]):
+            t = declared[name]
+            if pa.types.is_struct(t):
+                inner = _any_undeclared(child(kid, "M"), {f.name: f.type for f in t})
+            else:
+                lists = child(kid, "L")
+                flat = pc.list_flatten(lists)
+                per_element = _any_undeclared(child(flat, "M"), {f.name: f.type for f in t.value_type})
+                inner = pc.greater(_count_per_list(per_element, lists), 0)
+            out = pc.or_(out, pc.fill_null(inner, False))
+    return out
+
+
+def tally_observed(observed: dict[tuple[str, str, str], np.ndarray], tally: DriftTally, keep: np.ndarray,
+                   event_ts: np.ndarray) -> None:
+    """Count the rows that carried each observation among those kept (published from here)."""
+    for key, seen in observed.items():
+        rows = seen & keep
+        if rows.any():
+            ts = event_ts[rows]
+            tally.add(key, int(ts.min()), int(rows.sum()), int(ts.max()))
+
+
+def has_temporal(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return any(has_temporal(f.type) for f in t)
+    if pa.types.is_list(t):
+        return has_temporal(t.value_type)
+    return pa.types.is_temporal(t)
+
+
+def as_text(t: pa.DataType) -> pa.DataType:
+    """The type with every inferred timestamp read as text instead (see temporal_rows)."""
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, as_text(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(as_text(t.value_type))
+    return pa.string() if pa.types.is_temporal(t) else t
+
+
+def temporal_rows(a: pa.Array, n: int, rows: pa.Array | None = None) -> np.ndarray | None:
+    """Rows holding a value pyarrow inferred as a timestamp, or None if the type has none.
+
+    pyarrow's JSON reader infers text such as "2026-10-01" or "2026-10-01T10:00:00Z" as
+    timestamp[s] and cannot be told not to (apache/arrow#46698); the text as sent is gone then,
+    so these rows' `_extra` comes from a second parse of just their lines with such fields as text."""
+    if not has_temporal(a.type):
+        return None
+    out = np.zeros(n, dtype=bool)
+    if pa.types.is_struct(a.type):
+        for name in _children(a):
+            sub = temporal_rows(child(a, name), n, rows)
+            if sub is not None:
+                out |= sub
+    elif pa.types.is_list(a.type):
+        parents = pc.list_parent_indices(a)
+        sub = temporal_rows(pc.list_flatten(a), n, pc.take(rows, parents) if rows is not None else parents)
+        if sub is not None:
+            out |= sub
+    else:
+        idx = pc.indices_nonzero(pc.is_valid(a))
+        out[(pc.take(rows, idx) if rows is not None else idx).to_numpy(zero_copy_only=False)] = True
+    return out
+
+
+def _count_per_list(flags: pa.Array, lists: pa.ListArray) -> pa.Array:
+    """How many elements of each list hold `flags` (0 for empty or null lists)."""
+    counts = np.zeros(len(lists), dtype=np.int64)
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    np.add.at(counts, parents[pc.fill_null(flags, False).to_numpy(zero_copy_only=False)], 1)
+    return pa.array(counts)
