@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 STATES = ("failing", "late", "never", "ok")  # worst first
 PROBLEMS = frozenset({"failing", "late"})  # the states that fail a check and `status`
 WINDOW = timedelta(hours=24)
-HEALTH_COLUMNS = BATCH_COLUMNS + ("items", "quarantined", "drift", "reason")
+HEALTH_COLUMNS = BATCH_COLUMNS + ("items", "quarantined", "drift", "reason", "export_time")
 RUNS = "_state/runs/"
 
 
