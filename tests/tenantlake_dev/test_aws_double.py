@@ -532,6 +532,17 @@ def test_seeding_sets_up_the_accounts_as_the_registry_describes_them(double, reg
         f"arn:aws:s3:::tenantlake-landing/tenant={t.tenant_id}/*" for t in registry.enabled}
 
 
+def test_the_central_users_keys_can_be_fixed_in_advance(double, registry):
+    """So a docker-compose file can hold the Airflow connection before the double starts."""
+    tenant = registry.tenant("agency-001")
+    seeded = seed(registry, tenants=[tenant], central_key=("AKIATENANTLAKEDOUBLE", "d" * 40))
+    assert (seeded.access_key_id, seeded.secret_access_key) == ("AKIATENANTLAKEDOUBLE", "d" * 40)
+    central = aws.AwsAccess(boto3.Session(aws_access_key_id="AKIATENANTLAKEDOUBLE", aws_secret_access_key="d" * 40,
+                                          region_name="us-east-1"), "us-east-1")
+    assert central.client("sts").get_caller_identity()["Arn"] == "arn:aws:iam::200000000000:user/tenantlake-airflow"
+    assert aws.tenant_access(tenant, central).client("sts").get_caller_identity()["Account"] == "211111111111"
+
+
 def test_each_tenant_writes_only_its_own_tables_account(double, registry):
     """Two tenants, two accounts: one's role cannot see the other's tables."""
     tenants = [registry.tenant("agency-001"), registry.tenant("agency-003")]  # both in us-east-1

@@ -56,7 +56,7 @@ class PlayedFleet:
 
 
 def play_fleet(registry, spec, control: DoubleControl, endpoint_url: str | None = None,
-               tenants=None) -> PlayedFleet:
+               tenants=None, central_key: tuple[str, str] | None = None) -> PlayedFleet:
     """Seed the accounts just before `spec.full_export_at` with each table as it was then, then
     write every later change at its time. The clock ends at the last change; call
     control.real_clock() afterwards to let real time run on (full_export_at must be in the past)."""
@@ -82,7 +82,7 @@ def play_fleet(registry, spec, control: DoubleControl, endpoint_url: str | None 
         at_start[t.tenant_id] = tables
         changes += [_Change(c.ts, t.tenant_id, c.entity, c.key, c.new) for c in h.changes if c.entity in t.tables]
     control.set_clock(spec.full_export_at - timedelta(minutes=1))
-    seeded = seed(registry, endpoint_url=endpoint_url, tenants=tenants)
+    seeded = seed(registry, endpoint_url=endpoint_url, tenants=tenants, central_key=central_key)
     for t in tenants:
         ddb = tenant_client(t, "dynamodb", endpoint_url)
         for entity, items in at_start[t.tenant_id].items():

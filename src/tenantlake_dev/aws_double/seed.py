@@ -79,10 +79,13 @@ class Seeded:
 
 def seed(registry, items: Mapping[str, Mapping[str, list[dict]]] | None = None, *, endpoint_url: str | None = None,
          central_region: str = "us-east-1", lake_bucket: str = "tenantlake-lake", tenants=None,
-         external_ids: Mapping[str, str] | None = None, pseudonym_keys: Mapping[str, str] | None = None) -> Seeded:
+         external_ids: Mapping[str, str] | None = None, pseudonym_keys: Mapping[str, str] | None = None,
+         central_key: tuple[str, str] | None = None) -> Seeded:
     """Set up the central account and each tenant's (default: every tenant of the registry).
     `items` maps tenant id -> entity -> DynamoDB JSON items; they are written now, at the
-    double's clock. ExternalIds and pseudonym keys are random unless given."""
+    double's clock. ExternalIds and pseudonym keys are random unless given. `central_key`
+    (access key id, secret) fixes the central user's credentials, so a connection can be written
+    down before the double starts (docker-compose); it needs the double in this process."""
     central = registry.landing_account_id
     tenants = list(tenants if tenants is not None else registry.tenants)
     external_ids = {t.tenant_id: (external_ids or {}).get(t.tenant_id) or secrets.token_hex(16) for t in tenants}
@@ -94,6 +97,8 @@ def seed(registry, items: Mapping[str, Mapping[str, list[dict]]] | None = None, 
     iam = client("iam")
     iam.create_user(UserName=CENTRAL_USER)
     key = iam.create_access_key(UserName=CENTRAL_USER)["AccessKey"]
+    if central_key:
+        key = _fix_access_key(central, key["AccessKeyId"], *central_key)
     role_arn = iam.create_role(RoleName=CENTRAL_ROLE, AssumeRolePolicyDocument=json.dumps(
         iam_policy("central-role-trust", AirflowPrincipalArn=f"arn:aws:iam::{central}:root")))["Role"]["Arn"]
     for name in ("central-role-policy", "central-lake-policy"):
@@ -126,6 +131,17 @@ def seed(registry, items: Mapping[str, Mapping[str, list[dict]]] | None = None, 
         _seed_tenant(registry, t, external_ids[t.tenant_id], (items or {}).get(t.tenant_id, {}), endpoint_url)
     return Seeded(endpoint_url, central, central_region, key["AccessKeyId"], key["SecretAccessKey"], role_arn,
                   registry.landing_bucket, lake_bucket, external_ids, keys)
+
+
+def _fix_access_key(account: str, generated: str, key_id: str, secret: str) -> dict:
+    """IAM chooses access key ids; moto keeps them in its backend, where this one is renamed."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account]["aws"]
+    key = backend.access_keys.pop(generated)
+    key.access_key_id, key.secret_access_key = key_id, secret
+    backend.access_keys[key_id] = key
+    return {"AccessKeyId": key_id, "SecretAccessKey": secret}
 
 
 def _seed_tenant(registry, tenant, external_id: str, items: Mapping[str, list[dict]], endpoint_url) -> None:

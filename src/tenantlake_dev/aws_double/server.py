@@ -33,15 +33,16 @@ def _fill(args, server: DoubleServer):
     from tenantlake_dev.aws_double.seed import seed
 
     registry = load_registry(args.registry)
+    key = tuple(args.central_key) if args.central_key else None
     if not args.simulate:
-        return seed(registry, endpoint_url=server.endpoint_url)
+        return seed(registry, endpoint_url=server.endpoint_url, central_key=key)
     from tenantlake_dev.simulate import FleetSpec
 
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     at = datetime.fromisoformat(args.full_export_at) if args.full_export_at else day - timedelta(days=args.days + 1)
     spec = FleetSpec(consumers=args.consumers, days=args.days, warmup_days=args.warmup_days, full_export_at=at)
     control = server.control()
-    played = play_fleet(registry, spec, control, server.endpoint_url)
+    played = play_fleet(registry, spec, control, server.endpoint_url, central_key=key)
     control.real_clock()
     return played.seeded
 
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
     serve.add_argument("--seed-out", help="write what was seeded (central credentials, endpoint) here as JSON")
     serve.add_argument("--public-url", help="the endpoint other hosts use (written to --seed-out)")
+    serve.add_argument("--central-key", nargs=2, metavar=("KEY_ID", "SECRET"),
+                       help="fixed credentials of the central account's user (for a connection written in advance)")
     serve.add_argument("--log-requests", action="store_true", help="log one line per request")
     args = parser.parse_args(argv)
 
