@@ -199,6 +199,10 @@ def test_compose_services_run_both_dags_green_to_the_truth(tmp_path, database, s
                          params={"limit": 1000}).json()["task_instances"]
         # green: every task succeeded, bar mapped tasks with nothing to map over (skipped)
         assert {t["state"] for t in tis} <= {"success", "skipped"} and any(t["state"] == "success" for t in tis)
+        # the UI shows a task's log (the api-server reads the logs volume the scheduler's tasks write)
+        log = client.get(f"/api/v2/dags/tenant_exports/dagRuns/{run_id}/taskInstances/report/logs/1",
+                         headers={"Accept": "application/x-ndjson"})
+        assert log.status_code == 200 and "Done. Returned value was" in log.text, log.text[-2000:]
 
         con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
         rows = con.execute("SELECT tenant_id, debt_balance, enrolled_debt, live_debts, active_plans "
