@@ -21,7 +21,8 @@ from tests.tenantlake.test_ops_fleet import GIB, LATE_BY, LATE_ENTITY, LATE_TENA
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
-# Prices written down here, so the expected figures below can be computed by hand from them.
+# Prices written down here, so the expected figures below can be computed by hand from them. AWS
+# charges the same for both kinds of export; here they differ, so a swapped price shows.
 PRICES = {
     "version": 1, "currency": "USD", "region": "us-east-1", "bytes_per_gb": GIB,
     "prices": {
@@ -29,7 +30,7 @@ PRICES = {
                "checked": True}
         for name, price, unit, read in [
             ("dynamodb_export_full", 0.10, "USD per GB", "2026-11-30"),
-            ("dynamodb_export_incremental", 0.10, "USD per GB", "2026-11-30"),
+            ("dynamodb_export_incremental", 0.125, "USD per GB", "2026-11-30"),
             ("s3_standard_storage", 0.023, "USD per GB-month", "2026-11-29"),
             ("redshift_serverless_compute", 0.375, "USD per RPU-hour", "2026-11-30"),
             ("redshift_serverless_minimum_charge", 60, "seconds", "2026-11-30"),
@@ -134,8 +135,8 @@ def _batches(rows: list[dict]) -> pa.Table:
 
 def test_the_cost_of_a_known_batch_is_the_hand_computed_figure(prices):
     """An incremental export billed 5 GiB that wrote 2 GiB of Parquet, 300 of its run's 1,200 rows:
-    export 5 GB x $0.10 = $0.50; load $0.05 x 300/1200 = $0.0125; a month of storage
-    2 GB x $0.023 = $0.046; in all $0.5585."""
+    export 5 GB x $0.125 = $0.625; load $0.05 x 300/1200 = $0.0125; a month of storage
+    2 GB x $0.023 = $0.046; in all $0.6835."""
     t = _batches([
         {"tenant_id": "a", "entity": "Debt", "kind": "INCREMENTAL_EXPORT", "run_id": "r", "rows": 300,
          "bytes_exported": 5 * GIB, "bytes_stored": 2 * GIB, "logged_at": NOW - timedelta(days=1)},
@@ -143,17 +144,17 @@ def test_the_cost_of_a_known_batch_is_the_hand_computed_figure(prices):
          "bytes_exported": 0, "bytes_stored": 0, "logged_at": NOW - timedelta(days=1)},
     ])
     [a] = [r for r in batch_costs(t, prices).to_pylist() if r["tenant_id"] == "a"]
-    assert a["export_usd"] == pytest.approx(0.50)
+    assert a["export_usd"] == pytest.approx(0.625)
     assert a["load_usd"] == pytest.approx(0.0125)
     [month] = [m for m in tenant_cost_monthly(batch_costs(t, prices), prices, NOW).to_pylist() if m["tenant_id"] == "a"]
     assert month["storage_usd"] == pytest.approx(0.046)
-    assert month["total_usd"] == pytest.approx(0.5585)
+    assert month["total_usd"] == pytest.approx(0.6835)
 
 
 def test_cost_per_tenant_per_month_carries_storage_through_quiet_months(prices):
     """September: a FULL export of 10 GiB storing 4 GiB, alone in its run: $1.00 + $0.092 + $0.05.
     October: nothing new, storage only: $0.092. November: an increment of 1 GiB storing 0.5 GiB,
-    100 of its run's 400 rows: $0.10 + 4.5 GB x $0.023 = $0.1035 + $0.0125."""
+    100 of its run's 400 rows: $0.125 + 4.5 GB x $0.023 = $0.1035 + $0.0125."""
     t = _batches([
         {"tenant_id": "a", "entity": "Debt", "kind": "FULL_EXPORT", "run_id": "r1", "rows": 1000,
          "bytes_exported": 10 * GIB, "bytes_stored": 4 * GIB, "logged_at": datetime(2026, 9, 15, tzinfo=UTC)},
@@ -170,7 +171,7 @@ def test_cost_per_tenant_per_month_carries_storage_through_quiet_months(prices):
     assert a == [
         (date(2026, 9, 1), 1, 1, 1.0, 0.092, LOAD_RUN, 1.142),
         (date(2026, 10, 1), 0, 0, 0.0, 0.092, 0.0, 0.092),
-        (date(2026, 11, 1), 1, 1, 0.1, 0.1035, 0.0125, 0.216),
+        (date(2026, 11, 1), 1, 1, 0.125, 0.1035, 0.0125, 0.241),
     ]
     b = [m for m in monthly if m["tenant_id"] == "b"]
     assert [(m["export_usd"], m["load_usd"]) for m in b] == [(0.0, pytest.approx(0.0375))]  # streams: no export
@@ -178,13 +179,14 @@ def test_cost_per_tenant_per_month_carries_storage_through_quiet_months(prices):
 
 
 def test_status_cost_per_month_of_the_fleet_is_hand_computed(health):
-    """agency-001 Debt over the last 30 days: exports 2 GB (FULL) + 0.25 GB + 0.125 GB at $0.10 =
-    $0.2375; loads: alone in run-a ($0.05), 118 of run-b's 158 rows, alone in run-c ($0.05)
-    = $0.1373418; a month of its 1.1875 GB stored = $0.0273125; in all $0.4021543. (The figure
-    uses config/prices.yaml, whose values are the same as this test's.)"""
+    """agency-001 Debt over the last 30 days: exports 2 GB FULL at $0.10 = $0.20 and 0.25 GB +
+    0.125 GB INCREMENTAL at $0.125 = $0.046875; loads: alone in run-a ($0.05), 118 of run-b's 158
+    rows, alone in run-c ($0.05) = $0.1373418; a month of its 1.1875 GB stored = $0.0273125;
+    in all $0.4115293."""
     by_key, _ = health
     assert by_key[("agency-001", "Debt")].cost_usd_month == pytest.approx(
-        0.2375 + LOAD_RUN * (1 + 118 / 158 + 1) + 1.1875 * 0.023, abs=1e-6)
+        0.20 + 0.375 * 0.125 + LOAD_RUN * (1 + 118 / 158 + 1) + 1.1875 * 0.023, abs=1e-6)
+    assert by_key[("agency-001", "Debt")].cost_usd_month == pytest.approx(0.4115293, abs=1e-6)
 
 
 # ---- the tables, the twin --------------------------------------------------------------------------
