@@ -1,0 +1,96 @@
+"""The post-load checks catch what a broken load would do: a MERGE keyed without tenant_id, a
+latest-wins that lets an older row win, a lost or foreign history row, a mart that disagrees with
+core. The breakages are made in the load's own rendered statements (the mutation, not a fake)."""
+
+from decimal import Decimal
+
+import sqlglot
+from sqlglot import exp
+
+from tests.tenantlake.warehouse.conftest import at
+
+A, B = "agency-001", "agency-002"
+
+
+def loaded(fresh, lake, registry, *loads):
+    w = fresh()
+    for batches in loads:
+        w.register_lake(lake.raw, lake.protected)
+        report = w.load(batches)
+        assert report.failed == [] and report.problems == []
+    w.refresh(registry)
+    return w
+
+
+def two_agencies_sharing_ids(lake):
+    first = [lake.publish(A, "Debt", "e1", [
+        {"id": "d1", "consumer_id": "c1", "balance": Decimal(100), "creditor_name": "Chase"},
+        {"id": "d2", "consumer_id": "c1", "balance": Decimal(7), "creditor_name": "JPMCB CARD"}])]
+    second = [lake.publish(B, "Debt", "e1", [{"id": "d1", "consumer_id": "c9", "balance": Decimal(5),
+                                              "creditor_name": "Capital One", "_event_ts": at(1)}])]
+    return first, second
+
+
+def test_checks_pass_when_the_load_is_right(fresh, lake, registry):
+    first, second = two_agencies_sharing_ids(lake)
+    late = [lake.publish(A, "Debt", "e0", [{"id": "d1", "consumer_id": "c1", "balance": Decimal(1),
+                                            "_event_ts": at(-5)}])]
+    w = loaded(fresh, lake, registry, first, second, late)
+    assert w.check([A, B]) == []
+
+
+def test_a_merge_keyed_without_tenant_id_fails_the_checks(fresh, lake, registry):
+    first, second = two_agencies_sharing_ids(lake)
+    w = fresh()
+    merge = w._template("merge", "Debt")[0]
+    tree = sqlglot.parse_one(merge, read="duckdb")
+    on = tree.args["on"]
+    keep = [c for c in on.flatten() if "tenant_id" not in c.sql()]  # the mutation: ON id only
+    tree.set("on", exp.and_(*keep))
+    w._rendered[("load", "merge", "Debt")] = [tree.sql("duckdb")]
+    for batches in (first, second):
+        w.register_lake(lake.raw, lake.protected)
+        w.load(batches)
+    w.refresh(registry)
+    # agency-002's d1 matched agency-001's and took it over: agency-001 lost its d1
+    assert w.check([A, B]) == [f"{A} Debt: core.current_debt has 1 keys of the lake missing"]
+
+
+def test_a_latest_wins_that_lets_an_older_row_win_fails_the_checks(fresh, lake, registry):
+    first, _ = two_agencies_sharing_ids(lake)
+    late = [lake.publish(A, "Debt", "e0", [{"id": "d1", "consumer_id": "c1", "balance": Decimal(1),
+                                            "_event_ts": at(-5)}])]
+    w = fresh()
+    winners = sqlglot.parse_one(w._template("winners", "Debt")[0], read="duckdb")
+    where = winners.find(exp.Select).args["where"]
+    where.set("this", where.this.left)  # the mutation: the newest in the load, newer than current or not
+    w._rendered[("load", "winners", "Debt")] = [winners.sql("duckdb")]
+    for batches in (first, late):
+        w.register_lake(lake.raw, lake.protected)
+        w.load(batches)
+    w.refresh(registry)
+    assert w.query(f"SELECT balance FROM core.current_debt WHERE tenant_id = '{A}' AND id = 'd1'") == [
+        {"balance": Decimal(1)}]  # the late row won
+    assert w.check([A]) == [f"{A} Debt: core.current_debt has 1 rows older than the lake's latest version"]
+
+
+def test_history_that_lost_or_gained_rows_fails_the_checks(fresh, lake, registry):
+    first, second = two_agencies_sharing_ids(lake)
+    w = loaded(fresh, lake, registry, first, second)
+    w._execute(f"DELETE FROM core.history_debt WHERE tenant_id = '{A}' AND id = 'd2'")
+    w._execute(f"UPDATE core.history_debt SET _export_id = 'nowhere' WHERE tenant_id = '{B}'")
+    assert sorted(w.check([A, B])) == [
+        f"{A} Debt: 1 rows in core.history_debt, 2 in lake_protected.debt",
+        f"{B} Debt: 1 rows in core.history_debt from no batch the load audit recorded for this tenant"]
+
+
+def test_a_mart_that_disagrees_with_core_fails_the_checks(fresh, lake, registry):
+    first, second = two_agencies_sharing_ids(lake)
+    w = loaded(fresh, lake, registry, first, second)
+    w._execute(f"UPDATE mart.agency_snapshot SET debt_balance = debt_balance + 0.01 WHERE tenant_id = '{B}'")
+    w._execute("UPDATE mart.creditor_exposure SET total_balance = total_balance - 1")
+    problems = w.check([A])  # the tenant-level checks look at the tenants given; the fleet ones at all
+    assert problems == [
+        "mart.creditor_exposure: fleet exposure equals core's live debts: fleet: 110.00 in the mart, 112.00 in core"]
+    assert f"mart.agency_snapshot: debt balance equals core's live debts: {B}: 5.01 in the mart, 5.00 in core" \
+        in w.check([B])
