@@ -178,6 +178,21 @@ def test_cost_per_tenant_per_month_carries_storage_through_quiet_months(prices):
     assert {m["prices_read"] for m in monthly} == {date(2026, 11, 29)}  # the oldest price's day
 
 
+def test_cost_per_month_counts_the_last_30_days_and_all_that_is_stored(prices):
+    """40 days ago: a FULL export of 10 GiB storing 4 GiB, alone in its run - only its storage
+    counts now, $0.092. Yesterday: an increment of 2 GiB storing 1 GiB, alone in its run: $0.25
+    + $0.023 + $0.05. In all $0.415."""
+    from tenantlake.ops.costs import cost_per_month
+
+    t = _batches([
+        {"tenant_id": "a", "entity": "Debt", "kind": "FULL_EXPORT", "run_id": "r1", "rows": 10,
+         "bytes_exported": 10 * GIB, "bytes_stored": 4 * GIB, "logged_at": NOW - timedelta(days=40)},
+        {"tenant_id": "a", "entity": "Debt", "kind": "INCREMENTAL_EXPORT", "run_id": "r2", "rows": 10,
+         "bytes_exported": 2 * GIB, "bytes_stored": GIB, "logged_at": NOW - timedelta(days=1)},
+    ])
+    assert cost_per_month(batch_costs(t, prices), prices, NOW) == {("a", "Debt"): pytest.approx(0.415)}
+
+
 def test_status_cost_per_month_of_the_fleet_is_hand_computed(health):
     """agency-001 Debt over the last 30 days: exports 2 GB FULL at $0.10 = $0.20 and 0.25 GB +
     0.125 GB INCREMENTAL at $0.125 = $0.046875; loads: alone in run-a ($0.05), 118 of run-b's 158
