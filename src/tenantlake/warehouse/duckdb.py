@@ -116,8 +116,9 @@ class DuckDBWarehouse(SqlWarehouse):
         changed = super().ensure()
         existing = self._all_columns()
         with self._transaction():
+            # new, or grown by a promoted column: empty until the run registers the lake's files
             self.register_lake({}, {}, only=[t for t in self.catalogue.of(kind="external")
-                                             if t.qualified not in existing])
+                                             if existing.get(t.qualified) != t.column_names])
             for t in self.catalogue.of(kind="view"):
                 if existing.get(t.qualified) != t.column_names:  # new, or a promoted column to show
                     base = f"lake_protected_ext.{t.name}"
