@@ -16,6 +16,7 @@ TENANTLAKE_ALERTS, a comma-separated list read when the alert fires (never at DA
 Where the tenant and table come from:
   - a tenant_exports shard's task: its `shard` (`{"tenants": [...], "entity": ..., "label": ...}`)
     and the exception, which names each failed tenant and table;
+  - any other task: the tenant tables its exception names (`agency-002/Debt`, as `report` lists them);
   - the freshness check: the LateTables exception it raises carries them;
   - a deadline alert: the DAG run it names (no tenant: a DAG-level objective).
 
@@ -28,11 +29,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from airflow.sdk import BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException
+
+from tenantlake.entities import ENTITY_NAMES
 
 log = logging.getLogger("tenantlake.alerts")
 
@@ -69,10 +73,14 @@ class LateTables(AirflowFailException):
                          + (f"; ... and {more} more" if more > 0 else ""))
 
 
+# How our exceptions name a tenant table: "agency-002/Debt" (report) or "agency-002 Debt:" (a shard).
+TABLE_REF = re.compile(rf"\b([a-z0-9][a-z0-9-]{{1,62}})[/ ]({'|'.join(ENTITY_NAMES)})\b")
+
+
 def _task_tables(task, exception) -> tuple[tuple[str, str], ...]:
     shard = getattr(task, "shard", None)
-    if not isinstance(shard, dict):
-        return ()
+    if not isinstance(shard, dict):  # another task (report): the tables its exception names
+        return tuple(dict.fromkeys(TABLE_REF.findall(str(exception or ""))))
     entity = shard.get("entity") or "-"
     tenants = list(shard.get("tenants") or [])
     text = str(exception or "")

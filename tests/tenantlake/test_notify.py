@@ -153,3 +153,13 @@ def test_sns_gets_the_alert_with_tenant_and_table_attributes(monkeypatch):
 def test_an_alert_reads_as_one_text():
     a = Alert("subject", ("one", "two"), (("t", "e"),))
     assert a.text == "subject\none\ntwo" and a.tenant_ids == ("t",)
+
+
+def test_a_task_without_a_shard_names_the_tables_its_exception_lists():
+    """tenant_exports' report fails listing tenant/entity pairs."""
+    ti = SimpleNamespace(dag_id="tenant_exports", task_id="report", rendered_map_index=None)
+    ctx = {"task": SimpleNamespace(task_id="report"), "ti": ti, "run_id": "r",
+           "exception": RuntimeError("2 tenant table(s) failed (the others published): agency-002/Debt, agency-010/Plan")}
+    alert = alert_from_context(ctx)
+    assert alert.tables == (("agency-002", "Debt"), ("agency-010", "Plan"))
+    assert alert.subject == "tenantlake: tenant_exports.report failed — agency-002 / Debt"

@@ -39,8 +39,8 @@ from tenantlake.storage import Store
 log = logging.getLogger(__name__)
 
 STATES = ("failing", "late", "never", "ok")  # worst first
-PROBLEMS = frozenset({"failing", "late"})  # the states that fail a check and `status`
 WINDOW = timedelta(hours=24)
+ERROR_LIMIT = 1000  # characters of a failure's reason kept (the warehouse column's width)
 HEALTH_COLUMNS = BATCH_COLUMNS + ("items", "quarantined", "drift", "reason", "export_time")
 RUNS = "_state/runs/"
 
@@ -207,6 +207,7 @@ def table_health(registry: Registry, batches: pa.Table | None, marks: dict, run_
                 error = last["reason"] or "the latest batch failed"
             elif key in run_failures:
                 error = run_failures[key]
+            error = error[:ERROR_LIMIT] if error else None
             state = ("failing" if error else "never" if mark is None
                      else "late" if lag > objective else "ok")
             out.append(TableHealth(
@@ -225,8 +226,8 @@ def table_health(registry: Registry, batches: pa.Table | None, marks: dict, run_
         name = bad.tenant_id or f"tenants[{bad.index}]"
         for entity in bad.entities or ("-",):
             objective = int(objectives.objective(None, entity).total_seconds())  # "-": the default
-            out.append(TableHealth(name, entity, "failing", objective, error=f"invalid registry entry: {bad.message}",
-                                   computed_at=now))
+            out.append(TableHealth(name, entity, "failing", objective, computed_at=now,
+                                   error=f"invalid registry entry: {bad.message}"[:ERROR_LIMIT]))
     return sorted(out, key=lambda h: h.rank)
 
 

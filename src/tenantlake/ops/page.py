@@ -16,8 +16,8 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from html import escape
 
-from tenantlake.ops.health import PROBLEMS, TableHealth
-from tenantlake.ops.status import duration, last_run
+from tenantlake.ops.health import TableHealth
+from tenantlake.ops.status import PROBLEMS, duration, last_run
 
 CHART_DAYS = 7
 CHART_W, CHART_H, PAD = 320, 90, 4

@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import orjson
 
-from tenantlake.ops.health import PROBLEMS, TableHealth
+if TYPE_CHECKING:  # the figures (pyarrow, the lake) load when a status is asked for, not with the CLI
+    from tenantlake.ops.health import TableHealth
+
+PROBLEMS = frozenset({"failing", "late"})  # the states that fail `status` and the freshness check
 
 # The keys of `--json`, in this order: a contract with the scripts that read it.
 JSON_KEYS = ("tenant_id", "entity", "state", "lag_seconds", "objective_seconds", "rows_loaded", "rows_quarantined",

@@ -35,7 +35,8 @@ def check_freshness() -> dict:
     """Every (tenant, table) against its freshness objective; fails naming each late or failing
     one and by how much (LateTables: no retry, the alert names them)."""
     from tenantlake.notify import LateTables
-    from tenantlake.ops.health import PROBLEMS, collect
+    from tenantlake.ops.health import collect
+    from tenantlake.ops.status import PROBLEMS
 
     runtime = _runtime()
     rows, _ = collect(runtime.lake, runtime.state, runtime.registry)
