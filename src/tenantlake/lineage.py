@@ -159,8 +159,13 @@ def sync_lineage(shard: dict, summary: dict | None, *, landing_url: str, lake_ur
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.generated.base import InputDataset
 
+    from tenantlake.entities import ENTITY_NAMES
+
     tenant_facet, run_facet = _facets()
     entity, tenants = shard["entity"], list(shard.get("tenants") or [])
+    if entity not in ENTITY_NAMES:  # a shard standing for a registry problem ("-"): it touched no data
+        return OperatorLineage(run_facets={"tenantlake": run_facet(entity=entity, label=shard.get("label", ""),
+                                                                   tenants=tenants, failed=tenants)})
     tables = (summary or {}).get("tables", {})
     published = {t: s.get("rows") or 0 for t, s in tables.items() if not s.get("error")}
     quarantined = {t: s.get("quarantined") or 0 for t, s in tables.items() if s.get("quarantined")}

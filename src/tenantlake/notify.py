@@ -73,14 +73,15 @@ class LateTables(AirflowFailException):
                          + (f"; ... and {more} more" if more > 0 else ""))
 
 
-# How our exceptions name a tenant table: "agency-002/Debt" (report) or "agency-002 Debt:" (a shard).
-TABLE_REF = re.compile(rf"\b([a-z0-9][a-z0-9-]{{1,62}})[/ ]({'|'.join(ENTITY_NAMES)})\b")
+# How our exceptions name a tenant table: "agency-002/Debt" (report), "agency-002 Debt:" (a shard),
+# or "agency-003/-" (report, for a tenant whose registry entry is invalid: no table of it ran).
+TABLE_REF = re.compile(rf"(?<![\w-])([a-z0-9][a-z0-9-]{{1,62}})(?:[/ ]({'|'.join(ENTITY_NAMES)})|/(-))(?![\w-])")
 
 
 def _task_tables(task, exception) -> tuple[tuple[str, str], ...]:
     shard = getattr(task, "shard", None)
     if not isinstance(shard, dict):  # another task (report): the tables its exception names
-        return tuple(dict.fromkeys(TABLE_REF.findall(str(exception or ""))))
+        return tuple(dict.fromkeys((t, e or whole) for t, e, whole in TABLE_REF.findall(str(exception or ""))))
     entity = shard.get("entity") or "-"
     tenants = list(shard.get("tenants") or [])
     text = str(exception or "")

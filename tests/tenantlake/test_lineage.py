@@ -78,6 +78,13 @@ def test_no_quarantine_output_when_nothing_was_quarantined_and_local_paths_are_f
     assert location("s3://bucket") == ("s3://bucket", "")
 
 
+def test_a_registry_problem_shard_has_no_datasets():
+    ol = sync_lineage({"entity": "-", "tenants": ["agency-003"], "label": "agency-003 / registry"}, None,
+                      landing_url="/tmp/landing", lake_url="/tmp/lake")
+    assert (ol.inputs, ol.outputs) == ([], [])
+    assert _json(ol.run_facets["tenantlake"])["failed"] == ["agency-003"]
+
+
 def test_a_loads_lineage_has_the_protected_tables_in_and_the_core_tables_out():
     outcomes = [BatchOutcome("agency-001", "Debt", "e1", "loaded", 118), BatchOutcome("agency-002", "Debt", "e2", "loaded", 40),
                 BatchOutcome("agency-002", "Plan", "e3", "skipped", 0), BatchOutcome("agency-003", "Plan", "e4", "failed", 0, "x"),

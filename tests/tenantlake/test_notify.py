@@ -159,7 +159,14 @@ def test_a_task_without_a_shard_names_the_tables_its_exception_lists():
     """tenant_exports' report fails listing tenant/entity pairs."""
     ti = SimpleNamespace(dag_id="tenant_exports", task_id="report", rendered_map_index=None)
     ctx = {"task": SimpleNamespace(task_id="report"), "ti": ti, "run_id": "r",
-           "exception": RuntimeError("2 tenant table(s) failed (the others published): agency-002/Debt, agency-010/Plan")}
+           "exception": RuntimeError("3 tenant table(s) failed (the others published): agency-002/Debt, "
+                                     "agency-010/Plan, agency-011/-")}
     alert = alert_from_context(ctx)
-    assert alert.tables == (("agency-002", "Debt"), ("agency-010", "Plan"))
+    assert alert.tables == (("agency-002", "Debt"), ("agency-010", "Plan"), ("agency-011", "-"))
     assert alert.subject == "tenantlake: tenant_exports.report failed — agency-002 / Debt"
+
+
+@pytest.mark.parametrize("text", ["the export failed - retrying", "agency-002/Debtor", "agency-002 Debts", "x-agency/-y"])
+def test_text_that_only_looks_like_a_tenant_table_is_not_one(text):
+    ctx = {"task": SimpleNamespace(task_id="report"), "exception": RuntimeError(text)}
+    assert alert_from_context(ctx).tables == ()
