@@ -223,6 +223,18 @@ def test_the_lake_twin_is_read_by_duckdb_as_the_embedded_default_would(fleet, pr
     assert read_twin(fleet.state, "tenant_health").equals(tables["tenant_health"])
 
 
+def test_ops_rows_are_the_tables_as_the_warehouse_refills_them(fleet, prices):
+    from tenantlake.ops.tables import ops_rows
+
+    tables = ops_tables(fleet.lake, fleet.state, fleet.registry, now=NOW, prices=prices)
+    rows = ops_rows(tables)
+    assert set(rows) == {"ops.tenant_health", "ops.tenant_cost_monthly"}
+    columns, values = rows["ops.tenant_health"]
+    assert columns[:4] == ("tenant_id", "entity", "state", "objective_seconds") and len(values) == 7
+    late = dict(zip(columns, values[2], strict=True))
+    assert (late["tenant_id"], late["state"], late["late_by_seconds"]) == (LATE_TENANT, "late", 3 * 3600)
+
+
 def test_refresh_ops_uses_the_runtime_from_the_environment(fleet, monkeypatch):
     use_fleet(monkeypatch, fleet)
     tables = refresh_ops()

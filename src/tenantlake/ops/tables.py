@@ -2,7 +2,8 @@
 
 `ops_tables` gives {"tenant_health": ..., "tenant_cost_monthly": ...} (schemas in
 tenantlake.ops.health and tenantlake.ops.costs); warehouse_load refreshes ops.tenant_health and
-ops.tenant_cost_monthly from them, replacing their rows.
+ops.tenant_cost_monthly from them, replacing their rows (`ops_rows` gives them as the warehouse's
+reference refill takes them).
 
 The lake twin: the same two tables as Parquet files beside the lake, `<lake>/_ops/<name>.parquet`,
 rewritten whole by `refresh_ops` (the tenant_health DAG, hourly). Files, not Iceberg tables: both
@@ -42,6 +43,13 @@ def ops_tables(lake: Lake, state: Store, registry: Registry, *, now: datetime | 
     monthly = (tenant_cost_monthly(batch_costs(batches.select(list(BATCH_COLUMNS)), prices), prices, now)
                if batches is not None else TENANT_COST_MONTHLY_SCHEMA.empty_table())
     return {"tenant_health": health_table(rows), "tenant_cost_monthly": monthly}
+
+
+def ops_rows(tables: dict[str, pa.Table]) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    """The tables as the warehouse refills a reference table: {"ops.<name>": (columns, rows)},
+    the shape of the engine's `_refill_reference` (rows as Python values, timestamps in UTC)."""
+    return {f"ops.{name}": (tuple(table.column_names), [tuple(r.values()) for r in table.to_pylist()])
+            for name, table in tables.items()}
 
 
 def twin_key(name: str) -> str:
