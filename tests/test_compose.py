@@ -178,7 +178,9 @@ def test_celery_settings_fit_together():
     assert broker.scheme == "redis" and broker.hostname in SERVICES and SERVICES[broker.hostname]["image"].startswith("redis:")
     # the result backend is a SQLAlchemy URL with the db+ prefix, on the metadata database
     metadata = urlsplit(ANCHOR["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    assert backend.startswith("db+postgresql://")
+    # with the driver named: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3 (not installed)
+    assert backend.startswith("db+postgresql+psycopg2://")
+    import psycopg2  # noqa: F401 - the driver it names is installed
     result = urlsplit(backend.removeprefix("db+"))
     assert (result.hostname, result.username, result.password, result.path) == \
         (metadata.hostname, metadata.username, metadata.password, metadata.path)

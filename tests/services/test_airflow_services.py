@@ -12,10 +12,13 @@ through the API, and a registry of the simulated agencies only (the shipped one 
 from __future__ import annotations
 
 import json
+import random
+import socket
 import subprocess
 import time
 import uuid
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import duckdb
 import httpx
@@ -35,6 +38,7 @@ DEMO = {  # lines a user may add to .env for a smaller demo fleet
 }
 SERVICES = ["api-server", "scheduler", "dag-processor", "triggerer"]  # started in this order, after init
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+REDIS = ("127.0.0.1", 6379)
 DEADLINE = 420  # seconds, from the trigger to both DAGs done
 
 
@@ -51,11 +55,22 @@ def database():
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+        yield f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(params=["LocalExecutor", "CeleryExecutor"])
+def executor(request):
+    """The default, and the celery profile (a worker on this machine's Redis)."""
+    if request.param == "CeleryExecutor":
+        try:
+            socket.create_connection(REDIS, timeout=3).close()
+        except OSError as e:
+            pytest.skip(f"no Redis answering on {REDIS[0]}:{REDIS[1]} for the celery profile: {e}")
+    return request.param
 
 
 @pytest.fixture
@@ -84,13 +99,16 @@ def wait_for(what: str, check, stack: Stack, timeout: float, every: float = 2.0)
         time.sleep(every)
 
 
-def test_compose_services_run_both_dags_green_to_the_truth(tmp_path, database, stack, capsys):
-    # .env exactly as a newcomer gets it, plus a smaller demo fleet
+def test_compose_services_run_both_dags_green_to_the_truth(tmp_path, database, executor, stack, capsys):
+    # .env exactly as a newcomer gets it, plus a smaller demo fleet (and the executor, as the
+    # header of docker-compose.yml says for the celery profile)
     dotenv_path = tmp_path / ".env"
-
     subprocess.run(["sh", str(c.INIT_ENV), str(dotenv_path)], check=True, capture_output=True)
     with dotenv_path.open("a") as f:
         f.writelines(f"{k}={v}\n" for k, v in DEMO.items())
+        if executor != "LocalExecutor":
+            f.write(f"AIRFLOW_EXECUTOR={executor}\n")
+    services = SERVICES + (["worker"] if executor == "CeleryExecutor" else [])
     dotenv = c.read_dotenv(dotenv_path)
 
     registry = yaml.safe_load(DEFAULT_PATH.read_text())
@@ -100,8 +118,18 @@ def test_compose_services_run_both_dags_green_to_the_truth(tmp_path, database, s
 
     compose = c.load()
     port = free_port()
+    shared = c.service_env(compose["services"]["scheduler"], dotenv)
+    pg = urlsplit(database)
+
+    def rehost(url: str, netloc: str, path: str) -> str:  # compose's scheme and driver, this host's address
+        return urlsplit(url)._replace(netloc=netloc, path=path).geturl()
+
     overrides = {
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": rehost(shared["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], pg.netloc, pg.path),
+        # Celery: a Redis database of this run's own (the index is all it has), results in its database
+        "AIRFLOW__CELERY__BROKER_URL": rehost(shared["AIRFLOW__CELERY__BROKER_URL"], f"{REDIS[0]}:{REDIS[1]}",
+                                              f"/{random.randrange(1, 16)}"),
+        "AIRFLOW__CELERY__RESULT_BACKEND": rehost(shared["AIRFLOW__CELERY__RESULT_BACKEND"], pg.netloc, pg.path),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
@@ -111,10 +139,10 @@ def test_compose_services_run_both_dags_green_to_the_truth(tmp_path, database, s
         "TENANTLAKE_REGISTRY": str(tmp_path / "tenants.yaml"),
     }
     envs, filesystems = {}, {}
-    for name in ["airflow-init", *SERVICES]:
+    for name in ["airflow-init", *services]:
         service = compose["services"][name]
         env = c.service_env(service, dotenv)
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"  # compose's default
+        assert env["AIRFLOW__CORE__EXECUTOR"] == executor
         # the service names resolve to this machine
         url = env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
         assert url == "http://api-server:8080/execution/"
@@ -130,7 +158,7 @@ def test_compose_services_run_both_dags_green_to_the_truth(tmp_path, database, s
         stack.run("airflow-init", c.entrypoint_argv(init), envs["airflow-init"], filesystems["airflow-init"], 300)
         truth = json.loads((home / "truth/aggregates.json").read_text())["tenants"]
         assert sorted(truth) == tenants
-        for name in SERVICES:
+        for name in services:
             stack.start(name, c.entrypoint_argv(compose["services"][name]), envs[name], filesystems[name])
 
         # the api-server's healthcheck URL, as compose probes it
@@ -212,7 +240,7 @@ def test_compose_services_run_both_dags_green_to_the_truth(tmp_path, database, s
             t: (Decimal(truth[t]["debt_balance"]), Decimal(truth[t]["enrolled_debt"]),
                 truth[t]["live_items"]["Debt"], truth[t]["plans_by_status"].get("ACTIVE", 0)) for t in tenants}
         with capsys.disabled():
-            print(f"\nservices test: init to green in {time.monotonic() - started:.0f} s "
+            print(f"\nservices test ({executor}): init to green in {time.monotonic() - started:.0f} s "
                   f"(trigger to green {time.monotonic() - triggered:.0f} s, {len(runs['warehouse_load'])} warehouse_load runs)")
     except BaseException:
         print(stack.dump())  # pytest shows it with the failure
