@@ -5,9 +5,12 @@
 
 Paths (each in its own process, so peak RSS is its own; the machine's 2 cores are available to all):
   ours    export -> manifest + MD5 + counts verified -> typed Parquet in raw/ (WAP), 2 processes
+  stage   ours up to the staged Parquet parts (what ingest runs to decode an export), 2 processes
   boto3   json.loads + boto3 TypeDeserializer per item + pandas -> Parquet (the usual way)
   duckdb  DuckDB read_json with explicit columns, unwrapped and cast in SQL -> Parquet, 2 threads
+  duckdb-auto  DuckDB read_json, schema detected, -> Parquet as it comes (nested), 2 threads
 Prints items/s for each and the ratios ours / other. Data is generated once into --data.
+benchmarks/drift_throughput.py reuses these paths on drifting exports.
 """
 
 from __future__ import annotations
@@ -65,8 +68,41 @@ def run_ours(data: Path, summary_key: str, out: Path) -> int:
     return r.rows
 
 
+def run_stage(data: Path, summary_key: str, out: Path, entity: str = "Debt", workers: int = 2) -> tuple[int, str]:
+    """What ingest runs to decode an export: its own per-file staging function in its own pool."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tenantlake.formats.drift import merge_drift
+    from tenantlake.formats.dynamodb_json import Source
+    from tenantlake.formats.manifest import read_export
+    from tenantlake.ingest import bounded_map, stage_data_file
+    from tenantlake.storage import LocalStore
+
+    landing = LocalStore(data)
+    export = read_export(landing, summary_key)
+    out.mkdir(parents=True, exist_ok=True)
+    args = ((landing, f, entity, Source("bench", export.export_id, f.key, export.kind, export.export_time_us,
+                                         export.view), str(out / f"{i:05d}.parquet"), export.format, False)
+            for i, f in enumerate(export.files))
+    with ProcessPoolExecutor(workers) as pool:  # workers parse on one thread each, as in ingest
+        parts = list(bounded_map(pool, stage_data_file, args, ahead=workers + 1))
+    rows, quarantined = sum(p.rows for p in parts), sum(p.quarantine.num_rows for p in parts)
+    drift = merge_drift(*(p.drift for p in parts))
+    info = f"{rows:,} published, {quarantined:,} quarantined; drift: " + (", ".join(
+        f"{d.path} {d.type} {d.what} x{d.rows:,}" for d in drift) or "none")
+    return rows + quarantined, info
+
+
+def _plain_for_parquet(v):
+    """What a user of the usual way ends up writing for a value pandas/pyarrow cannot type."""
+    if isinstance(v, dict | list | set):
+        return json.dumps(v, default=lambda x: sorted(x) if isinstance(x, set) else str(x), sort_keys=True)
+    return v if v is None or isinstance(v, str | bool | int | float) else str(v)
+
+
 def run_boto3(data: Path, summary_key: str, out: Path) -> int:
     import pandas as pd
+    import pyarrow as pa
     from boto3.dynamodb.types import TypeDeserializer
 
     deser = TypeDeserializer()
@@ -77,8 +113,14 @@ def run_boto3(data: Path, summary_key: str, out: Path) -> int:
                 for line in gzip.decompress(f.read_bytes()).splitlines() if line]
         if rows:
             frame = pd.DataFrame(rows)
-            frame["tags"] = frame["tags"].map(lambda s: sorted(s) if isinstance(s, set) else s)
-            frame.to_parquet(out / f"part-{i}.parquet")
+            if "tags" in frame:
+                frame["tags"] = frame["tags"].map(lambda s: sorted(s) if isinstance(s, set) else s)
+            try:
+                frame.to_parquet(out / f"part-{i}.parquet")
+            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):  # drifted types: mixed or nested
+                for column in frame.select_dtypes(include="object").columns:
+                    frame[column] = frame[column].map(_plain_for_parquet)
+                frame.to_parquet(out / f"part-{i}.parquet")
         n += len(rows)
     return n
 
@@ -93,18 +135,18 @@ def _duck_type(t) -> str:
     return {pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN"}[t]
 
 
-def run_duckdb(data: Path, summary_key: str, out: Path) -> int:
+def run_duckdb(data: Path, summary_key: str, out: Path, entity_name: str = "Debt") -> int:
     import duckdb
 
     from tenantlake.contracts import entity
     from tenantlake.formats.dynamodb_json import parse_schema
 
-    debt = entity("Debt")
-    item_type = _duck_type(parse_schema(debt, "FULL_EXPORT").field("Item").type)
+    contract = entity(entity_name)
+    item_type = _duck_type(parse_schema(contract, "FULL_EXPORT").field("Item").type)
     casts = {"money": "DECIMAL(18,2)", "rate": "DECIMAL(7,4)", "int": "BIGINT",
              "timestamp": "TIMESTAMPTZ", "date": "DATE"}
     select = []
-    for a in debt.attributes:
+    for a in contract.attributes:
         numeric = a.kind in ("money", "rate", "int", "epoch_ms")
         key = {"bool": "BOOL", "string_set": "SS"}.get(a.kind, "N" if numeric else "S")
         col = f'Item."{a.name}"' if a.kind in ("bureau", "concessions") else f'Item."{a.name}"."{key}"'
@@ -124,10 +166,24 @@ def run_duckdb(data: Path, summary_key: str, out: Path) -> int:
     return con.execute(f"SELECT count(*) FROM '{out / 'debt.parquet'}'").fetchone()[0]
 
 
-PATHS = {"ours": run_ours, "boto3": run_boto3, "duckdb": run_duckdb}
+def run_duckdb_auto(data: Path, summary_key: str, out: Path) -> int:
+    """DuckDB's own reading of the files (schema detected from them), written as it comes."""
+    import duckdb
+
+    files = [str(f) for f in data_files(data, summary_key) if f.stat().st_size > 20]
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute(f"COPY (SELECT * FROM read_json({files!r}, format='newline_delimited', compression='gzip')) "
+                f"TO '{out / 'items.parquet'}' (FORMAT parquet, COMPRESSION snappy)")
+    return con.execute(f"SELECT count(*) FROM '{out / 'items.parquet'}'").fetchone()[0]
 
 
-def _child(name: str, data: str, summary_key: str, out: str, queue) -> None:
+PATHS = {"ours": run_ours, "stage": run_stage, "boto3": run_boto3, "duckdb": run_duckdb,
+         "duckdb-auto": run_duckdb_auto}
+
+
+def _child(fn, data: str, summary_key: str, out: str, queue) -> None:
     # Imports are not what we measure: load every path's libraries before the clock starts.
     import boto3.dynamodb.types  # noqa: F401
     import duckdb  # noqa: F401
@@ -135,15 +191,17 @@ def _child(name: str, data: str, summary_key: str, out: str, queue) -> None:
 
     import tenantlake.ingest  # noqa: F401
     t = time.perf_counter()
-    n = PATHS[name](Path(data), summary_key, Path(out))
-    queue.put((n, time.perf_counter() - t))
+    n = fn(Path(data), summary_key, Path(out))
+    n, info = n if isinstance(n, tuple) else (n, "")
+    queue.put((n, time.perf_counter() - t, info))
 
 
-def measure(name: str, data: Path, summary_key: str) -> tuple[int, float, float]:
-    """(items, seconds, peak RSS in MiB of the path's whole process tree)."""
+def measure(name: str, data: Path, summary_key: str, fn=None) -> tuple[int, float, float, str]:
+    """(items, seconds, peak RSS in MiB of the path's whole process tree, what the path says)."""
     out = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     queue = mp.get_context("fork").Queue()
-    proc = mp.get_context("fork").Process(target=_child, args=(name, str(data), summary_key, str(out), queue))
+    proc = mp.get_context("fork").Process(target=_child, args=(fn or PATHS[name], str(data), summary_key, str(out),
+                                                                queue))
     proc.start()
     peak = 0
     ps = psutil.Process(proc.pid)
@@ -158,8 +216,8 @@ def measure(name: str, data: Path, summary_key: str) -> tuple[int, float, float]
     shutil.rmtree(out, ignore_errors=True)
     if proc.exitcode != 0:
         raise SystemExit(f"{name} failed (exit {proc.exitcode})")
-    n, seconds = queue.get()
-    return n, seconds, peak / 2**20
+    n, seconds, info = queue.get()
+    return n, seconds, peak / 2**20, info
 
 
 def main() -> None:
@@ -174,7 +232,7 @@ def main() -> None:
     print(f"{'path':8} {'items':>10} {'seconds':>8} {'items/s':>10} {'peak RSS':>9}")
     results = {}
     for name in args.only:
-        n, seconds, rss = measure(name, data, summary_key)
+        n, seconds, rss, _ = measure(name, data, summary_key)
         assert n == args.items, (name, n)
         results[name] = n / seconds
         print(f"{name:8} {n:>10,} {seconds:>8.2f} {n / seconds:>10,.0f} {rss:>7,.0f}Mi", flush=True)

@@ -14,6 +14,7 @@ from T, so a field infers the same way in every row and every block.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import orjson
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenantlake.formats.attributes import MAX_DEPTH, NUMBER, BadValue, number
-from tenantlake.formats.drift import NEW_ATTRIBUTE, NEW_FIELD, DriftTally
+from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, DriftTally
 from tenantlake.formats.rows import _date, _fit_decimal, _timestamp, integer
 
 N_PATTERN = f"^(?:{NUMBER.pattern})$"
@@ -31,7 +32,9 @@ PLAIN_N = r"^-?(?:\d+\.?\d*|\.\d+)$"
 ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f")]
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 ODD_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"  # orjson writes these as \u00XX: left to the precise path
-KNOWN_KEYS = ("S", "N", "BOOL", "NULL", "SS", "M", "L")  # B, NS, BS: rare enough for the precise path
+KNOWN_KEYS = ("S", "N", "B", "BOOL", "NULL", "SS", "NS", "M", "L")  # BS: rare enough for the precise path
+# Base64 as b64decode(validate=True) takes it: whole quanta, padding only at the end.
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
 class Redo:
@@ -107,37 +110,74 @@ def _int(text: str) -> int:
     return integer(number(text))
 
 
-def unwrap(w: pa.StructArray, t: pa.DataType, kind: str | None, rows, redo: Redo) -> pa.Array:
-    """A declared attribute's parsed {<type key>: ..., NULL: ...} struct as its contract column
-    (null where absent or NULL). Type keys outside the contract's mark the row for the precise path
-    (a type change it may coerce, or refuse); fields outside a declared map are left for `Extras`."""
-    kids = _with_parent_nulls(w)
-    key = next(iter(kids))  # the declared type key comes first in the parse schema, NULL second
-    valid = [pc.is_valid(c) for c in kids.values()]
-    count = pc.cast(valid[0], pa.int8())
-    for v in valid[1:]:
-        count = pc.add(count, pc.cast(v, pa.int8()))
-    redo.flag(pc.and_(pc.is_valid(w), pc.not_equal(count, 1)), rows)  # none, or two type keys
-    redo.flag(pc.invert(pc.fill_null(kids["NULL"], True)), rows)  # {"NULL": false}
-    for name, v in kids.items():
-        if name not in (key, "NULL"):
-            redo.flag(pc.is_valid(v), rows)
-    v = kids[key]
-    if key == "M":
-        fields = [unwrap(child(v, f.name), f.type, None, rows, redo) for f in t]
-        return pa.StructArray.from_arrays(fields, fields=list(t), mask=pc.is_null(v))
-    if key == "L":
-        flat = pc.list_flatten(v)
-        parents = pc.list_parent_indices(v)
-        inner = unwrap(flat, t.value_type, None, pc.take(rows, parents) if rows is not None else parents, redo)
-        return pa.ListArray.from_arrays(_offsets(v), inner, type=t, mask=pc.is_null(v))
-    if key == "SS":
-        lengths = pc.list_value_length(v)
-        redo.flag(pc.equal(lengths, 0), rows)
-        if _has_duplicates(v):
-            redo.flag(_duplicate_mask(v), rows)
-        return v
-    return _scalar(v, t, kind, rows, redo)
+def observe(observed: dict[tuple[str, str, str], np.ndarray], redo: Redo, key: tuple[str, str, str], mask: pa.Array,
+            rows) -> None:
+    """Note that the rows where `mask` holds showed the drift `key` (path, type, what)."""
+    idx = redo.positions(mask, rows)
+    if len(idx):
+        seen = observed.setdefault(key, np.zeros(len(redo.rows), dtype=bool))
+        seen[idx] = True
+
+
+# The other type key a declared scalar may arrive as and still be coerced exactly (rows.py's rule):
+# number text sent as S where N is declared, a number sent as N where plain text (S) is declared.
+COERCIBLE = {"N": "S", "S": "N"}
+
+
+class Columns:
+    """Declared attributes to their contract columns."""
+
+    def __init__(self, redo: Redo, observed: dict[tuple[str, str, str], np.ndarray]):
+        self.redo, self.observed = redo, observed
+
+    def unwrap(self, w: pa.StructArray, t: pa.DataType, kind: str | None, rows, path: str,
+               coerce: bool = True) -> pa.Array:
+        """A declared attribute's parsed {<type key>: ..., NULL: ...} struct as its contract column
+        (null where absent or NULL). A type change that converts exactly is coerced and observed
+        (never on the partition key, whose type is the table's);
+        other type keys mark the row for the precise path (which refuses it with its reason);
+        fields outside a declared map are left for `Extras`."""
+        redo = self.redo
+        kids = _with_parent_nulls(w)
+        key = next(iter(kids))  # the declared type key comes first in the parse schema, NULL second
+        valid = [pc.is_valid(c) for c in kids.values()]
+        count = pc.cast(valid[0], pa.int8())
+        for v in valid[1:]:
+            count = pc.add(count, pc.cast(v, pa.int8()))
+        redo.flag(pc.and_(pc.is_valid(w), pc.not_equal(count, 1)), rows)  # none, or two type keys
+        redo.flag(pc.invert(pc.fill_null(kids["NULL"], True)), rows)  # {"NULL": false}
+        alt = COERCIBLE.get(key) if coerce and kind in (None, "string", "int", "money", "rate", "epoch_ms") else None
+        for name, v in kids.items():
+            if name not in (key, "NULL") and not (name == alt and pa.types.is_string(v.type)):
+                redo.flag(pc.is_valid(v), rows)
+        v = kids[key]
+        if key == "M":
+            fields = [self.unwrap(child(v, f.name), f.type, None, rows, f"{path}.{f.name}") for f in t]
+            return pa.StructArray.from_arrays(fields, fields=list(t), mask=pc.is_null(v))
+        if key == "L":
+            flat = pc.list_flatten(v)
+            parents = pc.list_parent_indices(v)
+            inner = self.unwrap(flat, t.value_type, None, pc.take(rows, parents) if rows is not None else parents,
+                                path + "[]")
+            return pa.ListArray.from_arrays(_offsets(v), inner, type=t, mask=pc.is_null(v))
+        if key == "SS":
+            lengths = pc.list_value_length(v)
+            redo.flag(pc.equal(lengths, 0), rows)
+            if _has_duplicates(v):
+                redo.flag(_duplicate_mask(v), rows)
+            return v
+        out = _scalar(v, t, kind, rows, redo)
+        if alt in kids and pa.types.is_string(kids[alt].type) and pc.any(pc.is_valid(kids[alt])).as_py():
+            sent = kids[alt]
+            # exact only for number text the bulk path vouches for; the precise path judges the rest
+            redo.flag(pc.invert(_plain_number(sent)), rows)
+            out = pc.coalesce(out, _scalar(sent, t, kind, rows, redo))
+            observe(self.observed, redo, (path, f"{alt}->{key}", COERCED), pc.is_valid(sent), rows)
+        return out
+
+
+def _plain_number(v: pa.Array) -> pa.Array:
+    return pc.and_(pc.match_substring_regex(v, PLAIN_N), pc.less_equal(pc.utf8_length(v), 38))
 
 
 def _offsets(v: pa.ListArray) -> pa.Array:
@@ -195,21 +235,28 @@ def _wrap(prefix: str, s: pa.Array, suffix: str) -> pa.Array:
 NULL_TEXT = pa.scalar(None, pa.string())
 
 
-def _object(parts: list[tuple[str, pa.Array]], opening: str, closing: str, always: bool = False) -> pa.Array:
+def _object(parts: list[tuple[str, Callable[[str, str], pa.Array | None]]], opening: str, closing: str,
+            always: bool = False) -> pa.Array | None:
     """Per row, `opening` + the present `"name":text` parts, sorted by name and comma-separated, +
     `closing`. A row with no part present is null, or with `always` (a map that is there but empty
-    in this row) just `opening` + `closing`.
+    in this row) just `opening` + `closing`. Each part is made by `make(before, after)`, which
+    writes its text between the two in the same pass (null where the part is absent).
 
-    Each part is written with a leading comma and absent ones as "", then the first comma is cut:
-    pyarrow 26's binary_join_element_wise(null_handling="skip") drops rows whose inputs are all
-    null, so it cannot be used."""
+    Present parts are written with a leading comma and absent ones as "", then the first comma is
+    cut: pyarrow 26's binary_join_element_wise(null_handling="skip") drops rows whose inputs are
+    all null, so it cannot be used."""
     parts = sorted(parts, key=lambda p: p[0])
     if len(parts) == 1:  # the usual case inside a map: one new field
-        name, text = parts[0]
-        whole = _wrap(opening + orjson.dumps(name).decode() + ":", text, closing)
+        name, make = parts[0]
+        whole = make(opening + orjson.dumps(name).decode() + ":", closing)
+        if whole is None:
+            return None
         return pc.fill_null(whole, opening + closing) if always else whole
-    pieces = [pc.fill_null(_wrap("," + orjson.dumps(name).decode() + ":", text, ""), "") for name, text in parts]
-    joined = pc.binary_join_element_wise(*pieces, "")
+    pieces = [(make("," + orjson.dumps(name).decode() + ":", "")) for name, make in parts]
+    pieces = [pc.fill_null(p, "") for p in pieces if p is not None]
+    if not pieces:
+        return None
+    joined = pc.binary_join_element_wise(*pieces, "") if len(pieces) > 1 else pieces[0]
     whole = _wrap(opening, pc.utf8_slice_codeunits(joined, 1), closing)  # "" stays opening + closing
     return whole if always else pc.if_else(pc.equal(joined, ""), NULL_TEXT, whole)
 
@@ -237,10 +284,7 @@ class Extras:
         self.redo.flag(mask, rows)
 
     def _observe(self, key: tuple[str, str, str], mask: pa.Array, rows) -> None:
-        idx = self.redo.positions(mask, rows)
-        if len(idx):
-            seen = self.observed.setdefault(key, np.zeros(len(self.redo.rows), dtype=bool))
-            seen[idx] = True
+        observe(self.observed, self.redo, key, mask, rows)
 
     def image(self, image: pa.StructArray, declared: dict[str, pa.DataType], rows: pa.Array | None = None) -> pa.Array:
         """`_extra` for every image of one image column (null where nothing is undeclared); `rows`
@@ -267,21 +311,20 @@ class Extras:
         for name, kid in _with_parent_nulls(m).items():
             path = f"{prefix}.{name}" if prefix else name
             if name not in declared:
-                text = self.value(kid, rows, depth)
+                parts.append((name, partial(self.value, kid, rows, depth)))
                 for tk, typed in _with_parent_nulls(kid).items() if pa.types.is_struct(kid.type) else ():
                     self._observe((path, tk, what), pc.is_valid(typed), rows)
-            else:
-                text = self.inside(kid, declared[name], rows, path, depth)
-            if text is not None:
-                parts.append((name, text))
+            elif _may_hold_extra(kid.type):
+                parts.append((name, partial(self.inside, kid, declared[name], rows, path, depth)))
         return _object(parts, opening, closing, always) if parts else None
 
-    def inside(self, w: pa.StructArray, t: pa.DataType, rows, path: str, depth: int) -> pa.Array | None:
+    def inside(self, w: pa.StructArray, t: pa.DataType, rows, path: str, depth: int, before: str = "",
+               after: str = "") -> pa.Array | None:
         """The undeclared parts inside a declared M or L attribute, as its {"M": ...} / {"L": ...}
-        text; null where it has none. Declared scalars have no inside."""
+        text between `before` and `after`; null where it has none. Declared scalars have no inside."""
         if pa.types.is_struct(t) and "M" in _children(w):
             return self.members(child(w, "M"), {f.name: f.type for f in t}, rows, path, NEW_FIELD,
-                                '{"M":{', "}}", depth + 1)
+                                before + '{"M":{', "}}" + after, depth + 1)
         if pa.types.is_list(t) and "L" in _children(w):
             lists = child(w, "L")
             flat, parents = _elements(lists, rows)
@@ -292,13 +335,13 @@ class Extras:
                 return None
             # one entry per element, {"M":{}} where it has nothing undeclared (rows.py says why)
             any_per_list = pc.greater(_count_per_list(pc.is_valid(inner), lists), 0)
-            text = _wrap('{"L":[', _join_list(pc.fill_null(inner, '{"M":{}}'), lists), "]}")
+            text = _wrap(before + '{"L":[', _join_list(pc.fill_null(inner, '{"M":{}}'), lists), "]}" + after)
             return pc.if_else(any_per_list, text, NULL_TEXT)
         return None
 
-    def value(self, w: pa.Array, rows, depth: int) -> pa.Array:
+    def value(self, w: pa.Array, rows, depth: int, before: str = "", after: str = "") -> pa.Array:
         """Inferred attribute values (structs of type keys) at nesting level `depth` as their
-        DynamoDB JSON text."""
+        DynamoDB JSON text, between `before` and `after`."""
         if not pa.types.is_struct(w.type) or depth > MAX_DEPTH:  # not even {"T": v}, or too deep
             self._flag(pc.is_valid(w), rows)
             return pa.nulls(len(w), pa.string())
@@ -307,7 +350,8 @@ class Extras:
         for tk, kid in _with_parent_nulls(w).items():
             valid = pc.is_valid(kid)
             count = pc.add(count, pc.cast(valid, pa.int8()))
-            text = self._typed(tk, kid, rows, depth) if tk in KNOWN_KEYS else None
+            text = self._typed(tk, kid, rows, depth, before + '{"' + tk + '":', "}" + after) \
+                if tk in KNOWN_KEYS else None
             if text is None:
                 self._flag(valid, rows)
             else:
@@ -317,21 +361,33 @@ class Extras:
             return pa.nulls(len(w), pa.string())
         return pc.coalesce(*texts) if len(texts) > 1 else texts[0]
 
-    def _typed(self, tk: str, v: pa.Array, rows, depth: int) -> pa.Array | None:
-        """{"<tk>": <value>} text of one type key's values, or None where the bulk path does not
-        write that type (the row then goes to the precise path)."""
+    def _typed(self, tk: str, v: pa.Array, rows, depth: int, before: str, after: str) -> pa.Array | None:
+        """The JSON text of one type key's values between `before` and `after`, or None where the
+        bulk path does not write that type (the row then goes to the precise path)."""
         t = v.type
         if tk == "S" and pa.types.is_string(t):
-            return _wrap('{"S":"', _escaped(v, rows, self.redo), '"}')
+            return _wrap(before + '"', _escaped(v, rows, self.redo), '"' + after)
         if tk == "N" and pa.types.is_string(t):
-            self._flag(pc.invert(pc.and_(pc.match_substring_regex(v, PLAIN_N), pc.less_equal(pc.utf8_length(v), 38))),
-                       rows)
-            return _wrap('{"N":"', v, '"}')
+            self._flag(pc.invert(_plain_number(v)), rows)
+            return _wrap(before + '"', v, '"' + after)
+        if tk == "B" and pa.types.is_string(t):
+            self._flag(pc.invert(pc.match_substring_regex(v, BASE64)), rows)
+            return _wrap(before + '"', v, '"' + after)
+        if tk == "NS" and pa.types.is_list(t) and pa.types.is_string(t.value_type):
+            flat, parents = _elements(v, rows)
+            self._flag(pc.equal(pc.list_value_length(v), 0), rows)
+            self._flag(pc.invert(_plain_number(flat)), parents)
+            # "1" and "1.0" are one number: compare as floats (a false alarm only costs time)
+            as_float = pc.cast(pc.if_else(_plain_number(flat), flat, "0"), pa.float64())
+            numbers = pa.ListArray.from_arrays(_offsets(v), as_float, mask=pc.is_null(v))
+            if _has_duplicates(numbers):
+                self._flag(_duplicate_mask(numbers), rows)
+            return _wrap(before + "[", _join_list(_wrap('"', flat, '"'), v), "]" + after)
         if tk == "BOOL" and pa.types.is_boolean(t):
-            return pc.if_else(v, '{"BOOL":true}', '{"BOOL":false}')
+            return pc.if_else(v, before + "true" + after, before + "false" + after)
         if tk == "NULL" and pa.types.is_boolean(t):
             self._flag(pc.invert(v), rows)  # {"NULL": false}
-            return pc.if_else(pc.is_valid(v), '{"NULL":true}', NULL_TEXT)
+            return pc.if_else(pc.is_valid(v), before + "true" + after, NULL_TEXT)
         if tk == "SS" and pa.types.is_list(t) and pa.types.is_string(t.value_type):
             lengths = pc.list_value_length(v)
             self._flag(pc.equal(lengths, 0), rows)
@@ -339,17 +395,17 @@ class Extras:
                 self._flag(_duplicate_mask(v), rows)
             flat, parents = _elements(v, rows)
             quoted = _wrap('"', _escaped(flat, parents, self.redo), '"')
-            return _wrap('{"SS":[', _join_list(quoted, v), "]}")
+            return _wrap(before + "[", _join_list(quoted, v), "]" + after)
         if tk == "M" and pa.types.is_struct(t):
             if t.num_fields == 0:
-                return pc.if_else(pc.is_valid(v), '{"M":{}}', NULL_TEXT)
-            parts = [(name, self.value(kid, rows, depth + 1)) for name, kid in _with_parent_nulls(v).items()]
-            return pc.if_else(pc.is_valid(v), _object(parts, '{"M":{', "}}", always=True), NULL_TEXT)
+                return pc.if_else(pc.is_valid(v), before + "{}" + after, NULL_TEXT)
+            parts = [(name, partial(self.value, kid, rows, depth + 1)) for name, kid in _with_parent_nulls(v).items()]
+            return pc.if_else(pc.is_valid(v), _object(parts, before + "{", "}" + after, always=True), NULL_TEXT)
         if tk == "L" and pa.types.is_list(t):
             flat, parents = _elements(v, rows)
             if pa.types.is_null(flat.type):  # only empty lists (a JSON null element is caught earlier)
-                return pc.if_else(pc.is_valid(v), '{"L":[]}', NULL_TEXT)
-            return _wrap('{"L":[', _join_list(self.value(flat, parents, depth + 1), v), "]}")
+                return pc.if_else(pc.is_valid(v), before + "[]" + after, NULL_TEXT)
+            return _wrap(before + "[", _join_list(self.value(flat, parents, depth + 1), v), "]" + after)
         return None
 
 

@@ -23,6 +23,7 @@ import pyarrow.json as pj
 from tenantlake.contracts import SHAPES, Entity
 from tenantlake.formats.attributes import BadValue
 from tenantlake.formats.columnar import (
+    Columns,
     Extras,
     Redo,
     _cast,
@@ -31,7 +32,6 @@ from tenantlake.formats.columnar import (
     child,
     tally_observed,
     temporal_rows,
-    unwrap,
 )
 from tenantlake.formats.drift import Drift, DriftTally, merge_drift
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, TENANT_FIELDS, TYPE_KEY, image_row, lake_schema
@@ -39,7 +39,6 @@ from tenantlake.formats.rows import QUARANTINE_SCHEMA, TENANT_FIELDS, TYPE_KEY, 
 SCALAR = {"S": pa.string(), "N": pa.string(), "BOOL": pa.bool_(), "SS": pa.list_(pa.string())}
 BLOCK = 4 << 20  # pyarrow's parse block; a longer line gets a larger block, never the slow path
 MIN_PIECE = 256 << 10  # text pyarrow cannot parse is halved down to this, then read line by line
-INTERLEAVE = 1024  # up to this many precise rows are spliced in by slices; more, by a sort
 
 # Inferred fields pyarrow read as timestamps, per (entity, export kind), declared as text in later
 # parses of this process so that their lines need no second parse (see columnar.temporal_rows).
@@ -323,7 +322,8 @@ def _own_tenant(image: pa.StructArray, tenant_id: str, redo: Redo) -> None:
 def _image_columns(image: pa.StructArray, column: str, entity: Entity, redo: Redo, observed: dict,
                    lines: _Lines, tenant_id: str) -> tuple[dict, pa.Array]:
     _own_tenant(image, tenant_id, redo)
-    columns = {a.column: unwrap(child(image, a.name), a.arrow_type, a.kind, None, redo)
+    unwrap = Columns(redo, observed).unwrap
+    columns = {a.column: unwrap(child(image, a.name), a.arrow_type, a.kind, None, a.name, coerce=not a.key)
                for a in entity.attributes}
     declared = {a.name: a.arrow_type for a in entity.attributes}
     later = temporal_rows(image, len(image))
@@ -436,17 +436,11 @@ def _valid_utf8(text: bytes) -> bool:
 
 
 def _in_line_order(fast: pa.Table, precise: pa.Table) -> pa.Table:
-    """The fast rows with the precise path's rows put back in line order."""
+    """The fast rows with the precise path's rows put back in line order. One sort (a copy) is
+    cheaper overall than splicing by slices: a table of many small chunks writes slowly."""
     if precise.num_rows == 0:
         return fast
-    if precise.num_rows > INTERLEAVE:
-        return pa.concat_tables([fast, precise]).sort_by("_line")
-    at = np.searchsorted(fast["_line"].to_numpy(), precise["_line"].to_numpy())
-    pieces, start = [], 0
-    for i, pos in enumerate(at):  # slices share the fast rows' buffers: no copy of the table
-        pieces += [fast.slice(start, pos - start), precise.slice(i, 1)]
-        start = pos
-    return pa.concat_tables([*pieces, fast.slice(start)])
+    return pa.concat_tables([fast, precise]).sort_by("_line")
 
 
 def decode_file(text: bytes, entity: Entity | None, src: Source, threads: bool = True,

@@ -313,13 +313,18 @@ def test_a_line_longer_than_a_parse_block_still_takes_the_bulk_path(monkeypatch,
 # ---- the bulk path stays in bulk under drift -------------------------------------------------
 
 def test_drift_in_every_line_sends_no_line_to_the_precise_path(precise_lines):
+    """A tenant whose app version changed a type or added attributes sends it in every item: that
+    must not make every item slow."""
     text = b"".join(line(debt(i, riskScore={"N": str(i)}, bureau={"M": {"history": HISTORY}},
-                              hardshipSince={"S": "2026-03-15"}, accountType={"S": "BNPL"}))
+                              hardshipSince={"S": "2026-03-15"}, accountType={"S": "BNPL"}, apr={"S": "19.99"},
+                              creditorName={"N": "42"}, scores={"NS": ["1", "2.5"]}, scan={"B": "AAE="}))
                     for i in range(1, 2001))
     d = decode_file(text, entity("Debt"), FULL)
     assert d.rows.num_rows == 2000 and precise_lines == []
-    assert {(x.path, x.rows) for x in d.drift} == {("bureau.history", 2000), ("hardshipSince", 2000),
-                                                   ("riskScore", 2000)}
+    assert {(x.path, x.type, x.rows) for x in d.drift} == {
+        ("apr", "S->N", 2000), ("creditorName", "N->S", 2000), ("bureau.history", "L", 2000),
+        ("hardshipSince", "S", 2000), ("riskScore", "N", 2000), ("scores", "NS", 2000), ("scan", "B", 2000)}
+    assert d.rows.to_pylist() == decode_precise(text, entity("Debt"), FULL).rows.to_pylist()
 
 
 def test_a_line_pyarrow_cannot_parse_costs_only_its_neighbourhood(monkeypatch, precise_lines):

@@ -1,0 +1,122 @@
+"""Drift throughput, side by side in one run on the same files: ours vs DuckDB vs the boto3 way, on a
+drifting export and on a non-drifting export of the same number of items.
+
+    .venv/bin/python benchmarks/drift_throughput.py                        # 1M Debt items, 8 files each
+    .venv/bin/python benchmarks/drift_throughput.py --items 250000 --entity Consumer --rounds 2
+
+The exports come from tenantlake_dev.drift_fixture, which writes its own DynamoDB JSON (no simulator):
+the drifting one has ~35% of items with an undeclared nested field (Debt bureau.history, a list of
+maps), ~20% a new top-level number, ~10% a new AWSDate attribute, 5% enum values outside the
+contract, ~0.4% a declared number sent as text (coerced) and ~0.05% text that is no number
+(quarantined). The other export has none of that.
+
+Paths (each in its own process; the machine's cores are shared by all, one path at a time):
+  ours         what ingest runs to decode an export: manifests and MD5 checked, each file streamed,
+               decoded and written as a local Parquet part, in ingest's own pool of 2 processes
+  duckdb       DuckDB read_json with the contract's columns, unwrapped and cast -> Parquet, 2 threads
+  duckdb-auto  DuckDB read_json with the schema it detects -> Parquet as it comes, 2 threads
+  boto3        json + boto3 TypeDeserializer + pandas -> Parquet (the usual way)
+Prints items/s and MB/s (of decompressed JSON) per path and export, and the ratios ours / DuckDB
+and ours on the drifting export / ours on the non-drifting one. With --rounds N every path runs N
+times, interleaved, and the best run counts (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.ingest_throughput import (  # noqa: E402
+    data_files,
+    measure,
+    run_boto3,
+    run_duckdb,
+    run_duckdb_auto,
+    run_stage,
+)
+from tenantlake_dev.drift_fixture import NO_DRIFT, Mix, write_export  # noqa: E402
+
+EXPORTS = {"drifting": Mix(), "non-drifting": NO_DRIFT}
+
+
+def make_data(root: Path, entity: str, items: int, files: int) -> dict[str, tuple[Path, str]]:
+    out = {}
+    for name, mix in EXPORTS.items():
+        data = root / f"{entity}-{items}-{files}-{name}"
+        marker = data / "summary-key.txt"
+        if not marker.exists():
+            shutil.rmtree(data, ignore_errors=True)
+            t = time.perf_counter()
+            written = write_export(data, tenant_id="agency-drift", entity=entity, items=items, files=files, mix=mix)
+            marker.write_text(written.summary_key)
+            print(f"generated {items:,} {name} {entity} items in {files} files in {time.perf_counter() - t:.1f}s "
+                  f"-> {data}")
+        out[name] = (data, marker.read_text())
+    return out
+
+
+def json_bytes(data: Path, summary_key: str) -> int:
+    return sum(len(gzip.decompress(f.read_bytes())) for f in data_files(data, summary_key))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--items", type=int, default=1_000_000)
+    p.add_argument("--files", type=int, default=8)
+    p.add_argument("--entity", default="Debt", choices=["Debt", "Consumer"])
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tenantlake-drift-bench")
+    paths = {"ours": partial(run_stage, entity=None), "duckdb": None, "duckdb-auto": run_duckdb_auto,
+             "boto3": run_boto3}
+    p.add_argument("--only", nargs="*", choices=list(paths), default=list(paths))
+    args = p.parse_args()
+    paths["ours"] = partial(run_stage, entity=args.entity)
+    paths["duckdb"] = partial(run_duckdb, entity_name=args.entity)
+    exports = make_data(args.data, args.entity, args.items, args.files)
+    sizes = {name: json_bytes(*where) for name, where in exports.items()}
+    for name, size in sizes.items():
+        print(f"{name}: {args.items:,} items, {size / 2**20:,.0f} MiB of JSON ({size / args.items:,.0f} bytes/item)")
+    best: dict[tuple[str, str], float] = {}
+    info: dict[str, str] = {}
+    print(f"\n{'export':13} {'path':12} {'items':>10} {'seconds':>8} {'items/s':>10} {'MB/s':>7} {'peak RSS':>9}")
+    for _ in range(args.rounds):
+        for path in args.only:
+            if path == "boto3" and best.get(("drifting", path)):
+                continue  # the usual way is slow and steady: once is enough
+            for name, (data, summary_key) in exports.items():
+                n, seconds, rss, said = measure(path, data, summary_key, paths[path])
+                assert n == args.items, (path, name, n)
+                rate = n / seconds
+                best[(name, path)] = max(best.get((name, path), 0), rate)
+                if said:
+                    info[name] = said
+                print(f"{name:13} {path:12} {n:>10,} {seconds:>8.2f} {rate:>10,.0f} "
+                      f"{sizes[name] / seconds / 1e6:>7.1f} {rss:>7,.0f}Mi", flush=True)
+    print()
+    for name, said in info.items():
+        print(f"ours on {name}: {said}")
+    print(f"\nbest of {args.rounds} round(s), items/s:")
+    for name in exports:
+        print(f"  {name:13} " + "  ".join(f"{path} {best[(name, path)]:,.0f}" for path in args.only
+                                          if (name, path) in best))
+    if "ours" in args.only:
+        for name in exports:
+            for other in ("duckdb", "duckdb-auto", "boto3"):
+                if (name, other) in best:
+                    print(f"ratio ours / {other} on {name}: {best[(name, 'ours')] / best[(name, other)]:.2f}x")
+        drifting, plain = best[("drifting", "ours")], best[("non-drifting", "ours")]
+        print(f"ratio ours drifting / ours non-drifting: {drifting / plain:.2f}x (items/s), "
+              f"{drifting * sizes['drifting'] / (plain * sizes['non-drifting']):.2f}x (bytes/s)")
+
+
+if __name__ == "__main__":
+    main()
