@@ -154,8 +154,8 @@ class DuckDBWarehouse(SqlWarehouse):
         paths = [local(f.path) for f in files]
         if any(p.startswith("s3://") for p in paths):
             raise ValueError(f"{t.qualified}: the embedded default reads local lake files only; got {paths[0]}")
-        listed = ", ".join(exp.Literal.string(p).sql("duckdb") for p in paths)  # quoted by the generator
-        source = f"read_parquet({'?' if params else f'[{listed}]'}, union_by_name = true)"
+        listed = "?" if params else "[" + ", ".join(exp.Literal.string(p).sql("duckdb") for p in paths) + "]"
+        source = f"read_parquet({listed}, union_by_name = true)"  # paths quoted by the generator
         have = {r[0] for r in self._fetch(f"DESCRIBE SELECT * FROM {source}", [paths] if params else ())}
         cols = ", ".join(c.name if c.name in have else
                          f"CAST(NULL AS {render.duckdb_type(c.type, c.arrow)}) AS {c.name}" for c in t.columns)

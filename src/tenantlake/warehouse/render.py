@@ -202,17 +202,23 @@ def _condition(pairs: Iterable[tuple[str, str]], source: str, keys: str = "_k") 
 def narrow(query: exp.Expression, narrows: Sequence, keys_table: str) -> exp.Expression:
     """Each narrowed source of the query read only where it meets the affected keys:
     `core.x AS a` becomes `(SELECT * FROM core.x AS _n WHERE EXISTS (SELECT 1 FROM <keys> AS _k
-    WHERE _k.key = _n.column ...)) AS a`, so the query's work follows the keys, not the table."""
+    WHERE _k.key = _n.column ...)) AS a`, so the query's work follows the keys, not the table. A
+    `>= key` pair bounds the source from below by the keys' smallest value (an uncorrelated
+    scalar: a range, not a join per key)."""
     by_source = {n.source: n for n in narrows}
     for t in list(query.find_all(exp.Table)):
         n = by_source.get(f"{t.db}.{t.name}")
         if n is None:
             continue
-        alias = t.alias or t.name
-        inner = exp.select("*").from_(exp.to_table(n.source).as_("_n")).where(
-            exp.Exists(this=exp.select("1").from_(exp.to_table(keys_table).as_("_k")).where(
-                _condition(n.pairs, "_n"))))
-        t.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+        equal = [(c, k) for c, k in n.pairs if not k.startswith(">=")]
+        conditions = [exp.GTE(this=exp.column(c, "_n"), expression=exp.Subquery(this=exp.select(
+            exp.Min(this=exp.column(k[2:].strip(), "_k"))).from_(exp.to_table(keys_table).as_("_k"))))
+            for c, k in n.pairs if k.startswith(">=")]
+        if equal:
+            conditions.insert(0, exp.Exists(this=exp.select("1").from_(exp.to_table(keys_table).as_("_k")).where(
+                _condition(equal, "_n"))))
+        inner = exp.select("*").from_(exp.to_table(n.source).as_("_n")).where(exp.and_(*conditions))
+        t.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(t.alias or t.name))))
     return query
 
 
