@@ -95,14 +95,18 @@ class Warehouse(Protocol):
     def register_lake(self, raw: Mapping[str, Sequence[LakeFile]], protected: Mapping[str, Sequence[LakeFile]]) -> None:
         """The lake's current files per entity, for lake.* (raw) and lake_protected.* (protected)."""
 
-    def load(self, batches: Iterable[LoadBatch], *, replace_tenants: Collection[str] = ()) -> LoadReport:
+    def load(self, batches: Iterable[LoadBatch], *, replace_tenants: Collection[str] = (),
+             cursors: Mapping[str, int] | None = None) -> LoadReport:
         """Every new batch, set-based: per entity one stage of all their files, per-batch checks, one
         latest-wins MERGE, history and the load audit, in one transaction. Batches already audited
         are skipped; a batch failing its checks is left out and reported. `replace_tenants`: those
-        tenants' rows are replaced by what the batches hold (a reload)."""
+        tenants' rows are replaced by what the batches hold (a reload). `cursors`: per entity, the
+        lake snapshot read up to, recorded in the same transaction (ops.load_cursor)."""
 
     def refresh(self, registry=None, *, full: bool = False, schemas: Sequence[str] | None = None) -> RefreshReport:
-        """Dimensions, facts and marts for what changed since the last refresh (`full`: all of it)."""
+        """Dimensions, facts and marts for what changed since the last refresh (`full`: all of it),
+        in one transaction. `schemas` splits it into visible steps: ("ops", "core") then ("mart",);
+        the pending changes are consumed by the step that refreshes the marts."""
 
     def check(self, tenants: Collection[str] | None = None) -> list[str]:
         """Post-load checks (current and history against the lake's protected tables, marts
