@@ -99,34 +99,6 @@ class SqlWarehouse:
         """`_extra`'s value of a top-level attribute under its DynamoDB type key."""
         raise NotImplementedError
 
-    def _type(self, column) -> exp.DataType:
-        return exp.DataType.build(column.type, dialect=render.READ)
-
-    def _promote_statements(self, t: Table, column, attribute) -> list[str]:
-        update = self._promote_update(t, column, attribute)
-        return [update] if update else []
-
-    def _promote_update(self, t: Table, column, attribute) -> str | None:
-        """UPDATE filling a promoted column from the `_extra` kept with each row (scalar kinds;
-        maps, lists and sets are left to a reload from the lake, which republishes them typed)."""
-        from tenantlake.formats.rows import TYPE_KEY
-
-        type_key = TYPE_KEY.get(attribute.kind)
-        if type_key not in ("S", "N", "BOOL"):
-            return None
-        value = self._extra_value(attribute.name, type_key)
-        text = exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
-        if attribute.kind == "epoch_ms":
-            target = exp.UnixToTime(this=exp.Cast(this=text, to=exp.DataType.build("BIGINT")),
-                                    scale=exp.UnixToTime.MILLIS)
-        else:
-            target = exp.Cast(this=text, to=self._type(column))
-        update = exp.Update(this=exp.to_table(t.qualified),
-                            expressions=[exp.EQ(this=exp.column(column.name), expression=target)],
-                            where=exp.Where(this=exp.and_(exp.column(column.name).is_(exp.Null()),
-                                                          exp.Not(this=value.copy().is_(exp.Null())))))
-        return self.sql(update)
-
     def register_lake(self, raw: Mapping[str, Sequence[LakeFile]], protected: Mapping[str, Sequence[LakeFile]]) -> None:
         raise NotImplementedError
 
@@ -137,9 +109,6 @@ class SqlWarehouse:
 
     def sql(self, expression: exp.Expression) -> str:
         return render.sql(expression, self.dialect)
-
-    def run(self, statement: exp.Expression | str, params: Sequence = ()) -> None:
-        self._execute(statement if isinstance(statement, str) else self.sql(statement), params)
 
     def fetch(self, statement: exp.Expression | str, params: Sequence = ()) -> list[tuple]:
         return self._fetch(statement if isinstance(statement, str) else self.sql(statement), params)
@@ -273,6 +242,34 @@ class SqlWarehouse:
                 self._insert_rows("ops.refresh_pending", ("source", "tenant_id", "item_key"),
                                   [("rebuild", None, t.qualified)])
         return out
+
+    def _type(self, column) -> exp.DataType:
+        return exp.DataType.build(column.type, dialect=render.READ)
+
+    def _promote_statements(self, t: Table, column, attribute) -> list[str]:
+        update = self._promote_update(t, column, attribute)
+        return [update] if update else []
+
+    def _promote_update(self, t: Table, column, attribute) -> str | None:
+        """UPDATE filling a promoted column from the `_extra` kept with each row (scalar kinds;
+        maps, lists and sets are left to a reload from the lake, which republishes them typed)."""
+        from tenantlake.formats.rows import TYPE_KEY
+
+        type_key = TYPE_KEY.get(attribute.kind)
+        if type_key not in ("S", "N", "BOOL"):
+            return None
+        value = self._extra_value(attribute.name, type_key)
+        text = exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
+        if attribute.kind == "epoch_ms":
+            target = exp.UnixToTime(this=exp.Cast(this=text, to=exp.DataType.build("BIGINT")),
+                                    scale=exp.UnixToTime.MILLIS)
+        else:
+            target = exp.Cast(this=text, to=self._type(column))
+        update = exp.Update(this=exp.to_table(t.qualified),
+                            expressions=[exp.EQ(this=exp.column(column.name), expression=target)],
+                            where=exp.Where(this=exp.and_(exp.column(column.name).is_(exp.Null()),
+                                                          exp.Not(this=value.copy().is_(exp.Null())))))
+        return self.sql(update)
 
     @staticmethod
     def _attribute_name(entity: str, column: str) -> str:
