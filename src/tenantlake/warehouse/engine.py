@@ -411,17 +411,21 @@ class SqlWarehouse:
 
     # ---- refresh -------------------------------------------------------------------------------
 
-    def refresh(self, registry=None, *, full: bool = False, schemas: Sequence[str] | None = None) -> RefreshReport:
+    def refresh(self, registry=None, *, full: bool = False, schemas: Sequence[str] | None = None,
+                reference: Mapping[str, tuple[Sequence[str], list[tuple]]] | None = None) -> RefreshReport:
+        """See Warehouse.refresh; `reference`: more ops tables to refill whole first, as
+        {"ops.<name>": (columns, rows)} (tenantlake.ops.tables.ops_rows)."""
         started = time.perf_counter()
         with self._transaction():
-            report = self._refresh(registry, full=full, schemas=schemas)
+            report = self._refresh(registry, full=full, schemas=schemas, reference=reference)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _refresh(self, registry=None, *, full: bool = False, schemas: Sequence[str] | None = None) -> RefreshReport:
+    def _refresh(self, registry=None, *, full: bool = False, schemas: Sequence[str] | None = None,
+                 reference: Mapping[str, tuple[Sequence[str], list[tuple]]] | None = None) -> RefreshReport:
         layers = tuple(schemas or LAYERS)
         report = RefreshReport()
-        changed_reference = self._refill_reference(registry)
+        changed_reference = self._refill_reference(registry, reference or {})
         pending = self._fetch("SELECT COUNT(*) FROM ops.refresh_pending")[0][0]
         if not (full or pending or changed_reference or self._empty_once()):
             return report
@@ -501,10 +505,15 @@ class SqlWarehouse:
             f"(SELECT {cols} FROM {t.qualified} EXCEPT SELECT {cols} FROM {before})) AS d", [t.qualified])
         self._execute(f"DELETE FROM {before}")
 
-    def _refill_reference(self, registry) -> bool:
-        """ops.agency_registry from the registry (less tenants removed from the warehouse) and each
-        seed in sql/seeds into its ops table; rewritten only when they differ. Whether any did."""
+    def _refill_reference(self, registry, reference: Mapping[str, tuple[Sequence[str], list[tuple]]]) -> bool:
+        """ops.agency_registry from the registry (less tenants removed from the warehouse), each
+        seed in sql/seeds into its ops table, and the reference tables handed in; rewritten only
+        when they differ. Whether any did."""
         wanted: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+        for table, (columns, rows) in reference.items():
+            if self.catalogue[table].schema != "ops":  # a KeyError names a table the catalogue lacks
+                raise ValueError(f"{table}: only ops tables are refilled from outside")
+            wanted[table] = (tuple(columns), [tuple(r) for r in rows])
         if registry is not None:
             removed = {r[0] for r in self._fetch(f"SELECT tenant_id FROM ops.load_audit WHERE kind = '{REMOVED}'")}
             wanted["ops.agency_registry"] = (("tenant_id", "agency_name", "aws_account_id", "region"),
@@ -514,14 +523,19 @@ class SqlWarehouse:
             with seed.open(newline="") as f:
                 rows = list(csv.reader(f))
             wanted[f"ops.{seed.stem}"] = (tuple(rows[0]), [tuple(r) for r in rows[1:] if r])
-        changed = False
+        changed = set()
         for table, (columns, rows) in wanted.items():
             have = self._fetch(f"SELECT {', '.join(columns)} FROM {table}")
-            if sorted(map(tuple, have)) != sorted(rows):
+            if sorted(map(repr, map(tuple, have))) != sorted(map(repr, rows)):
                 self._execute(f"DELETE FROM {table}")
                 self._insert_rows(table, columns, rows)
-                changed = True
-        return changed
+                changed.add(table)
+        return bool(changed & self._read_by_derived)
+
+    @cached_property
+    def _read_by_derived(self) -> set[str]:
+        """The tables some derived table reads (a change to another reference table needs no refresh)."""
+        return {r for t in self.derived for r in render.references(render.query_of(t.source, render.READ)[0])}
 
     # ---- checks, lifecycle ---------------------------------------------------------------------
 

@@ -103,10 +103,12 @@ class Warehouse(Protocol):
         tenants' rows are replaced by what the batches hold (a reload). `cursors`: per entity, the
         lake snapshot read up to, recorded in the same transaction (ops.load_cursor)."""
 
-    def refresh(self, registry=None, *, full: bool = False, schemas: Sequence[str] | None = None) -> RefreshReport:
+    def refresh(self, registry=None, *, full: bool = False, schemas: Sequence[str] | None = None,
+                reference: Mapping[str, tuple[Sequence[str], list[tuple]]] | None = None) -> RefreshReport:
         """Dimensions, facts and marts for what changed since the last refresh (`full`: all of it),
         in one transaction. `schemas` splits it into visible steps: ("ops", "core") then ("mart",);
-        the pending changes are consumed by the step that refreshes the marts."""
+        the pending changes are consumed by the step that refreshes the marts. `reference`: ops
+        tables refilled whole first, {"ops.<name>": (columns, rows)}."""
 
     def check(self, tenants: Collection[str] | None = None) -> list[str]:
         """Post-load checks (current and history against the lake's protected tables, marts

@@ -217,3 +217,17 @@ def test_the_analyst_guide_is_up_to_date():
     assert docs.GUIDE.read_text() == docs.guide(), "run: python -m tenantlake.warehouse.docs"
     for t in load_catalogue().of(schema="mart"):
         assert f"### `{t.qualified}`" in docs.GUIDE.read_text()
+
+
+def test_ops_tables_handed_in_are_refilled_whole_and_only_ops_ones(fresh, registry):
+    from datetime import UTC, date, datetime
+
+    w = fresh()
+    columns = ("tenant_id", "month", "batches", "total_usd", "computed_at")
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    w.refresh(registry, reference={"ops.tenant_cost_monthly": (columns, [("agency-001", date(2026, 11, 1), 3, 1.5, at)])})
+    w.refresh(registry, reference={"ops.tenant_cost_monthly": (columns, [("agency-002", date(2026, 11, 1), 1, 0.25, at)])})
+    assert w.query("SELECT tenant_id, total_usd FROM ops.tenant_cost_monthly") == [
+        {"tenant_id": "agency-002", "total_usd": 0.25}]
+    with pytest.raises(ValueError, match="only ops tables"):
+        w.refresh(registry, reference={"mart.agency_snapshot": (("tenant_id",), [("agency-001",)])})

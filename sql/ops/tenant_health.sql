@@ -1,0 +1,27 @@
+-- Per tenant and entity: freshness against its objective, the last batch, the run's counts, drift,
+-- bytes and cost (tenantlake.ops.health), refilled whole by warehouse_load.
+CREATE TABLE IF NOT EXISTS ops.tenant_health (
+    tenant_id         VARCHAR(64)   NOT NULL,
+    entity            VARCHAR(64)   NOT NULL,
+    state             VARCHAR(16)   NOT NULL,
+    objective_seconds BIGINT        NOT NULL,
+    lag_seconds       BIGINT,
+    late_by_seconds   BIGINT,
+    watermark         TIMESTAMPTZ,
+    last_published_at TIMESTAMPTZ,
+    last_export_id    VARCHAR(128),
+    last_run_id       VARCHAR(256),
+    last_attempt_at   TIMESTAMPTZ,
+    last_outcome      VARCHAR(32),
+    error             VARCHAR(4096),
+    batches           BIGINT,
+    rows_in           BIGINT,
+    rows_loaded       BIGINT,
+    rows_quarantined  BIGINT,
+    drift_count       BIGINT,
+    bytes_exported    BIGINT,
+    bytes_stored      BIGINT,
+    cost_usd_month    DOUBLE PRECISION,
+    computed_at       TIMESTAMPTZ,
+    PRIMARY KEY (tenant_id, entity)
+) DISTSTYLE ALL SORTKEY (tenant_id, entity)
