@@ -190,14 +190,24 @@ def _child(fn, data: str, summary_key: str, out: str, queue) -> None:
     import pandas  # noqa: F401
 
     import tenantlake.ingest  # noqa: F401
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu()
     n = fn(Path(data), summary_key, Path(out))
     n, info = n if isinstance(n, tuple) else (n, "")
-    queue.put((n, time.perf_counter() - t, info))
+    queue.put((n, time.perf_counter() - t, info, _cpu() - cpu))
 
 
-def measure(name: str, data: Path, summary_key: str, fn=None) -> tuple[int, float, float, str]:
-    """(items, seconds, peak RSS in MiB of the path's whole process tree, what the path says)."""
+def _cpu() -> float:
+    """CPU seconds of this process's threads and of its finished child processes (pool workers):
+    a figure the other load on a shared machine disturbs much less than wall time."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def measure(name: str, data: Path, summary_key: str, fn=None) -> tuple[int, float, float, str, float]:
+    """(items, seconds, peak RSS in MiB of the path's whole process tree, what the path says, CPU
+    seconds of the path's processes)."""
     out = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     queue = mp.get_context("fork").Queue()
     proc = mp.get_context("fork").Process(target=_child, args=(fn or PATHS[name], str(data), summary_key, str(out),
@@ -216,8 +226,8 @@ def measure(name: str, data: Path, summary_key: str, fn=None) -> tuple[int, floa
     shutil.rmtree(out, ignore_errors=True)
     if proc.exitcode != 0:
         raise SystemExit(f"{name} failed (exit {proc.exitcode})")
-    n, seconds, info = queue.get()
-    return n, seconds, peak / 2**20, info
+    n, seconds, info, cpu = queue.get()
+    return n, seconds, peak / 2**20, info, cpu
 
 
 def main() -> None:
@@ -232,7 +242,7 @@ def main() -> None:
     print(f"{'path':8} {'items':>10} {'seconds':>8} {'items/s':>10} {'peak RSS':>9}")
     results = {}
     for name in args.only:
-        n, seconds, rss, _ = measure(name, data, summary_key)
+        n, seconds, rss, _, _ = measure(name, data, summary_key)
         assert n == args.items, (name, n)
         results[name] = n / seconds
         print(f"{name:8} {n:>10,} {seconds:>8.2f} {n / seconds:>10,.0f} {rss:>7,.0f}Mi", flush=True)

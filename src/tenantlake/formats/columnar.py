@@ -84,26 +84,34 @@ def _with_parent_nulls(w: pa.StructArray) -> dict[str, pa.Array]:
 # ---- declared attributes to their contract columns ---------------------------------------------
 
 def _cast(values: pa.Array, t: pa.DataType, one: Callable, rows, redo: Redo, numeric: bool = False) -> pa.Array:
-    """Cast in bulk; if that fails, value by value through the precise converter `one`, marking
-    for the precise path every value it refuses."""
+    """Cast in bulk; the values a bulk cast cannot vouch for (number text outside DynamoDB's plain
+    forms) or that make it fail go value by value through the precise converter `one`, and every
+    value `one` refuses marks its row for the precise path."""
+    odd = None
     if numeric:
-        clean = pc.and_kleene(pc.match_substring_regex(values, N_PATTERN),
-                              pc.less_equal(pc.utf8_length(values), 40))
-    if not numeric or pc.all(pc.fill_null(clean, True)).as_py():
+        clean = pc.fill_null(pc.and_kleene(pc.match_substring_regex(values, N_PATTERN),
+                                           pc.less_equal(pc.utf8_length(values), 40)), True)
+        if not pc.all(clean).as_py():
+            odd = pc.invert(clean)
+            values_in_bulk = pc.if_else(clean, values, pa.scalar(None, values.type))
+    try:
+        out = pc.cast(values if odd is None else values_in_bulk, t)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out, odd = None, pc.is_valid(values)
+    if odd is None:
+        return out
+    at = pc.indices_nonzero(odd)
+    converted, bad = [], []
+    for i, v in zip(at.to_pylist(), pc.take(values, at).to_pylist(), strict=True):
         try:
-            return pc.cast(values, t)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    out, bad = [], []
-    for i, v in enumerate(values.to_pylist()):
-        try:
-            out.append(None if v is None else one(v))
+            converted.append(None if v is None else one(v))
         except BadValue:
             bad.append(i)
-            out.append(None)
+            converted.append(None)
     if bad:
         redo.flag(pc.is_in(pa.array(range(len(values))), pa.array(bad)), rows)
-    return pa.array(out, type=t)
+    base = out if out is not None else pa.nulls(len(values), t)
+    return pc.replace_with_mask(base, odd, pa.array(converted, type=t))
 
 
 def _int(text: str) -> int:
