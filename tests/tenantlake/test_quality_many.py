@@ -182,6 +182,20 @@ def test_large_batches_go_to_gx_and_small_ones_do_not():
     assert got["small"].result["meta"]["audited_by"] == "tenantlake.quality.fast"
 
 
+def test_a_fault_in_the_evaluator_sends_its_batches_to_gx(monkeypatch):
+    from tenantlake.quality import fast
+
+    def broken(batches, published):
+        raise IndexError("a bug")
+
+    monkeypatch.setattr(fast, "evaluate", broken)
+    rows = [{"id": "a", "consumer_id": "c", "creditor_name": "x", "apr": Decimal("150")}]
+    got = quality.audit_many("Debt", [batch(1, "Debt", rows), batch(2, "Debt", rows, tenant="t-2")],
+                             nothing_published)
+    assert {a.result["meta"]["audited_by"] for a in got.values()} == {"great_expectations"}
+    assert got[1].quarantined_rows == got[2].quarantined_rows == {0: "expect_column_values_to_be_between(apr)"}
+
+
 def test_small_batches_never_import_gx():
     script = """
 import sys

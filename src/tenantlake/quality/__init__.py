@@ -28,6 +28,7 @@ counts and row positions remain.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import cache
@@ -72,6 +73,7 @@ __all__ = [
 # batch, and the reference engine audits the batches that carry most of the rows. Below it the
 # vectorised evaluator is the same answer (tests/tenantlake/test_quality_fast.py) much faster.
 FAST_MAX_ROWS = 10_000
+log = logging.getLogger(__name__)
 Engine = Literal["auto", "fast", "gx"]
 
 
@@ -126,7 +128,15 @@ def audit_many(entity: str, batches: list[AuditBatch], published: Callable[[str,
         else:
             quick.setdefault(shape, []).append((batch, fast.Prepared(table, batch.tenant_id, exps)))
     for group in quick.values():
-        for (batch, _), res in zip(group, fast.evaluate([p for _, p in group], published), strict=True):
+        try:
+            results = fast.evaluate([p for _, p in group], published)
+        except Exception as e:  # noqa: BLE001 - a fault here must not stop every tenant: GX audits them
+            log.warning("%s: the vectorised audit raised %s; %d batches go through GX", entity, type(e).__name__,
+                        len(group))
+            slow.extend((batch, p.expectations, p.table, fast.audit_columns([x for _, x in p.expectations]))
+                        for batch, p in group)
+            continue
+        for (batch, _), res in zip(group, results, strict=True):
             out[batch.key] = _decide(entity, res, "tenantlake.quality.fast")
     for batch, exps, table, columns in slow:
         out[batch.key] = _validate_with_gx(entity, batch, exps, table, columns, published)
