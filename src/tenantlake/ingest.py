@@ -1,9 +1,18 @@
-"""One batch, end to end: landed data -> verified -> typed rows -> staged -> published.
+"""Batches, end to end: landed data -> verified -> typed rows -> audited -> published.
 
 A batch is an export (full or incremental; DynamoDB JSON or ION) or one landed stream file, keyed
-by (tenant, entity, export id); running it again replaces what it published. An export's data
-files are decoded in parallel processes, each streaming its file in slices into its own Parquet
-part, so memory is bounded by the slice size however large the export grows.
+by (tenant, entity, export id). An Ingest session handles many batches of one entity (a task's
+shard of tenants) and publishes them together:
+
+  stage     verify the manifests and decode each data file into a local Parquet part (in parallel
+            processes for multi-file exports, streaming slices, so memory stays flat)
+  finish    per batch: duplicate keys set aside, then ONE audit for all the session's batches
+            (tenantlake.quality.audit_many), rows of erased consumers dropped, parts cut at UTC day
+            boundaries (Iceberg partitions by day), and each part's protected projection made
+  publish   one Iceberg commit per zone for every batch (tenantlake.lake.publish)
+
+Accounting never loses a row: items = rows published + rows quarantined + rows of erased
+consumers dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import orjson
@@ -31,30 +41,46 @@ from tenantlake.formats.ion import decode_ion
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
 from tenantlake.formats.streams import decode_stream
-from tenantlake.lake import BatchKey, Commit, PartWriter, publish
+from tenantlake.lake.catalog import QUARANTINE_LAKE_SCHEMA, Lake
+from tenantlake.lake.files import split_by_day
+from tenantlake.lake.hive import PartWriter
+from tenantlake.lake.publish import Failed, Publication, Published, StagedBatch
+from tenantlake.lake.read import live_keys, published_ids
+from tenantlake.privacy import protect, pseudonymise
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
+
+KeyFor = Callable[[str], bytes]  # tenant id -> its pseudonym key
 
 
 @dataclass
 class BatchResult:
+    """What became of one batch, small enough for XCom and the run summary."""
+
     tenant_id: str
     entity: str
     export_id: str
     kind: str
-    export_date: str
     items: int  # as the manifest lists them (stream files: records read)
     rows: int  # published to raw/
     quarantined: int
+    erased: int
     files: int
     seconds: float
-    commit_key: str
     export_time_us: int  # full: exportTime; incremental: exportToTime; stream: its newest record
+    outcome: str = "published"  # published | replayed | failed | withheld (after a failed window)
+    reason: str | None = None
+    inferred_deletes: int = 0  # keys a full re-snapshot no longer holds, published as removes
 
     def line(self) -> str:
-        return (f"{self.tenant_id} {self.entity} {self.kind.split('_')[0].lower()} {self.export_id}: "
-                f"{self.items} items -> {self.rows} rows, {self.quarantined} quarantined "
-                f"({self.files} file{'s' * (self.files != 1)}, {self.seconds:.2f}s)")
+        what = f"{self.items} items -> {self.rows} rows, {self.quarantined} quarantined"
+        if self.erased:
+            what += f", {self.erased} of erased consumers dropped"
+        if self.inferred_deletes:
+            what += f", {self.inferred_deletes} deletes inferred from the snapshot"
+        status = "" if self.outcome == "published" else f" [{self.outcome}{': ' + self.reason if self.reason else ''}]"
+        return (f"{self.tenant_id} {self.entity} {self.kind.split('_')[0].lower()} {self.export_id}: {what} "
+                f"({self.files} file{'s' * (self.files != 1)}, {self.seconds:.2f}s){status}")
 
 
 @dataclass
@@ -64,6 +90,27 @@ class StagedFile:
     quarantine: pa.Table
     min_ts: int | None
     max_ts: int | None
+    drift: list = field(default_factory=list)
+
+
+@dataclass
+class Staged:
+    """A decoded batch, not yet audited: local parts and the decoder's quarantine."""
+
+    tenant_id: str
+    entity: str
+    export_id: str
+    kind: str
+    source: str
+    items: int
+    export_time_us: int
+    parts: list[StagedFile]
+    started: float
+    bytes_exported: int | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts)
 
 
 class _Stager:
@@ -71,11 +118,12 @@ class _Stager:
 
     def __init__(self, out: str, entity_name: str | None):
         self.part = PartWriter(out, lake_schema(ENTITIES.get(entity_name)))
-        self.lines, self.quarantined, self.lo, self.hi = 0, [], None, None
+        self.lines, self.quarantined, self.drift, self.lo, self.hi = 0, [], [], None, None
 
     def add(self, decoded: Decoded) -> None:
         self.lines += decoded.lines
         self.part.write(decoded.rows)
+        self.drift += getattr(decoded, "drift", None) or []
         if decoded.quarantine.num_rows:
             self.quarantined.append(decoded.quarantine)
         if decoded.rows.num_rows:
@@ -85,7 +133,7 @@ class _Stager:
 
     def done(self) -> StagedFile:
         q = pa.concat_tables(self.quarantined) if self.quarantined else QUARANTINE_SCHEMA.empty_table()
-        return StagedFile(self.part.close(), self.part.rows, q, self.lo, self.hi)
+        return StagedFile(self.part.close(), self.part.rows, q, self.lo, self.hi, self.drift)
 
 
 def stage_data_file(landing: Store, f: DataFile, entity_name: str | None, src: Source, out: str,
@@ -119,43 +167,313 @@ def bounded_map(pool: Executor | None, fn: Callable, args: Iterable[tuple], ahea
         yield p.result()
 
 
-def _audit(lake: Store, batch: BatchKey, kind: str, parts: list[StagedFile], export_time_us: int,
-           run_id: str) -> tuple[list[StagedFile], pa.Table | None, dict]:
-    """Run the entity's suite over the staged parts. Rows failing a `quarantine` expectation are
-    cut from their part and returned as quarantine rows; any `fail` stops the batch."""
-    paths = [p.path for p in parts if p.path]
-    rows = sum(p.rows for p in parts)
-    params = quality.params_for(batch.tenant_id, rows, export_time_us)
-    outcome = quality.audit(batch.entity, paths, params, kind, published=quality.published_ids(lake, batch.tenant_id))
-    lake.put(f"_quality/results/{batch.entity}/tenant_id={batch.tenant_id}/{batch.export_id}.json",
-             orjson.dumps({"run_id": run_id, "batch": asdict(batch), "failed": outcome.failed,
-                           "warned": outcome.warned, "quarantined": len(outcome.quarantined_rows),
-                           "result": outcome.result}, default=str))
-    if outcome.failed:
-        raise quality.QualityError(f"{batch.entity} batch {batch.export_id} of {batch.tenant_id} failed its audit: "
-                                   + "; ".join(outcome.failed))
-    # Only what decides the published data goes in the commit marker: warnings can depend on
-    # what else was published first (a referential check), so they stay in the audit results.
-    summary = {"quarantined": len(outcome.quarantined_rows)}
-    if not outcome.quarantined_rows:
-        return parts, None, summary
-    kept, aside, offset = [], [], 0
-    for part in parts:
-        if part.path is None:
-            kept.append(part)
-            continue
-        table = pq.read_table(part.path)
-        bad = sorted(r - offset for r in outcome.quarantined_rows if offset <= r < offset + table.num_rows)
-        if bad:
-            aside.append(_audit_quarantine(table.take(bad), [outcome.quarantined_rows[offset + i] for i in bad]))
-            keep = np.ones(table.num_rows, dtype=bool)
-            keep[bad] = False
-            table = table.filter(pa.array(keep))
-            pq.write_table(table, part.path, compression="snappy")
-        offset += part.rows
-        kept.append(StagedFile(part.path if table.num_rows else None, table.num_rows, part.quarantine,
-                               part.min_ts, part.max_ts))
-    return kept, pa.concat_tables(aside), summary
+def stream_batch_id(key: str) -> str:
+    """A landed stream file's batch id: derived from its key, so the same file is the same batch."""
+    return "stream-" + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def _us(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
+
+
+def _quarantine_rows(decoder_rows: pa.Table, consumer: tuple[str, str] | None) -> pa.Table:
+    """Quarantine rows in the lake's layout: whose item each is, read from its original line where
+    it can be (erasure finds a consumer's quarantined items by these). `consumer` is the contract's
+    consumer reference as (DynamoDB attribute, column): lines hold the one, audit rows the other."""
+    item_ids, consumer_ids = [], []
+    for raw in decoder_rows["_raw"].to_pylist():
+        item = _item_of(raw)
+        item_ids.append(_plain_string(item.get("id")))
+        consumer_ids.append(next((_plain_string(item[k]) for k in consumer if k in item), None) if consumer else None)
+    now = datetime.now(UTC)
+    return decoder_rows.append_column("_item_id", pa.array(item_ids, pa.string())).append_column(
+        "_consumer_id", pa.array(consumer_ids, pa.string())).append_column(
+        "_quarantined_at", pa.array([now] * decoder_rows.num_rows, pa.timestamp("us", tz="UTC"))).cast(
+        QUARANTINE_LAKE_SCHEMA)
+
+
+def _item_of(raw: bytes | None) -> dict:
+    """The item inside a quarantined line, as far as it can be read (any envelope)."""
+    try:
+        doc = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    for path in (("Item",), ("NewImage",), ("OldImage",), ("Keys",), ("dynamodb", "NewImage"),
+                 ("dynamodb", "OldImage"), ("dynamodb", "Keys")):
+        node = doc
+        for step in path:
+            node = node.get(step) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            return node
+    return doc
+
+
+def _plain_string(av) -> str | None:
+    """An id as a line holds it ({"S": "c-1"}) or as an audit row holds it ("c-1")."""
+    if isinstance(av, dict) and isinstance(av.get("S"), str):
+        return av["S"]
+    return av if isinstance(av, str) else None
+
+
+def _strings(doc) -> Iterator[str]:
+    """Every string in a JSON document: the ids an unreadable item may still name."""
+    if isinstance(doc, str):
+        yield doc
+    elif isinstance(doc, dict):
+        for v in doc.values():
+            yield from _strings(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _strings(v)
+
+
+def _drop_erased_quarantine(q: pa.Table, tenant_id: str, erased: set[str], key_for: KeyFor) -> tuple[pa.Table, int]:
+    """Quarantined lines naming an erased consumer anywhere (as the item's id or its consumer)."""
+    from tenantlake.pseudonyms import pseudonym
+
+    key = key_for(tenant_id)
+    keep = []
+    for raw in q["_raw"].to_pylist():
+        try:
+            names = set(_strings(orjson.loads(raw or b"")))
+        except orjson.JSONDecodeError:
+            names = set()
+        keep.append(not any(pseudonym(key, tenant_id, s) in erased for s in names))
+    return q.filter(pa.array(keep, pa.bool_())), keep.count(False)
+
+
+class Ingest:
+    """Many batches of one entity, staged one by one and published together."""
+
+    def __init__(self, lake: Lake, entity: str, run_id: str, key_for: KeyFor, *,
+                 erased: dict[str, set[str]] | None = None, workers: int = 1, audit: bool = True):
+        self.lake, self.entity, self.run_id, self.key_for = lake, entity, run_id, key_for
+        self.contract = ENTITIES.get(entity)
+        self.erased = erased or {}
+        self.workers = workers
+        self.audit = audit and self.contract is not None
+        self.workdir = tempfile.mkdtemp(prefix="tenantlake-ingest-")
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Ingest:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- stage ---------------------------------------------------------------------------------
+
+    def stage_export(self, landing: Store, summary_key: str, tenant_id: str, tenant: Tenant | None) -> Staged:
+        started = time.perf_counter()
+        export = read_export(landing, summary_key)
+        if tenant is not None:
+            check_tenant(export, tenant, self.entity)
+        local = tempfile.mkdtemp(prefix="stage-", dir=self.workdir)
+        pool = ProcessPoolExecutor(self.workers) if self.workers > 1 and len(export.files) > 1 else None
+        try:
+            # Worker processes parse on one thread each: the processes already fill the cores.
+            args = ((landing, f, self.entity, Source(tenant_id, export.export_id, f.key, export.kind,
+                                                     export.export_time_us, export.view),
+                     os.path.join(local, f"{i:05d}.parquet"), export.format, pool is None)
+                    for i, f in enumerate(export.files))
+            parts = list(bounded_map(pool, stage_data_file, args, ahead=self.workers + 1))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        return Staged(tenant_id, self.entity, export.export_id, export.kind, summary_key, export.item_count,
+                      export.export_time_us, parts, started, getattr(export, "billed_bytes", None))
+
+    def stage_stream(self, landing: Store, key: str, tenant_id: str, envelope: str) -> Staged:
+        started = time.perf_counter()
+        export_id = stream_batch_id(key)
+        if not landing.exists(key):
+            raise ExportError(f"{key}: stream file not found")
+        body = landing.get(key)
+        try:
+            text = zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body  # gzip or plain
+            decoded = decode_stream(text, self.contract, Source(tenant_id, export_id, key, "STREAM", 0), envelope)
+        except (zlib.error, ValueError, UnicodeDecodeError) as e:
+            raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
+        local = tempfile.mkdtemp(prefix="stage-", dir=self.workdir)
+        stager = _Stager(os.path.join(local, "part.parquet"), self.entity)
+        stager.add(decoded)
+        part = stager.done()
+        # a stream file has no export time: its newest record bounds the audit's "not in the future"
+        return Staged(tenant_id, self.entity, export_id, f"STREAM_{envelope.upper()}", key, decoded.lines,
+                      part.max_ts or 0, [part], started)
+
+    # ---- finish and publish --------------------------------------------------------------------
+
+    def publish(self, staged: list[Staged]) -> tuple[list[BatchResult], Published]:
+        """Audit every staged batch at once, then publish the ones that passed in one commit per
+        zone. `staged` is in each tenant's order: after a tenant's batch fails its audit, that
+        tenant's later batches are withheld (windows must follow on without a gap; they are staged
+        again next run)."""
+        publication = Publication(self.lake, self.entity, self.run_id, self.workdir)
+        results: dict[tuple[str, str], BatchResult] = {}
+        verdicts = self._audit(staged)
+        blocked: set[str] = set()
+        for s in staged:
+            verdict = verdicts.get((s.tenant_id, s.export_id))
+            if s.tenant_id in blocked:
+                results[(s.tenant_id, s.export_id)] = self._result(s, 0, 0, 0, "withheld",
+                                                                   "an earlier batch of the tenant failed")
+                continue
+            if verdict is not None and verdict.failed:
+                reason = "failed its audit: " + "; ".join(verdict.failed)
+                publication.fail(Failed(s.tenant_id, s.entity, s.export_id, s.kind, s.source, reason, s.items,
+                                        _dumps(_quality_doc(verdict, self.run_id))))
+                results[(s.tenant_id, s.export_id)] = self._result(s, 0, 0, 0, "failed", reason)
+                blocked.add(s.tenant_id)
+                continue
+            batch = self._finish(s, verdict)
+            publication.add(batch)
+            results[(s.tenant_id, s.export_id)] = self._result(s, batch.rows, batch.quarantined, batch.erased)
+            results[(s.tenant_id, s.export_id)].inferred_deletes = batch.inferred_deletes
+        published = publication.commit()
+        for bid in published.replayed:
+            results[bid].outcome = "replayed"
+        return [results[(s.tenant_id, s.export_id)] for s in staged], published
+
+    def _result(self, s: Staged, rows: int, quarantined: int, erased: int, outcome: str = "published",
+                reason: str | None = None) -> BatchResult:
+        return BatchResult(s.tenant_id, s.entity, s.export_id, s.kind, s.items, rows, quarantined, erased,
+                           sum(1 for p in s.parts if p.path), time.perf_counter() - s.started, s.export_time_us,
+                           outcome, reason)
+
+    def _audit(self, staged: list[Staged]) -> dict[tuple[str, str], quality.Audit]:
+        if not self.audit:
+            return {}
+        tenants = {s.tenant_id for s in staged}
+        ids: dict[tuple[str, str], set[str]] = {}
+
+        def published(tenant_id: str, entity: str) -> set[str]:
+            if (tenant_id, entity) not in ids:
+                for t, found in published_ids(self.lake, entity, tenants).items():
+                    ids[(t, entity)] = found
+            return ids.get((tenant_id, entity), set())
+
+        batches = [quality.AuditBatch((s.tenant_id, s.export_id), s.tenant_id, s.kind, _read_parts(s),
+                                      quality.params_for(s.tenant_id, s.rows, s.export_time_us)) for s in staged]
+        return quality.audit_many(self.entity, batches, published)
+
+    def _finish(self, s: Staged, verdict: quality.Audit | None) -> StagedBatch:
+        """Quarantine what the audit set aside, drop erased consumers' rows, cut at days, protect."""
+        aside = dict(verdict.quarantined_rows) if verdict is not None else {}
+        quarantine = [p.quarantine for p in s.parts if p.quarantine.num_rows]
+        raw_parts, protected_parts, offset, erased, rows, lo, hi = [], [], 0, 0, 0, [], []
+        erased_keys = self.erased.get(s.tenant_id, set())
+        ref = self.contract.consumer_reference if self.contract else None
+        reference = ref.column if ref else None
+        for part in s.parts:
+            if part.path is None:
+                continue
+            table = pq.read_table(part.path)
+            n = table.num_rows
+            keep = np.ones(n, dtype=bool)
+            cut = sorted(r - offset for r in aside if offset <= r < offset + n)
+            if cut:
+                quarantine.append(_audit_quarantine(table.take(cut), [aside[offset + i] for i in cut]))
+                keep[cut] = False
+            if erased_keys and reference:
+                keys = pseudonymise(table["tenant_id"], table[reference], self.key_for)
+                gone = pc.fill_null(pc.is_in(keys, pa.array(sorted(erased_keys), pa.string())), False)
+                erased += int(pc.sum(pc.and_(gone, pa.array(keep))).as_py() or 0)
+                keep &= ~np.asarray(gone)
+            offset += n
+            if not keep.all():
+                table = table.filter(pa.array(keep))
+                if not table.num_rows:
+                    continue
+                pq.write_table(table, part.path, compression="snappy")
+            rows += table.num_rows
+            lo.append(part.min_ts)
+            hi.append(part.max_ts)
+            for day_part in split_by_day(part.path):
+                raw_parts.append(day_part)
+                if self.contract is not None:
+                    protected = f"{day_part}.protected.parquet"
+                    pq.write_table(protect(pq.read_table(day_part), self.contract, self.key_for), protected,
+                                   compression="snappy")
+                    protected_parts.append(protected)
+        q = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
+        inferred = self._inferred_removes(s, raw_parts, q) if s.kind == "FULL_EXPORT" else None
+        if inferred is not None:
+            raw_parts.append(inferred.path)
+            if self.contract is not None:
+                protected = f"{inferred.path}.protected.parquet"
+                pq.write_table(protect(pq.read_table(inferred.path), self.contract, self.key_for), protected,
+                               compression="snappy")
+                protected_parts.append(protected)
+            rows += inferred.rows
+            lo.append(inferred.min_ts)
+            hi.append(inferred.max_ts)
+        if erased_keys and reference and q.num_rows:
+            q, dropped = _drop_erased_quarantine(q, s.tenant_id, erased_keys, self.key_for)
+            erased += dropped
+        drift = [d for p in s.parts for d in p.drift]
+        batch = StagedBatch(
+            s.tenant_id, s.entity, s.export_id, s.kind, s.source, s.items, s.export_time_us,
+            raw_parts=raw_parts, protected_parts=protected_parts,
+            quarantine=_quarantine_rows(q, (ref.name, ref.column) if ref else None) if q.num_rows else None,
+            rows=rows, erased=erased, inferred_deletes=inferred.rows if inferred is not None else 0,
+            bytes_exported=s.bytes_exported, min_event_ts=min(lo, default=None), max_event_ts=max(hi, default=None),
+            seconds=time.perf_counter() - s.started,
+            quality=_dumps(_quality_doc(verdict, self.run_id)) if verdict is not None else None,
+            drift=orjson.dumps([_drift_doc(d) for d in drift]).decode() if drift else None)
+        return batch
+
+    def _inferred_removes(self, s: Staged, raw_parts: list[str], quarantine: pa.Table) -> StagedFile | None:
+        """A full export is the table as it was at its export time: a key the lake holds live but the
+        snapshot does not was deleted in a window we never saw. It is published as a remove at the
+        snapshot's time, so latest-wins still keeps any change newer than the snapshot."""
+        if self.contract is None or not self.lake.exists("raw", self.entity):
+            return None
+        present: set[str] = set()
+        for path in raw_parts:
+            present |= set(pq.read_table(path, columns=["id"])["id"].to_pylist())
+        for raw in quarantine["_raw"].to_pylist():
+            item_id = _plain_string(_item_of(raw).get("id"))
+            if item_id is None:
+                return None  # an unreadable item could be any key: infer nothing rather than delete it
+            present.add(item_id)
+        gone = sorted(live_keys(self.lake, self.entity, s.tenant_id) - present)
+        if not gone:
+            return None
+        n = len(gone)
+        table = pa.table({"tenant_id": [s.tenant_id] * n, "id": gone, "_op": ["remove"] * n,
+                          "_event_ts": pa.array([s.export_time_us] * n, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+                          "_export_id": [s.export_id] * n, "_source_file": [s.source] * n,
+                          "_line": pa.array([0] * n, pa.int32())})
+        schema = lake_schema(self.contract)
+        table = pa.table({f.name: table[f.name] if f.name in table.column_names else pa.nulls(n, f.type)
+                          for f in schema}).cast(schema)
+        path = os.path.join(self.workdir, f"inferred-{s.tenant_id}-{s.export_id}.parquet")
+        pq.write_table(table, path, compression="snappy")
+        return StagedFile(path, n, QUARANTINE_SCHEMA.empty_table(), s.export_time_us, s.export_time_us)
+
+
+def _dumps(doc) -> str:
+    """JSON text of a result document (GX's results hold numpy scalars)."""
+    return orjson.dumps(doc, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _drift_doc(d) -> dict:
+    return d if isinstance(d, dict) else {k: v for k, v in vars(d).items() if not k.startswith("_")}
+
+
+def _quality_doc(verdict: quality.Audit, run_id: str) -> dict:
+    return {"run_id": run_id, "failed": verdict.failed, "warned": verdict.warned,
+            "quarantined": len(verdict.quarantined_rows), "result": verdict.result}
+
+
+def _read_parts(s: Staged) -> pa.Table:
+    tables = [pq.read_table(p.path) for p in s.parts if p.path]
+    return pa.concat_tables(tables) if tables else lake_schema(ENTITIES.get(s.entity)).empty_table()
 
 
 def _audit_quarantine(rows: pa.Table, reasons: list[str]) -> pa.Table:
@@ -169,93 +487,10 @@ def _audit_quarantine(rows: pa.Table, reasons: list[str]) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
-def _publish(lake: Store, batch: BatchKey, kind: str, source: str, parts: Iterable[StagedFile],
-             run_id: str, items: int, started: float, export_time_us: int, audit: bool) -> BatchResult:
-    """Stage the parts, audit them, then publish them with their quarantine under one marker."""
-    staging = batch.staging_prefix(run_id)
-    parts = list(parts)  # decode every file first: a batch is audited and published whole
-    audited, summary = None, {}
-    if audit:
-        parts, audited, summary = _audit(lake, batch, kind, parts, export_time_us, run_id)
-    staged, quarantined, lo, hi = [], [audited] if audited is not None else [], [], []
-    try:
-        for part in parts:
-            if part.path is not None:
-                key = f"{staging}/part-{len(staged):05d}.parquet"
-                size = os.path.getsize(part.path)
-                lake.put_file(key, part.path)
-                staged.append({"key": key, "rows": part.rows, "bytes": size})
-                lo.append(part.min_ts)
-                hi.append(part.max_ts)
-            if part.quarantine.num_rows:
-                quarantined.append(part.quarantine)
-    except BaseException:
-        lake.delete_prefix(staging)  # nothing half-written stays behind
-        raise
-    quarantine = pa.concat_tables(quarantined) if quarantined else QUARANTINE_SCHEMA.empty_table()
-    rows = sum(f["rows"] for f in staged)
-    commit = Commit(batch.tenant_id, batch.entity, batch.export_id, batch.export_date, kind, source,
-                    rows, quarantine.num_rows, min_event_ts=min(lo, default=None),
-                    max_event_ts=max(hi, default=None), quality=summary)
-    publish(lake, batch, commit, staged, quarantine)
-    lake.delete_prefix(staging)
-    return BatchResult(batch.tenant_id, batch.entity, batch.export_id, kind, batch.export_date, items,
-                       rows, quarantine.num_rows, len(staged), time.perf_counter() - started,
-                       batch.commit_key, export_time_us)
-
-
-def ingest_export(landing: Store, summary_key: str, lake: Store, *, tenant_id: str, entity: str,
-                  tenant: Tenant | None, run_id: str, workers: int = 1, audit: bool = True) -> BatchResult:
-    started = time.perf_counter()
-    export = read_export(landing, summary_key)
-    if tenant is not None:
-        check_tenant(export, tenant, entity)
-    batch = BatchKey(tenant_id, entity, export.export_id, export.export_date)
-    local = tempfile.mkdtemp(prefix="tenantlake-")
-    pool = ProcessPoolExecutor(workers) if workers > 1 and len(export.files) > 1 else None
-    try:
-        # Worker processes parse on one thread each: the processes already fill the cores.
-        args = ((landing, f, entity, Source(tenant_id, export.export_id, f.key, export.kind,
-                                            export.export_time_us, export.view),
-                 os.path.join(local, f"{i:05d}.parquet"), export.format, pool is None)
-                for i, f in enumerate(export.files))
-        parts = bounded_map(pool, stage_data_file, args, ahead=workers + 1)
-        return _publish(lake, batch, export.kind, summary_key, parts, run_id, export.item_count, started,
-                        export.export_time_us, audit and entity in ENTITIES)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        shutil.rmtree(local, ignore_errors=True)
-
-
-def stream_batch_key(tenant_id: str, entity: str, key: str) -> BatchKey:
-    """A landed stream file's batch: its id derives from its key, its day from its path
-    (.../YYYY/MM/DD/HH/<file>, the Firehose and Pipes default prefix)."""
-    parts = key.split("/")
-    day = "-".join(parts[-5:-2]) if len(parts) >= 5 and all(p.isdigit() for p in parts[-5:-2]) else "unknown"
-    return BatchKey(tenant_id, entity, "stream-" + hashlib.sha256(key.encode()).hexdigest()[:20], day)
-
-
-def ingest_stream_file(landing: Store, key: str, lake: Store, *, tenant_id: str, entity: str,
-                       envelope: str, run_id: str, audit: bool = True) -> BatchResult:
-    started = time.perf_counter()
-    batch = stream_batch_key(tenant_id, entity, key)
-    if not landing.exists(key):
-        raise ExportError(f"{key}: stream file not found")
-    body = landing.get(key)
-    try:
-        text = zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body  # gzip or plain
-        decoded = decode_stream(text, ENTITIES.get(entity), Source(tenant_id, batch.export_id, key,
-                                                                   "STREAM", 0), envelope)
-    except (zlib.error, ValueError, UnicodeDecodeError) as e:
-        raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
-    local = tempfile.mkdtemp(prefix="tenantlake-")
-    try:
-        stager = _Stager(os.path.join(local, "part.parquet"), entity)
-        stager.add(decoded)
-        staged = stager.done()
-        # a stream file has no export time: its newest record bounds the audit's "not in the future"
-        return _publish(lake, batch, f"STREAM_{envelope.upper()}", key, [staged], run_id,
-                        decoded.lines, started, staged.max_ts or 0, audit and entity in ENTITIES)
-    finally:
-        shutil.rmtree(local, ignore_errors=True)
+def ingest_export(landing: Store, summary_key: str, lake: Lake, *, tenant_id: str, entity: str,
+                  tenant: Tenant | None, run_id: str, key_for: KeyFor, workers: int = 1,
+                  audit: bool = True) -> BatchResult:
+    """One export, staged and published on its own (`tenantlake convert`, tests)."""
+    with Ingest(lake, entity, run_id, key_for, workers=workers, audit=audit) as session:
+        results, _ = session.publish([session.stage_export(landing, summary_key, tenant_id, tenant)])
+    return results[0]

@@ -1,21 +1,35 @@
-"""Bring one (tenant, table) up to date: the unit of work each mapped task runs.
+"""Bring a shard of tenants' table up to date: the unit of work one task runs.
 
-Local mode (the embedded default) finds the exports the simulator landed; aws mode asks DynamoDB
-for them (tenantlake.exports) and waits. Both then ingest in order and advance the watermark
-after each publish. Windows must follow on from the watermark: a gap is an error, never a skip.
+For each tenant the shard finds what to ingest after its watermark — the exports the simulator
+landed (local mode) or the ones DynamoDB completed for us (aws mode, tenantlake.tasks), and for
+tenants whose changes come from DynamoDB Streams, the stream files landed since — stages them in
+order, then the whole shard is audited and published together (tenantlake.ingest) and each
+tenant's watermark moves to its last published batch.
+
+One tenant's problem never stops another: a tenant whose export cannot be read, or whose batch
+fails its audit, keeps its watermark before that batch (its later windows wait, since windows must
+follow on without a gap) and is reported with the reason; every other tenant publishes.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
+from pyiceberg.expressions import And, EqualTo, In
 
 from tenantlake import watermarks
+from tenantlake.errors import heals
 from tenantlake.formats.manifest import ExportError, parse_time
-from tenantlake.ingest import BatchResult, ingest_export, ingest_stream_file, stream_batch_key
+from tenantlake.ingest import BatchResult, Ingest, KeyFor, Staged
+from tenantlake.lake.catalog import BATCH_LOG, Lake
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
+
+log = logging.getLogger(__name__)
+ENVELOPES = ("pipes", "firehose")
 
 
 @dataclass(frozen=True)
@@ -27,21 +41,26 @@ class Landed:
 
 
 @dataclass
-class SyncResult:
+class TableOutcome:
+    """What one (tenant, table) did in a run: small enough for XCom and the run summary."""
+
     tenant_id: str
     entity: str
     batches: list[dict] = field(default_factory=list)
     watermark_us: int | None = None
+    error: str | None = None  # why the table stopped, naming the file and the problem
+    heals: bool = False  # whether a retry could help (throttling, a network error)
 
     def add(self, r: BatchResult) -> None:
         self.batches.append({"export_id": r.export_id, "kind": r.kind, "items": r.items, "rows": r.rows,
-                             "quarantined": r.quarantined})
+                             "quarantined": r.quarantined, "erased": r.erased, "outcome": r.outcome})
 
     def summary(self) -> dict:
-        """Small enough for XCom: counts, not rows."""
-        return {"tenant_id": self.tenant_id, "entity": self.entity, "batches": len(self.batches),
-                "items": sum(b["items"] for b in self.batches), "rows": sum(b["rows"] for b in self.batches),
-                "quarantined": sum(b["quarantined"] for b in self.batches), "watermark_us": self.watermark_us}
+        done = [b for b in self.batches if b["outcome"] in ("published", "replayed")]
+        return {"tenant_id": self.tenant_id, "entity": self.entity, "batches": len(done),
+                "items": sum(b["items"] for b in done), "rows": sum(b["rows"] for b in done),
+                "quarantined": sum(b["quarantined"] for b in done), "erased": sum(b["erased"] for b in done),
+                "watermark_us": self.watermark_us, "error": self.error, "heals": self.heals}
 
 
 def landed_exports(landing: Store, tenant_id: str, entity: str) -> list[Landed]:
@@ -50,19 +69,24 @@ def landed_exports(landing: Store, tenant_id: str, entity: str) -> list[Landed]:
     for key in landing.list(f"tenant={tenant_id}/table={entity}/AWSDynamoDB/"):
         if not key.endswith("/manifest-summary.json"):
             continue
-        s = orjson.loads(landing.get(key))
+        try:
+            s = orjson.loads(landing.get(key))
+        except orjson.JSONDecodeError as e:
+            raise ExportError(f"{key}: not valid JSON ({e})") from None
         if s.get("exportType", "FULL_EXPORT") == "FULL_EXPORT":
             at = parse_time(s.get("exportTime") or s.get("startTime"), key)
             found.append(Landed(key, "FULL_EXPORT", None, at))
         else:
-            found.append(Landed(key, "INCREMENTAL_EXPORT", parse_time(s["exportFromTime"], key),
-                                parse_time(s["exportToTime"], key)))
+            found.append(Landed(key, "INCREMENTAL_EXPORT", parse_time(s.get("exportFromTime"), key),
+                                parse_time(s.get("exportToTime"), key)))
     return sorted(found, key=lambda e: (e.to_us, e.kind != "FULL_EXPORT"))
 
 
-def pending(exports: list[Landed], mark: watermarks.Watermark | None, resnapshot: bool) -> list[Landed]:
-    """What to ingest after the watermark: a full export to start from (the first run, or a
-    forced re-snapshot), then the incremental windows that follow on without a gap."""
+def pending(exports: list[Landed], mark: watermarks.Watermark | None, resnapshot: bool,
+            incremental: bool = True) -> list[Landed]:
+    """What to ingest after the watermark: a full export to start from (the first run, or a forced
+    re-snapshot), then the incremental windows that follow on without a gap (none for a tenant
+    whose changes come from streams)."""
     start = None if resnapshot else mark
     todo = []
     if start is None:
@@ -73,38 +97,98 @@ def pending(exports: list[Landed], mark: watermarks.Watermark | None, resnapshot
         at = fulls[-1].to_us
     else:
         at = start.to_us
+    if not incremental:
+        return todo
     for e in exports:
         if e.kind != "INCREMENTAL_EXPORT" or e.to_us <= at:
             continue
         if e.from_us > at:
             raise ExportError(f"{e.summary_key}: gap in incremental exports: the window starts at "
-                              f"{e.from_us}, but data is published only up to {at}")
+                              f"{watermarks.when(e.from_us)}, but data is published only up to {watermarks.when(at)}")
         todo.append(e)
         at = e.to_us
     return todo
 
 
-def sync_landed(landing: Store, lake: Store, tenant: Tenant, entity: str, run_id: str,
-                resnapshot: bool = False, workers: int = 1) -> SyncResult:
-    result = SyncResult(tenant.tenant_id, entity)
-    mark = watermarks.read(lake, tenant.tenant_id, entity)
-    for e in pending(landed_exports(landing, tenant.tenant_id, entity), mark, resnapshot):
-        r = ingest_export(landing, e.summary_key, lake, tenant_id=tenant.tenant_id, entity=entity,
-                          tenant=tenant, run_id=run_id, workers=workers)
-        result.add(r)
-        watermarks.advance(lake, tenant.tenant_id, entity, watermarks.Watermark(e.to_us, r.export_id, r.kind))
-    mark = watermarks.read(lake, tenant.tenant_id, entity)
-    result.watermark_us = mark.to_us if mark else None
-    return result
+def published_sources(lake: Lake, entity: str, tenant_ids: set[str]) -> set[tuple[str, str]]:
+    """(tenant, source) of every batch already published: stream files are known by their key."""
+    if not tenant_ids or not lake.exists("ops", BATCH_LOG):
+        return set()
+    table = lake.table("ops", BATCH_LOG, refresh=True)
+    if table.current_snapshot() is None:
+        return set()
+    rows = table.scan(row_filter=And(And(In("tenant_id", tenant_ids), EqualTo("entity", entity)),
+                                     EqualTo("outcome", "published")),
+                      selected_fields=("tenant_id", "source")).to_arrow()
+    return set(zip(rows["tenant_id"].to_pylist(), rows["source"].to_pylist(), strict=True))
 
 
-def sync_streams(landing: Store, lake: Store, tenant: Tenant, entity: str, run_id: str) -> SyncResult:
-    """Stream files landed by Pipes or Firehose that have no commit marker yet."""
-    result = SyncResult(tenant.tenant_id, entity)
-    for envelope in ("pipes", "firehose"):
-        for key in landing.list(f"tenant={tenant.tenant_id}/table={entity}/streams/{envelope}/"):
-            if lake.exists(stream_batch_key(tenant.tenant_id, entity, key).commit_key):
-                continue
-            result.add(ingest_stream_file(landing, key, lake, tenant_id=tenant.tenant_id,
-                                               entity=entity, envelope=envelope, run_id=run_id))
-    return result
+def stream_files(landing: Store, tenant_id: str, entity: str) -> list[tuple[str, str]]:
+    """(envelope, key) of every stream file landed for the tenant's table, in key order (Firehose
+    and Pipes prefixes are dated, so key order is arrival order)."""
+    return [(envelope, key) for envelope in ENVELOPES
+            for key in landing.list(f"tenant={tenant_id}/table={entity}/streams/{envelope}/")]
+
+
+@dataclass
+class Work:
+    """One tenant's batches to ingest this run, in order."""
+
+    tenant: Tenant
+    exports: list[str] = field(default_factory=list)  # manifest-summary keys
+    streams: list[tuple[str, str]] = field(default_factory=list)  # (envelope, key)
+
+
+def sync_shard(landing: Store, lake: Lake, state: Store, entity: str, work: list[Work], run_id: str,
+               key_for: KeyFor, *, erased: dict[str, set[str]] | None = None, workers: int = 1,
+               on_progress: Callable[[str], None] | None = None) -> list[TableOutcome]:
+    """Ingest every tenant's batches of the shard and publish them in one commit per zone; move
+    each tenant's watermark (kept in `state`) to its last published batch."""
+    say = on_progress or log.info
+    outcomes = {w.tenant.tenant_id: TableOutcome(w.tenant.tenant_id, entity) for w in work}
+    staged: list[Staged] = []
+    order: dict[str, list[Staged]] = {}
+    with Ingest(lake, entity, run_id, key_for, erased=erased, workers=workers) as session:
+        for w in work:
+            tid = w.tenant.tenant_id
+            try:
+                for key in w.exports:
+                    s = session.stage_export(landing, key, tid, w.tenant)
+                    staged.append(s)
+                    order.setdefault(tid, []).append(s)
+                for envelope, key in w.streams:
+                    s = session.stage_stream(landing, key, tid, envelope)
+                    staged.append(s)
+                    order.setdefault(tid, []).append(s)
+            except Exception as e:  # noqa: BLE001 - one tenant's failure must not stop the shard
+                outcomes[tid].error, outcomes[tid].heals = f"{type(e).__name__}: {e}", heals(e)
+                say(f"{tid} {entity}: stopped: {outcomes[tid].error}")
+        results, _ = session.publish(staged) if staged else ([], None)
+    by_batch = {(r.tenant_id, r.export_id): r for r in results}
+    for tid, batches in order.items():
+        out = outcomes[tid]
+        for s in batches:
+            r = by_batch[(tid, s.export_id)]
+            out.add(r)
+            say(f"{tid} {entity}: {r.line()}")
+            if r.outcome in ("failed", "withheld"):
+                out.error = out.error or r.reason
+            else:
+                watermarks.advance(state, tid, entity, watermarks.Watermark(r.export_time_us, s.export_id, s.kind))
+    for w in work:
+        mark = watermarks.read(state, w.tenant.tenant_id, entity)
+        outcomes[w.tenant.tenant_id].watermark_us = mark.to_us if mark else None
+    return list(outcomes.values())
+
+
+def plan_local(landing: Store, lake: Lake, state: Store, tenant: Tenant, entity: str,
+               resnapshot: bool = False) -> Work:
+    """What the simulator (or any copy of AWS's layout) has landed for the tenant after its watermark."""
+    mark = watermarks.read(state, tenant.tenant_id, entity)
+    streams = tenant.change_source == "streams"
+    todo = pending(landed_exports(landing, tenant.tenant_id, entity), mark, resnapshot, incremental=not streams)
+    work = Work(tenant, [e.summary_key for e in todo])
+    if streams and (mark is not None or todo):
+        done = {src for t, src in published_sources(lake, entity, {tenant.tenant_id}) if t == tenant.tenant_id}
+        work.streams = [(env, key) for env, key in stream_files(landing, tenant.tenant_id, entity) if key not in done]
+    return work
