@@ -2,15 +2,23 @@
 ### tenant_exports
 
 Pulls every agency's DynamoDB tables into the lake: for each (tenant, table), the first run takes
-a FULL export, later runs INCREMENTAL windows from the watermark (or landed stream records); each
-batch is verified, decoded, audited and published (Write-Audit-Publish), then the watermark moves.
+a FULL export, later runs INCREMENTAL windows from the watermark (or the DynamoDB Streams records
+landed for tenants whose changes come from streams); each batch is verified, decoded, audited and
+published to the lake's Apache Iceberg tables (Write-Audit-Publish), then the watermark moves.
 
-* **Shape**: per entity and shard, `plan` reads the tenant registry at run time and a mapped
-  `sync` task pulls each of its tenants. A tenant's failure fails only its own tasks; `report` then
-  fails the run with the list, after everyone else has published.
-* **Waiting** for exports is deferrable: no worker slot is held while DynamoDB writes.
-* **Params**: `tenants` / `tables` narrow a run; `resnapshot_tenants` forces a FULL export.
-* **Outputs**: an Asset per entity (`raw_<entity>`), which schedules `warehouse_load`.
+* **Shape**: `plan` reads the tenant registry at run time and cuts the work into shards (per entity,
+  one tenant each for small fleets, groups for large ones); a mapped `sync` task per shard, named
+  in the grid as `agency-004 / Debt`, publishes its tenants in one Iceberg commit per zone.
+* **Failures**: a tenant's problem fails only its own table; the shard's other tenants publish.
+  Problems that cannot heal (a bad manifest, a refused role, an invalid registry entry) fail at
+  once, without retries; throttling and network errors retry with backoff. `report` fails the run
+  with the list of tenant tables that failed, after everyone else has published.
+* **Waiting** for exports is deferrable: no worker slot is held while DynamoDB writes; an export
+  still running after 3 hours is reported stuck, naming the tenant, table and export ARN.
+* **Params**: `tenants` / `tables` narrow a run; `resnapshot_tenants` forces a FULL export (which
+  also repairs deletes missed in lost windows).
+* **Outputs**: the asset `tenantlake_lake`, emitted by `publish_signal` only when the run published
+  something: it schedules `warehouse_load` once per finished run.
 * **Local mode** (`TENANTLAKE_MODE=local`, the default): the simulator has landed the exports;
   nothing calls AWS. See README "Production guide" for aws mode.
 """
@@ -20,10 +28,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Param, TaskGroup
+from airflow.sdk import DAG, Param
 
-from tenantlake.entities import ENTITY_NAMES, raw_asset
-from tenantlake.tasks import POOL, SHARDS, SyncTableOperator, plan, report
+from tenantlake.entities import LAKE_PUBLISHED
+from tenantlake.lineage import LAKE_ALIAS
+from tenantlake.notify import TenantAlertNotifier
+from tenantlake.tasks import POOL, SyncShardOperator, plan, publish_signal, report
 
 with DAG(
     dag_id="tenant_exports",
@@ -39,6 +49,7 @@ with DAG(
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": TenantAlertNotifier(),  # names the tenant and table (TENANTLAKE_ALERTS)
     },
     params={
         "tenants": Param([], type="array", description="Only these tenant ids (empty: every enabled tenant)."),
@@ -46,18 +57,11 @@ with DAG(
         "resnapshot_tenants": Param([], type="array", description="Take a fresh FULL export for these tenants."),
     },
 ) as dag:
-    shards, syncs = {}, []
-    for entity in ENTITY_NAMES:
-        with TaskGroup(group_id=entity.lower()):
-            for shard in range(SHARDS):
-                tenants = plan.override(task_id=f"plan_{shard}")(entity=entity, shard=shard)
-                shards[f"{entity}-{shard}"] = tenants
-                syncs.append(
-                    SyncTableOperator.partial(
-                        task_id=f"sync_{shard}",
-                        entity=entity,
-                        pool=POOL,
-                        outlets=[raw_asset(entity)],
-                    ).expand(tenant_id=tenants)
-                )
-    syncs >> report(shards=shards)
+    shards = plan()
+    syncs = SyncShardOperator.partial(
+        task_id="sync",
+        pool=POOL,
+        map_index_template="{{ task.shard['label'] }}",
+        outlets=[LAKE_ALIAS],  # the lake tables each shard wrote, with its tenants and rows
+    ).expand(shard=shards)
+    syncs >> [report(shards=shards), publish_signal.override(outlets=[LAKE_PUBLISHED])()]

@@ -1,10 +1,8 @@
-"""The entity names, importable at DAG parse time without pulling in pyarrow (contracts does)."""
+"""Names the DAG files need at parse time, importable without pulling in pyarrow or the lake."""
+
+from airflow.sdk import Asset
 
 ENTITY_NAMES = ("Consumer", "Counselor", "Application", "Income", "Expense", "Debt", "Plan", "Payment")
 
-
-def raw_asset(entity: str):
-    """The Asset tenant_exports updates when it publishes an entity's batch (warehouse_load's trigger)."""
-    from airflow.sdk import Asset
-
-    return Asset(name=f"raw_{entity.lower()}", uri=f"tenantlake://lake/raw/{entity}")
+# Emitted once per tenant_exports run that published rows; warehouse_load's schedule.
+LAKE_PUBLISHED = Asset(name="tenantlake_lake", uri="tenantlake://lake/published")

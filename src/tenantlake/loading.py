@@ -54,20 +54,30 @@ def register_lake(runtime=None) -> None:
         wh.register_lake(*lake_source.current_files(rt.lake))
 
 
-def load(runtime=None) -> dict:
+def load(runtime=None, outcomes: list | None = None) -> dict:
     """Every batch published since the last run; returns the counts, the failures with their
-    reasons and the tenants the load touched (for the checks)."""
+    reasons and the tenants the load touched (for the checks). `outcomes` receives each batch's
+    BatchOutcome (OpenLineage's view of the load)."""
     from tenantlake.warehouse import lake_source
 
     with _session(runtime) as (rt, wh):
         batches, cursors = lake_source.new_batches(rt.lake, wh)
         report = wh.load(batches, cursors=cursors)
+    if outcomes is not None:
+        outcomes.extend(report.outcomes)
     return {**report.summary(), "tenants": sorted(report.tenants), "batches": len(batches)}
 
 
-def refresh(runtime=None, full: bool = False, schemas: list[str] | None = None) -> dict:
+def refresh(runtime=None, full: bool = False, schemas: list[str] | None = None, with_ops: bool = False) -> dict:
+    """Dimensions, facts and marts for what changed (`full`: all of it); `with_ops` also refills
+    the ops tables of tenant health and cost (tenantlake.ops) from the lake."""
     with _session(runtime) as (rt, wh):
-        return wh.refresh(rt.registry, full=full, schemas=schemas).summary()
+        reference = None
+        if with_ops:
+            from tenantlake.ops.tables import ops_rows, refresh_ops
+
+            reference = ops_rows(refresh_ops(rt))
+        return wh.refresh(rt.registry, full=full, schemas=schemas, reference=reference).summary()
 
 
 def checks(tenants: list[str], runtime=None) -> list[str]:
@@ -75,15 +85,18 @@ def checks(tenants: list[str], runtime=None) -> list[str]:
         return wh.check(tenants)
 
 
-def load_and_refresh(runtime=None) -> dict:
+def load_and_refresh(runtime=None, outcomes: list | None = None) -> dict:
     """All four steps in one task: the lake's new batches loaded, the star refreshed, the touched
-    tenants checked. Raises naming every failed batch and check (the rest is loaded)."""
+    tenants checked. Raises naming every failed batch and check (the rest is loaded). `outcomes`
+    receives each batch's BatchOutcome (OpenLineage's view of the load)."""
     from tenantlake.warehouse import lake_source
 
     with _session(runtime) as (rt, wh):
         wh.register_lake(*lake_source.current_files(rt.lake))
         batches, cursors = lake_source.new_batches(rt.lake, wh)
         report = wh.load(batches, cursors=cursors)
+        if outcomes is not None:
+            outcomes.extend(report.outcomes)
         refreshed = wh.refresh(rt.registry)
         problems = wh.check(report.tenants) if report.tenants else []
     summary = report.summary()

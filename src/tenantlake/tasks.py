@@ -1,17 +1,26 @@
 """The Airflow side of tenant_exports: what its tasks do. The DAG file only wires these.
 
-Shape: each entity has SHARDS shards; a tenant's shard is a stable hash of its id. Per shard, a
-`plan` task reads the registry at run time (never at parse time) and a mapped SyncTableOperator
-expands over its tenants: 2,000 tenants x 8 tables is 32 expansions of ~500 each, inside Airflow's
-max_map_length (1,024), and one tenant's failure fails only its own task instances.
-`report` runs whatever happened (ALL_DONE), writes the run's summary beside the lake, and fails
-the run, after the others have published, if any tenant table failed.
+Shape: `plan` reads the registry at run time (never at parse time) and cuts the work into shards:
+per entity, groups of tenants (one tenant per shard for small fleets, so the grid reads
+`agency-004 / Debt`; at most TENANTLAKE_SHARDS_PER_ENTITY shards per entity for large ones, so
+2,000 tenants x 8 tables stay far inside Airflow's max_map_length and pay a task's fixed cost, ~3.5 s
+of imports and ~75 ms of Airflow's own handling, once per shard, not once per tenant). One mapped
+SyncShardOperator per shard syncs its tenants and publishes them in one Iceberg commit per zone.
+
+Failure: a tenant's problem is caught, recorded, and the shard's other tenants publish. The shard
+task then fails without retries when every problem is one that cannot heal (a bad manifest, a
+refused role, a data-contract error: AirflowFailException, so the run goes red at once) and with
+retries when one could (throttling, a network error). `report` (ALL_DONE) writes the run summary
+and fails the run listing every tenant table that failed; `publish_signal` (ALL_DONE) emits the
+lake's asset event, which schedules warehouse_load, only when the run published something.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,189 +29,398 @@ import orjson
 from airflow.sdk import BaseOperator, task
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-SHARDS = 4  # per entity; raise it past ~4,000 tenants (each shard must stay under 1,024)
+from tenantlake.lineage import SyncShardLineage, WarehouseLoadLineage
+
 POOL = "tenant_exports"  # caps concurrent pulls; created by `make demo` and docker-compose
+# How long an export may stay IN_PROGRESS before it is reported stuck, and how often DescribeExport
+# is asked (TENANTLAKE_EXPORT_TIMEOUT_MINUTES, TENANTLAKE_EXPORT_POLL_SECONDS, read when a task runs).
+EXPORT_TIMEOUT_MINUTES = 180
+EXPORT_POLL_SECONDS = 60
+RUN_RETENTION_DAYS = 14  # run summaries under _state/runs older than this are pruned by report
 
 
-def shard_of(tenant_id: str) -> int:
-    return int(hashlib.sha256(tenant_id.encode()).hexdigest(), 16) % SHARDS
+def _runtime():
+    from tenantlake.connections import central_access
+    from tenantlake.runtime import Runtime
+
+    return Runtime.from_env(central_access)
 
 
-def plan_shard(entity: str, shard: int, params: dict) -> list[str]:
-    """The enabled tenants holding `entity` whose id hashes to `shard`, narrowed by the params."""
-    from tenantlake.registry import load_registry
+def shards_per_entity() -> int:
+    return max(1, int(os.environ.get("TENANTLAKE_SHARDS_PER_ENTITY", "16")))
 
+
+def _label(tenant_ids: list[str], entity: str) -> str:
+    if len(tenant_ids) == 1:
+        return f"{tenant_ids[0]} / {entity}"
+    return f"{tenant_ids[0]} .. {tenant_ids[-1]} ({len(tenant_ids)} tenants) / {entity}"
+
+
+def plan_shards(registry, params: dict, offboarded: set[str] = frozenset()) -> list[dict]:
+    """The run's shards: [{"entity", "tenants", "label"}], plus one failing shard per registry
+    entry that is invalid or offboarded (so that tenant's failure shows, alone)."""
     wanted = set(params.get("tenants") or [])
     tables = set(params.get("tables") or [])
-    if tables and entity not in tables:
-        return []
-    return [t.tenant_id for t in load_registry().enabled
-            if entity in t.tables and shard_of(t.tenant_id) == shard and (not wanted or t.tenant_id in wanted)]
+    shards: list[dict] = []
+    by_entity: dict[str, list[str]] = {}
+    for t in registry.enabled:
+        if wanted and t.tenant_id not in wanted:
+            continue
+        if t.tenant_id in offboarded:
+            shards.append({"entity": "-", "tenants": [t.tenant_id], "label": f"{t.tenant_id} / offboarded",
+                           "problem": f"tenant {t.tenant_id} was offboarded; remove it from the registry"})
+            continue
+        for entity in t.tables:
+            if not tables or entity in tables:
+                by_entity.setdefault(entity, []).append(t.tenant_id)
+    for bad in registry.invalid:
+        if not bad.enabled or (wanted and bad.tenant_id not in wanted):
+            continue
+        name = bad.tenant_id or f"tenants[{bad.index}]"
+        shards.append({"entity": "-", "tenants": [name], "label": f"{name} / registry", "problem": bad.message})
+    per = shards_per_entity()
+    for entity, tenant_ids in sorted(by_entity.items()):
+        size = math.ceil(len(tenant_ids) / per)
+        for i in range(0, len(tenant_ids), size):
+            group = tenant_ids[i:i + size]
+            shards.append({"entity": entity, "tenants": group, "label": _label(group, entity)})
+    return shards
 
 
-@task
-def plan(entity: str, shard: int, params: dict | None = None) -> list[str]:
-    """Which tenants this shard pulls in this run (read from the registry at run time)."""
-    return plan_shard(entity, shard, params or {})
+@task(retries=0)
+def plan(params: dict | None = None) -> list[dict]:
+    """Which tenants each shard pulls in this run (read from the registry at run time)."""
+    from tenantlake.lifecycle import offboarded_tenants
+
+    runtime = _runtime()
+    return plan_shards(runtime.registry, params or {}, offboarded_tenants(runtime.state))
 
 
-def _status_key(run_id: str, tenant_id: str, entity: str) -> str:
-    safe = run_id.replace(":", "_").replace("+", "_")
-    return f"_state/runs/{safe}/tenant_id={tenant_id}/{entity}.json"
+def run_key(run_id: str) -> str:
+    return f"_state/runs/{run_id.replace(':', '_').replace('+', '_')}"
 
 
-class SyncTableOperator(BaseOperator):
-    """Bring one (tenant, table) up to date: request or find its exports, wait for them without
-    holding a worker slot (deferrable), ingest them in order, advance the watermark."""
+class SyncShardOperator(SyncShardLineage, BaseOperator):
+    """Bring a shard of tenants' table up to date: find (local) or request (aws) their exports,
+    wait for them without holding a worker slot (deferrable), ingest and publish them together."""
 
-    template_fields = ("tenant_id",)
+    template_fields = ("shard",)
     ui_color = "#d9ead3"
 
-    def __init__(self, *, tenant_id: str, entity: str, poll_seconds: int = 60, **kwargs):
+    def __init__(self, *, shard: dict, poll_seconds: float | None = None, timeout_minutes: float | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.tenant_id = tenant_id
-        self.entity = entity
+        self.shard = shard
         self.poll_seconds = poll_seconds
+        self.timeout_minutes = timeout_minutes
 
-    def _context(self):
-        from tenantlake.registry import load_registry
-        from tenantlake.settings import Settings
-        from tenantlake.storage import open_store
+    def _waiting(self) -> tuple[float, float]:
+        poll = self.poll_seconds or float(os.environ.get("TENANTLAKE_EXPORT_POLL_SECONDS", EXPORT_POLL_SECONDS))
+        limit = self.timeout_minutes or float(os.environ.get("TENANTLAKE_EXPORT_TIMEOUT_MINUTES",
+                                                                EXPORT_TIMEOUT_MINUTES))
+        return poll, limit * 60
 
-        registry = load_registry()
-        settings = Settings.from_env(registry.landing_bucket)
-        return registry, registry.tenant(self.tenant_id), settings, open_store(settings.lake)
+    @property
+    def entity(self) -> str:
+        return self.shard["entity"]
+
+    def _tenants(self, runtime):
+        return [runtime.registry.tenant(t) for t in self.shard["tenants"]]
 
     def execute(self, context) -> dict:
+        from airflow.exceptions import AirflowFailException
+
+        if self.shard.get("problem"):
+            raise AirflowFailException(f"{self.shard['label']}: {self.shard['problem']}")
         from tenantlake import sync
-        from tenantlake.storage import open_store
 
-        registry, tenant, settings, lake = self._context()
+        runtime = _runtime()
         params = context["params"]
-        resnapshot = self.tenant_id in (params.get("resnapshot_tenants") or [])
-        if settings.mode == "local":
-            landing = open_store(settings.landing)
-            result = sync.sync_landed(landing, lake, tenant, self.entity, context["run_id"], resnapshot)
-            if tenant.change_source == "streams":
-                result.batches += sync.sync_streams(landing, lake, tenant, self.entity, context["run_id"]).batches
-            return self._done(context, lake, result.summary())
-        return self._request(context, registry, tenant, settings, lake, resnapshot)
+        resnapshot = set(params.get("resnapshot_tenants") or [])
+        tenants = self._tenants(runtime)
+        if runtime.settings.mode == "local":
+            work = [sync.plan_local(runtime.landing, runtime.lake, runtime.state, t, self.entity,
+                                    t.tenant_id in resnapshot) for t in tenants]
+            return self._ingest(context, runtime, work)
+        return self._request(context, runtime, tenants, resnapshot)
 
-    def _request(self, context, registry, tenant, settings, lake, resnapshot: bool) -> dict:
+    def _request(self, context, runtime, tenants, resnapshot: set[str]) -> dict:
         from tenantlake import aws, exports, sync, watermarks
         from tenantlake.registry import parse_window
 
-        mark = watermarks.read(lake, tenant.tenant_id, self.entity)
         end = context["data_interval_end"]
-        requests = exports.plan_requests(tenant.tenant_id, self.entity, mark.to_us if mark else None, end,
-                                         parse_window(tenant.export_window), resnapshot)
-        if not requests:
-            self.log.info("%s %s: no window of 15 minutes or more since the watermark yet",
-                          tenant.tenant_id, self.entity)
-            return self._done(context, lake, sync.SyncResult(tenant.tenant_id, self.entity).summary())
-        dynamodb = aws.tenant_session(tenant, aws.central_session(settings.aws_conn_id)).client("dynamodb")
-        arns = [exports.request_once(dynamodb, tenant, r, registry.landing_bucket, registry.landing_account_id, lake)
-                for r in requests]
-        self.log.info("%s %s: %d export(s) requested: %s", tenant.tenant_id, self.entity, len(arns), arns)
-        self.defer(trigger=ExportsCompleteTrigger(tenant.tenant_id, arns, settings.aws_conn_id, self.poll_seconds),
-                   method_name="execute_complete")
+        requested: dict[str, list[str]] = {}
+        problems: dict[str, str] = {}
+        for t in tenants:
+            try:
+                mark = watermarks.read(runtime.state, t.tenant_id, self.entity)
+                streams = t.change_source == "streams"
+                reqs = exports.plan_requests(t.tenant_id, self.entity, mark.to_us if mark else None, end,
+                                             parse_window(t.export_window), t.tenant_id in resnapshot)
+                if streams and mark is not None and t.tenant_id not in resnapshot:
+                    reqs = []  # changes come from the landed stream records, read below
+                if not reqs:
+                    continue
+                dynamodb = aws.tenant_access(t, runtime.central).client("dynamodb")
+                requested[t.tenant_id] = [exports.request_once(dynamodb, t, r, runtime.registry.landing_bucket,
+                                                               runtime.registry.landing_account_id, runtime.state)
+                                          for r in reqs]
+                self.log.info("%s %s: %d export(s) requested", t.tenant_id, self.entity, len(reqs))
+            except Exception as e:  # noqa: BLE001 - one tenant's failure must not stop the shard
+                problems[t.tenant_id] = f"{type(e).__name__}: {e}"
+                self.log.warning("%s %s: %s", t.tenant_id, self.entity, problems[t.tenant_id])
+        if requested:
+            poll, limit = self._waiting()
+            self.defer(trigger=ExportsCompleteTrigger(requested, runtime.settings.aws_conn_id, poll, limit),
+                       method_name="execute_complete", kwargs={"problems": problems})
+        # nothing to wait for: stream tenants and tenants with no window yet still ingest landed streams
+        work = [sync.Work(t) for t in tenants if t.tenant_id not in problems]
+        return self._ingest(context, runtime, self._with_streams(runtime, work), problems)
 
-    def execute_complete(self, context, event: dict) -> dict:
-        """Runs when the trigger saw every export finish: ingest them in window order."""
-        from tenantlake import exports, sync, watermarks
-        from tenantlake.ingest import ingest_export
-        from tenantlake.storage import open_store
+    def execute_complete(self, context, event: dict, problems: dict | None = None) -> dict:
+        """Runs when the trigger saw every export finish (or fail, or time out): ingest in window order."""
+        from tenantlake import exports, sync
 
-        if event["status"] != "completed":
-            raise RuntimeError(event["message"])  # AWS's FailureCode and FailureMessage
-        registry, tenant, settings, lake = self._context()
-        landing = open_store(settings.landing)
-        result = sync.SyncResult(tenant.tenant_id, self.entity)
-        for export in event["exports"]:
-            key = exports.manifest_key(tenant.tenant_id, self.entity, export["arn"], export["manifest"])
-            r = ingest_export(landing, key, lake, tenant_id=tenant.tenant_id, entity=self.entity,
-                              tenant=tenant, run_id=context["run_id"])
-            watermarks.advance(lake, tenant.tenant_id, self.entity,
-                               watermarks.Watermark(r.export_time_us, r.export_id, r.kind))
-            result.add(r)
-        return self._done(context, lake, result.summary())
+        runtime = _runtime()
+        problems = dict(problems or {})
+        work = {t.tenant_id: sync.Work(t) for t in self._tenants(runtime) if t.tenant_id not in problems}
+        for tenant_id, states in event["exports"].items():
+            bad = [s for s in states if s["status"] != "COMPLETED"]
+            if bad:
+                problems[tenant_id] = "; ".join(s["message"] for s in bad)
+                work.pop(tenant_id, None)
+                continue
+            work[tenant_id].exports = [exports.manifest_key(tenant_id, self.entity, s["arn"], s["manifest"])
+                                       for s in states]
+        return self._ingest(context, runtime, self._with_streams(runtime, list(work.values())), problems)
 
-    def _done(self, context, lake, summary: dict) -> dict:
-        lake.put(_status_key(context["run_id"], self.tenant_id, self.entity), orjson.dumps(summary))
-        self.log.info("%s", summary)
-        return summary
+    def _with_streams(self, runtime, work):
+        from tenantlake import sync
+
+        for w in work:
+            if w.tenant.change_source == "streams":
+                done = {src for _, src in sync.published_sources(runtime.lake, self.entity, {w.tenant.tenant_id})}
+                w.streams = [(env, key) for env, key in sync.stream_files(runtime.landing, w.tenant.tenant_id,
+                                                                          self.entity) if key not in done]
+        return work
+
+    def _ingest(self, context, runtime, work, problems: dict | None = None) -> dict:
+        from airflow.exceptions import AirflowFailException
+
+        from tenantlake import sync, watermarks
+
+        problems = dict(problems or {})
+        outcomes = sync.sync_shard(runtime.landing, runtime.lake, runtime.state, self.entity,
+                                   [w for w in work if w.exports or w.streams], context["run_id"], runtime.key_for,
+                                   erased=runtime.erased({w.tenant.tenant_id for w in work}),
+                                   on_progress=self.log.info)
+        by_tenant = {o.tenant_id: o.summary() for o in outcomes}
+        for w in work:
+            by_tenant.setdefault(w.tenant.tenant_id, sync.TableOutcome(w.tenant.tenant_id, self.entity).summary())
+        for tenant_id, message in problems.items():
+            by_tenant[tenant_id] = {**sync.TableOutcome(tenant_id, self.entity).summary(), "error": message,
+                                    "heals": False}
+        for tenant_id, s in by_tenant.items():
+            if s["watermark_us"] is None:
+                mark = watermarks.read(runtime.state, tenant_id, self.entity)
+                s["watermark_us"] = mark.to_us if mark else None
+        summary = {"label": self.shard["label"], "entity": self.entity, "tables": by_tenant}
+        self.lineage_summary = summary  # OpenLineage facets (SyncShardLineage), built after the task
+        from tenantlake.lineage import LAKE_ALIAS, lake_events
+
+        if LAKE_ALIAS in self.outlets:
+            lake_events(context["outlet_events"], self.entity, summary)
+        shard_id = hashlib.sha256(self.shard["label"].encode()).hexdigest()[:16]  # the same on a retry
+        runtime.state.put(f"{run_key(context['run_id'])}/{self.entity}/{shard_id}.json", orjson.dumps(summary))
+        failed = {t: s for t, s in by_tenant.items() if s["error"]}
+        for t, s in by_tenant.items():
+            self.log.info("%s %s: %d batches, %d rows, %d quarantined%s", t, self.entity, s["batches"], s["rows"],
+                          s["quarantined"], f"; failed: {s['error']}" if s["error"] else "")
+        if failed:
+            message = "; ".join(f"{t} {self.entity}: {s['error']}" for t, s in sorted(failed.items()))
+            if any(s.get("heals") for s in failed.values()):
+                raise RuntimeError(f"{len(failed)} tenant table(s) failed, some may heal on retry: {message}")
+            raise AirflowFailException(f"{len(failed)} tenant table(s) failed (the others published): {message}")
+        return {"tables": len(by_tenant), "rows": sum(s["rows"] for s in by_tenant.values())}
 
 
 class ExportsCompleteTrigger(BaseTrigger):
-    """Polls DescribeExport in the triggerer until every export is COMPLETED (or one FAILED)."""
+    """Polls DescribeExport in the triggerer until every export of the shard is COMPLETED, FAILED,
+    or still running after the time limit (then reported stuck, naming tenant and export ARN)."""
 
-    def __init__(self, tenant_id: str, export_arns: list[str], aws_conn_id: str | None, poll_seconds: int = 60):
+    def __init__(self, exports: dict[str, list[str]], aws_conn_id: str | None, poll_seconds: int = 60,
+                 timeout_seconds: float = EXPORT_TIMEOUT_MINUTES * 60):
         super().__init__()
-        self.tenant_id = tenant_id
-        self.export_arns = export_arns
+        self.exports = exports
         self.aws_conn_id = aws_conn_id
         self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         # Only references cross into the triggerer: never credentials or the ExternalId.
         return ("tenantlake.tasks.ExportsCompleteTrigger",
-                {"tenant_id": self.tenant_id, "export_arns": self.export_arns,
-                 "aws_conn_id": self.aws_conn_id, "poll_seconds": self.poll_seconds})
+                {"exports": self.exports, "aws_conn_id": self.aws_conn_id, "poll_seconds": self.poll_seconds,
+                 "timeout_seconds": self.timeout_seconds})
 
-    def _poll(self) -> list[dict]:
-        from tenantlake import aws, exports
+    def _poll(self, done: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        from tenantlake import aws, errors, exports
+        from tenantlake.connections import central_access
         from tenantlake.registry import load_registry
 
-        tenant = load_registry().tenant(self.tenant_id)
-        dynamodb = aws.tenant_session(tenant, aws.central_session(self.aws_conn_id)).client("dynamodb")
-        return [exports.describe(dynamodb, arn) for arn in self.export_arns]
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        from tenantlake.exports import ExportFailed
-
-        started = time.monotonic()
-        while True:
+        registry = load_registry()
+        if getattr(self, "_central", None) is None:
+            self._central = central_access(self.aws_conn_id)  # one per trigger: it refreshes its own role
+        central = self._central
+        out = {}
+        for tenant_id, arns in self.exports.items():
+            if tenant_id in done:
+                out[tenant_id] = done[tenant_id]
+                continue
             try:
-                states = await asyncio.to_thread(self._poll)  # boto3 is blocking: off the event loop
-            except ExportFailed as e:
-                yield TriggerEvent({"status": "failed", "message": str(e)})
-                return
-            if all(s["status"] == "COMPLETED" for s in states):
-                yield TriggerEvent({"status": "completed", "exports": states,
-                                    "waited_seconds": round(time.monotonic() - started)})
+                dynamodb = aws.tenant_access(registry.tenant(tenant_id), central).client("dynamodb")
+                out[tenant_id] = [_status(exports, dynamodb, arn) for arn in arns]
+            except Exception as e:  # noqa: BLE001 - a tenant we cannot ask is reported, not fatal to others
+                if errors.heals(e):  # throttled, a network error, expired credentials: ask again next poll
+                    out[tenant_id] = [{"arn": arn, "status": "IN_PROGRESS", "manifest": None, "message": None}
+                                      for arn in arns]
+                    continue
+                out[tenant_id] = [{"arn": arn, "status": "FAILED", "manifest": None,
+                                   "message": f"{tenant_id}: cannot describe {arn}: {type(e).__name__}: {e}"}
+                                  for arn in arns]
+        return out
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:  # noqa: C901 - one polling loop, read top-down
+        started = time.monotonic()
+        done: dict[str, list[dict]] = {}
+        while True:
+            states = await asyncio.to_thread(self._poll, done)  # boto3 is blocking: off the event loop
+            done = {t: s for t, s in states.items() if all(x["status"] in ("COMPLETED", "FAILED") for x in s)}
+            waited = time.monotonic() - started
+            if len(done) == len(self.exports) or waited >= self.timeout_seconds:
+                for tenant_id, s in states.items():
+                    if tenant_id not in done:  # stuck: name the tenant and the export
+                        states[tenant_id] = [x if x["status"] != "IN_PROGRESS" else {
+                            **x, "status": "TIMED_OUT",
+                            "message": f"{tenant_id}: export {x['arn']} still IN_PROGRESS after "
+                                       f"{waited / 60:.0f} minutes (limit {self.timeout_seconds / 60:.0f})"}
+                                             for x in s]
+                yield TriggerEvent({"status": "done", "exports": states, "waited_seconds": round(waited)})
                 return
             await asyncio.sleep(self.poll_seconds)
 
 
-@task(trigger_rule="all_done")
-def report(shards: dict, params: dict | None = None, run_id: str | None = None) -> dict:
-    """The run's summary per tenant, from the status each sync left; fails if any is missing."""
-    from tenantlake.registry import load_registry
-    from tenantlake.settings import Settings
-    from tenantlake.storage import open_store
+def _status(exports, dynamodb, arn: str) -> dict:
+    """An export's state for the trigger's event; a FAILED export carries AWS's FailureCode and message."""
+    try:
+        d = exports.describe(dynamodb, arn)
+    except exports.ExportFailed as e:
+        return {"arn": arn, "status": "FAILED", "manifest": None, "message": str(e)}
+    return {**d, "message": None}
 
-    lake = open_store(Settings.from_env(load_registry().landing_bucket).lake)
+
+def _run_summaries(state, run_id: str) -> list[dict]:
+    return [orjson.loads(state.get(k)) for k in state.list(run_key(run_id) + "/") if k.endswith(".json")
+            and not k.endswith("/summary.json")]
+
+
+@task(trigger_rule="all_done", retries=0)
+def report(shards: list[dict], run_id: str | None = None) -> dict:
+    """The run's summary per tenant, from what each shard left; fails the run listing every tenant
+    table that failed or left no word (its task died)."""
+    from datetime import UTC, datetime, timedelta
+
+    runtime = _runtime()
+    summaries = {(s["entity"], t): v for s in _run_summaries(runtime.state, run_id) for t, v in s["tables"].items()}
     per_tenant: dict[str, dict] = {}
     failed = []
-    for key, tenant_ids in shards.items():
-        entity = key.rsplit("-", 1)[0]
-        for tid in tenant_ids:
-            status = _status_key(run_id, tid, entity)
-            t = per_tenant.setdefault(tid, {"tables": 0, "failed": [], "items": 0, "rows": 0, "quarantined": 0})
-            if not lake.exists(status):
-                t["failed"].append(entity)
-                failed.append(f"{tid}/{entity}")
+    for shard in shards:
+        for tid in shard["tenants"]:
+            t = per_tenant.setdefault(tid, {"tables": 0, "failed": [], "items": 0, "rows": 0, "quarantined": 0,
+                                            "erased": 0})
+            s = summaries.get((shard["entity"], tid))
+            if shard.get("problem") or s is None or s["error"]:
+                why = shard.get("problem") or (s["error"] if s else "its task ended without a summary")
+                t["failed"].append(f"{shard['entity']}: {why}")
+                failed.append(f"{tid}/{shard['entity']}")
                 continue
-            s = orjson.loads(lake.get(status))
             t["tables"] += 1
-            for k in ("items", "rows", "quarantined"):
+            for k in ("items", "rows", "quarantined", "erased"):
                 t[k] += s[k]
-    from tenantlake.quality import summarise
-
-    lake.put("_quality/summary.json", orjson.dumps(summarise(lake), option=orjson.OPT_INDENT_2))
-    summary = {"run_id": run_id, "tenants": per_tenant, "failed": failed}
-    lake.put(f"_state/runs/{run_id.replace(':', '_').replace('+', '_')}/summary.json",
-             orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    summary = {"run_id": run_id, "tenants": per_tenant, "failed": failed,
+               "published_rows": sum(t["rows"] for t in per_tenant.values()),
+               "written_at": datetime.now(UTC).isoformat()}
+    runtime.state.put(f"{run_key(run_id)}/summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    prune_runs(runtime.state, datetime.now(UTC) - timedelta(days=RUN_RETENTION_DAYS))
     if failed:
         raise RuntimeError(f"{len(failed)} tenant table(s) failed (the others published): {', '.join(failed[:20])}")
     return {"tenants": len(per_tenant), "failed": 0}
+
+
+def prune_runs(state, older_than) -> int:
+    """Delete run folders whose summary is older than the retention (documented: RUN_RETENTION_DAYS)."""
+    removed = 0
+    for key in state.list("_state/runs/"):
+        if not key.endswith("/summary.json"):
+            continue
+        doc = orjson.loads(state.get(key))
+        written = doc.get("written_at")
+        if written and written < older_than.isoformat():
+            removed += state.delete_prefix(key.rsplit("/", 1)[0] + "/")
+    return removed
+
+
+@task(trigger_rule="all_done", retries=0)
+def publish_signal(run_id: str | None = None) -> dict:
+    """Emits the lake's asset event (warehouse_load's schedule) when this run published rows;
+    skipped otherwise, so a run that published nothing triggers no rebuild."""
+    from airflow.exceptions import AirflowSkipException
+
+    runtime = _runtime()
+    rows = sum(v["rows"] for s in _run_summaries(runtime.state, run_id) for v in s["tables"].values())
+    if not rows:
+        raise AirflowSkipException("nothing was published in this run")
+    return {"rows": rows}
+
+
+def maintain_lake() -> dict:
+    """lake_maintenance's task: compaction, expiry and orphan removal over every table."""
+    from tenantlake.lake.upkeep import upkeep
+
+    runtime = _runtime()
+    figures = upkeep(runtime.lake, retention_hours=runtime.settings.snapshot_retention_hours)
+    return {table: {k: v for k, v in f.items() if k != "notes"} for table, f in figures.items()}
+
+
+class WarehouseLoadOperator(WarehouseLoadLineage, BaseOperator):
+    """warehouse_load's load step (tenantlake.loading.load): every batch the lake published since
+    the last run, set-based, per entity; the tenants in `reload_tenants` reloaded whole from the
+    lake. An operator so the OpenLineage provider can ask it what it read and wrote. It does not
+    fail for a batch that failed its checks (the others are loaded and must be refreshed): the
+    `check` step reports it."""
+
+    def execute(self, context) -> dict:
+        from tenantlake import loading
+
+        self.lineage_outcomes = []
+        out = loading.load(outcomes=self.lineage_outcomes)
+        for tenant_id in context["params"].get("reload_tenants") or []:
+            reloaded = loading.reload_tenant(tenant_id)
+            out["tenants"] = sorted(set(out["tenants"]) | {tenant_id})
+            out["failed"] += reloaded["failed"] + reloaded["checks"]
+        self.log.info("loaded %s batch(es), %s skipped, %s failed", out["loaded"], out["skipped"], len(out["failed"]))
+        return out
+
+
+@task(retries=0)
+def check(load: dict) -> dict:
+    """The post-load checks for the tenants the load touched, and the load's own failures: the
+    run fails naming each (the rest is loaded and refreshed). Not retried: a check that fails
+    would only fail again."""
+    from tenantlake import loading
+
+    problems = list(load["failed"]) + list(load.get("problems", []))
+    problems += loading.checks(load["tenants"]) if load["tenants"] else []
+    if problems:
+        raise RuntimeError(f"{len(problems)} problem(s) after loading (the rest is loaded): "
+                           + "; ".join(problems[:20]))
+    return {"tenants": len(load["tenants"]), "loaded": load["loaded"]}

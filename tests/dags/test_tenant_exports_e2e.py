@@ -1,5 +1,6 @@
 """tenant_exports end to end with real Airflow (dag.test) on the embedded default."""
 
+import copy
 import gzip
 import hashlib
 import json
@@ -10,8 +11,9 @@ import yaml
 from boto3.dynamodb.types import TypeDeserializer
 
 from tenantlake import watermarks
-from tenantlake.lake import read_committed
+from tenantlake.lake.read import read
 from tenantlake.registry import DEFAULT_PATH
+from tenantlake.runtime import Runtime, forget
 from tenantlake.storage import LocalStore
 from tenantlake_dev.simulate import FleetSpec, simulate_fleet
 
@@ -30,32 +32,44 @@ def fleet_home(tmp_path, monkeypatch, registry):
     monkeypatch.setenv("TENANTLAKE_REGISTRY", str(tmp_path / "tenants.yaml"))
     monkeypatch.setenv("TENANTLAKE_HOME", str(home))
     monkeypatch.setenv("TENANTLAKE_MODE", "local")
-    return home
+    forget()  # the runtime is cached per process: this test's environment is a new one
+    yield home
+    forget()
+
+
+def lake_of(home):
+    return Runtime.from_env().lake
+
+
+def read_committed(home, entity, tenant):
+    """What the lake's raw table holds for a tenant's entity (its current snapshot)."""
+    return read(lake_of(home), "raw", entity, tenant)
 
 
 def run(dag, hour=0, conf=None):
+    dag = copy.deepcopy(dag)  # the session's DagBag is shared: never change its DAGs in place
     for t in dag.tasks:
         t.retries = 0  # a failure should show now, not after the retry delay
     return dag.test(logical_date=datetime(2026, 11, 3, hour, tzinfo=UTC), run_conf=conf or {})
 
 
 def lake_files(home):
-    """Data, commit markers, quarantine and watermarks, byte for byte. Run records (_state/runs)
-    and audit evidence (_quality: it names the run and GX's own timestamps) are per run by design."""
+    """Every table's data and metadata files, the catalog and the watermarks, byte for byte. Run
+    records (_state/runs) are per run by design."""
     root = home / "lake"
     return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file() and not str(p.relative_to(root)).startswith(("_state/runs", "_quality"))}
+            for p in root.rglob("*") if p.is_file() and not str(p.relative_to(root)).startswith("_state/runs")}
 
 
 def test_two_days_for_three_agencies_land_exactly_the_ground_truth(airflow_db, dagbag, fleet_home):
     dag = dagbag.dags["tenant_exports"]
     assert run(dag).state == "success"
-    lake = LocalStore(fleet_home / "lake")
+    state = LocalStore(fleet_home / "lake")
     exports = [json.loads(x) for x in (fleet_home / "truth/exports.jsonl").read_text().splitlines()]
     deser = TypeDeserializer()
     for tenant in TENANTS:
         for entity in ENTITIES:
-            rows = read_committed(lake, entity, tenant).to_pylist()
+            rows = read_committed(fleet_home, entity, tenant).to_pylist()
             # every item and change the simulator exported is a row, once
             expected = sum(e["item_count"] for e in exports if (e["tenant_id"], e["entity"]) == (tenant, entity))
             assert len(rows) == expected, (tenant, entity)
@@ -70,7 +84,7 @@ def test_two_days_for_three_agencies_land_exactly_the_ground_truth(airflow_db, d
             truth_lines = gzip.decompress((fleet_home / f"truth/{tenant}/{entity}.jsonl.gz").read_bytes()).splitlines()
             truth = {i["id"]["S"]: deser.deserialize(i["_version"]) for i in map(json.loads, truth_lines)}
             assert state == truth, (tenant, entity)
-            mark = watermarks.read(lake, tenant, entity)
+            mark = watermarks.read(state, tenant, entity)
             assert datetime.fromtimestamp(mark.to_us / 1e6, UTC) == datetime(2026, 11, 3, tzinfo=UTC)
     before = lake_files(fleet_home)
     # a rerun, and a forced re-snapshot of one agency, change nothing in the lake
@@ -86,14 +100,14 @@ def test_one_agency_failing_leaves_the_others_published(airflow_db, dagbag, flee
     dag = dagbag.dags["tenant_exports"]
     result = run(dag)
     assert result.state == "failed"
-    lake = LocalStore(fleet_home / "lake")
+    state = LocalStore(fleet_home / "lake")
     summary = json.loads(next((fleet_home / "lake/_state/runs").glob("*/summary.json")).read_text())
     assert summary["failed"] == ["agency-002/Debt"]
-    assert watermarks.read(lake, "agency-002", "Debt") is None  # not advanced
-    assert read_committed(lake, "Debt", "agency-002") is None  # nothing of it published
+    assert watermarks.read(state, "agency-002", "Debt") is None  # not advanced
+    assert read_committed(fleet_home, "Debt", "agency-002") is None  # nothing of it published
     for tenant in ("agency-001", "agency-003"):
-        assert read_committed(lake, "Debt", tenant).num_rows > 0
-    assert read_committed(lake, "Payment", "agency-002").num_rows > 0  # its other tables went through
+        assert read_committed(fleet_home, "Debt", tenant).num_rows > 0
+    assert read_committed(fleet_home, "Payment", "agency-002").num_rows > 0  # its other tables went through
 
 
 def test_warehouse_load_after_exports_gives_the_truth(airflow_db, dagbag, fleet_home):

@@ -38,11 +38,23 @@ def test_nothing_landed_yet_is_nothing_to_do():
 
 
 def test_stream_files_are_picked_up_once(fleet, registry, tmp_path):
+    """A tenant whose changes come from streams: its full export, then every landed stream file as
+    one batch each (latest-wins by event time orders them against the snapshot), read once: a
+    second run finds nothing new (the batch log knows each file's key)."""
+    from tenantlake.cli import local_lake
+    from tenantlake.ingest import stream_batch_id
+
     out, _ = fleet
-    landing, lake = LocalStore(out / "landing"), LocalStore(tmp_path / "lake")
-    tenant = registry.tenant("agency-001")
+    landing, state = LocalStore(out / "landing"), LocalStore(tmp_path / "lake")
+    lake = local_lake(tmp_path / "lake")
+    tenant = registry.tenant("agency-001").model_copy(update={"change_source": "streams"})
     files = landing.list("tenant=agency-001/table=Payment/streams/")
-    first = sync.sync_streams(landing, lake, tenant, "Payment", "r1")
-    assert len(first.batches) == len(files) > 0
-    assert {b["kind"] for b in first.batches} == {"STREAM_PIPES", "STREAM_FIREHOSE"}
-    assert sync.sync_streams(landing, lake, tenant, "Payment", "r2").batches == []
+    work = sync.plan_local(landing, lake, state, tenant, "Payment")
+    assert len(work.exports) == 1 and sorted(k for _, k in work.streams) == sorted(files) and files
+    done = sync.sync_shard(landing, lake, state, "Payment", [work], "r1", lambda t: b"k" * 32)[0]
+    assert done.error is None
+    streamed = [b for b in done.batches if b["kind"].startswith("STREAM")]
+    assert {b["kind"] for b in streamed} == {"STREAM_PIPES", "STREAM_FIREHOSE"} and len(streamed) == len(files)
+    assert {b["export_id"] for b in streamed} == {stream_batch_id(k) for k in files}
+    again = sync.plan_local(landing, lake, state, tenant, "Payment")
+    assert again.exports == [] and again.streams == []  # each file read once
