@@ -1,6 +1,8 @@
-"""`tenantlake` command line: the simulator, registry checks, and batch debugging tools.
+"""`tenantlake` command line: batch debugging, the tenant lifecycle, lake upkeep, and the dev tools.
 
 A user mistake ends in one line naming the problem and a non-zero exit, never a traceback.
+The command line is the one place the runtime and the dev tools (simulate, demo) meet: those two
+commands load tenantlake_dev when asked for, and only then.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
@@ -17,6 +20,24 @@ from tenantlake.registry import RegistryError, load_registry
 class UserError(Exception):
     """A mistake in what the user asked for; printed as one line, exit status 2."""
 
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _runtime():
+    """The runtime the DAGs use, for commands acting on the configured lake and warehouse."""
+    from tenantlake.runtime import Runtime
+
+    def central(conn_id):
+        from tenantlake.connections import central_access
+
+        return central_access(conn_id)
+
+    return Runtime.from_env(central)
+
+
+# ---- dev tools ------------------------------------------------------------------------------------
 
 def _simulate(args) -> dict:
     from tenantlake_dev.simulate import FleetSpec, simulate_fleet
@@ -38,6 +59,8 @@ def _simulate(args) -> dict:
     return simulate_fleet(tenants[: args.agencies], spec, args.out, landing, args.workers)
 
 
+# ---- one export, by hand ----------------------------------------------------------------------------
+
 def _find_summaries(store) -> list[str]:
     """manifest-summary.json at the folder's root, or under AWSDynamoDB/<ExportId>/ (all of them,
     oldest export first: export ids start with the export time)."""
@@ -52,12 +75,20 @@ def _find_summaries(store) -> list[str]:
     raise UserError("no manifest-summary.json at the folder's root or under AWSDynamoDB/<ExportId>/")
 
 
-def _convert(args) -> dict:
-    from pathlib import Path
+def local_lake(root: str | Path):
+    """A lake of its own under `root`: Iceberg tables with a SQLite catalog beside them."""
+    from tenantlake.lake import Lake, LakeConfig, open_catalog
 
+    root = Path(root).resolve()
+    catalog = open_catalog("sql", uri=f"sqlite:///{root}/_catalog/iceberg.db", warehouse=str(root))
+    return Lake(catalog, LakeConfig(str(root)))
+
+
+def _convert(args) -> dict:
     from tenantlake.contracts import ENTITIES
     from tenantlake.formats.manifest import ExportError
-    from tenantlake.ingest import ingest_export
+    from tenantlake.ingest import Ingest
+    from tenantlake.pseudonyms import local_key
     from tenantlake.storage import LocalStore
 
     if not Path(args.export_dir).is_dir():
@@ -68,65 +99,123 @@ def _convert(args) -> dict:
         _say(f"note: tenant {args.tenant!r} is not in the registry; the export's account is not checked")
     if args.entity not in ENTITIES:
         _say(f"note: no contract for {args.entity!r}; rows keep the keys and the whole item as JSON")
-    landing, lake = LocalStore(args.export_dir), LocalStore(args.out)
+    landing, out = LocalStore(args.export_dir), Path(args.out).resolve()
+    lake = local_lake(out)
     results = []
-    for key in _find_summaries(landing):
-        try:
-            r = ingest_export(landing, key, lake, tenant_id=args.tenant, entity=args.entity,
-                              tenant=tenant, run_id="convert", workers=args.workers)
-        except ExportError as e:
-            raise UserError(str(e)) from None
-        _say(r.line())
-        results.append(r.__dict__)
-    return {"out": str(Path(args.out).resolve()), "batches": results}
+    with Ingest(lake, args.entity, "convert", lambda t: local_key(out, t), workers=args.workers) as session:
+        staged = []
+        for key in _find_summaries(landing):
+            try:
+                staged.append(session.stage_export(landing, key, args.tenant, tenant))
+            except ExportError as e:
+                raise UserError(str(e)) from None
+        for r in session.publish(staged)[0]:
+            _say(r.line())
+            results.append(r.__dict__)
+    return {"out": str(out), "catalog": f"{out}/_catalog/iceberg.db",
+            "tables": {zone: lake.identifier(zone, args.entity) for zone in ("raw", "quarantine", "protected")
+                       if lake.exists(zone, args.entity)},
+            "batches": results}
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr)
-
+# ---- registry and onboarding -----------------------------------------------------------------------
 
 def _registry_check(args) -> dict:
     registry = load_registry(args.registry)
-    return {"tenants": len(registry.tenants), "enabled": len(registry.enabled),
-            "tables": sum(len(t.tables) for t in registry.enabled)}
+    result = {"tenants": len(registry.tenants), "enabled": len(registry.enabled),
+              "tables": sum(len(t.tables) for t in registry.enabled),
+              "invalid": [e.message for e in registry.invalid]}
+    if registry.invalid:
+        for e in registry.invalid:
+            _say(f"invalid: {e.message}")
+        raise SystemExit(_print(result) or 2)
+    return result
 
 
-UDF_MODULES = ("udf.py", "pseudonyms.py", "aws.py")  # what the f_pseudonym Lambda imports
+def _onboard(args) -> dict:
+    from tenantlake.onboarding import check_tenant
+
+    if not args.check:
+        raise UserError("onboard: only --check is offered (onboarding itself is a registry entry; see README)")
+    runtime = _runtime()
+    checks = check_tenant(runtime, args.tenant)
+    for c in checks:
+        _say(f"[{'ok' if c.ok else 'FIX'}] {c.name}: {c.detail}")
+    result = {"tenant_id": args.tenant, "ok": all(c.ok for c in checks),
+              "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}
+    if not result["ok"]:
+        raise SystemExit(_print(result) or 1)
+    return result
 
 
-def _package_udf(args) -> dict:
-    """The f_pseudonym Lambda's deployment zip (handler tenantlake.udf.handler)."""
-    import zipfile
-    from pathlib import Path
+# ---- lifecycle ------------------------------------------------------------------------------------
 
-    here = Path(__file__).parent
-    try:
-        with zipfile.ZipFile(args.out, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr("tenantlake/__init__.py", "")  # a regular package: zipimport has no namespace ones
-            for name in UDF_MODULES:
-                z.write(here / name, f"tenantlake/{name}")
-    except OSError as e:
-        raise UserError(f"{args.out}: cannot write the zip ({e.strerror})") from None
-    return {"zip": str(args.out), "handler": "tenantlake.udf.handler", "modules": list(UDF_MODULES)}
+def _erase(args) -> dict:
+    import tempfile
+
+    from tenantlake.lifecycle import erase_consumer
+    from tenantlake.loading import warehouse_eraser
+
+    runtime = _runtime()
+    registry = runtime.registry
+    if args.tenant not in registry.by_id:
+        raise UserError(f"--tenant {args.tenant}: not a valid tenant of the registry")
+    done = erase_consumer(runtime.lake, runtime.landing, args.tenant, args.consumer, runtime.key_for(args.tenant),
+                          warehouse_erase=warehouse_eraser(runtime), workdir=tempfile.mkdtemp(prefix="erase-"))
+    return {"tenant_id": done.tenant_id, "consumer_key": done.consumer_key, "requested_at": done.requested_at,
+            "completed_at": done.completed_at, "removed": done.removed}
+
+
+def _offboard(args) -> dict:
+    from tenantlake.lifecycle import offboard_tenant
+    from tenantlake.loading import warehouse_remover
+    from tenantlake.onboarding import key_revoker
+
+    runtime = _runtime()
+    if not args.yes:
+        raise UserError(f"offboarding removes every trace of {args.tenant}, irreversibly: add --yes to proceed")
+    return offboard_tenant(runtime.lake, runtime.landing, runtime.state, args.tenant,
+                           warehouse_remove=warehouse_remover(runtime), revoke_key=key_revoker(runtime))
+
+
+# ---- lake upkeep ----------------------------------------------------------------------------------
+
+def _maintain(args) -> dict:
+    from tenantlake.lake.upkeep import upkeep
+
+    runtime = _runtime()
+    return upkeep(runtime.lake, min_files=args.min_files, retention_hours=args.retention_hours
+                  or runtime.settings.snapshot_retention_hours)
+
+
+def _migrate(args) -> dict:
+    from tenantlake.lake.migrate import migrate
+    from tenantlake.storage import open_store
+
+    runtime = _runtime()
+    done = migrate(open_store(args.source), runtime.lake, runtime.key_for)
+    if done.mismatches:
+        raise UserError("the migrated lake differs from the former one: " + "; ".join(done.mismatches[:10]))
+    return {"batches": done.batches, "already_there": done.replayed,
+            "tables": {f"{t}/{e}": v for (t, e), v in sorted(done.per_table.items())}}
 
 
 def _redshift_setup(args) -> None:
     """Print the SQL that prepares a new Redshift database (reviewed, then run by an admin)."""
-    from tenantlake.warehouse import RedshiftWarehouse
+    from tenantlake.warehouse import redshift_setup_script
 
     try:
-        wh = RedshiftWarehouse(lambda: None, args.lake, args.copy_role)
-        script = wh.setup_statements(args.glue_database, args.spectrum_role)
+        script = redshift_setup_script(args)
     except ValueError as e:
         raise UserError(str(e)) from None
-    sys.stdout.write(";\n\n".join(script) + ";\n")
+    sys.stdout.write(script)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tenantlake", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("simulate", help="write a simulated fleet's DynamoDB exports and ground truth")
+    s = sub.add_parser("simulate", help="(dev) write a simulated fleet's DynamoDB exports and ground truth")
     s.add_argument("--out", required=True, help="folder for landing/ and truth/")
     s.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
     s.add_argument("--agencies", type=int, default=5)
@@ -142,33 +231,64 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="processes (default: one per core, 1 for S3)")
     s.set_defaults(run=_simulate)
 
-    c = sub.add_parser("convert", help="turn one landed export folder into raw/ and quarantine/ Parquet")
+    c = sub.add_parser("convert", help="turn one landed export folder into a lake of its own (raw, quarantine, "
+                                       "protected Iceberg tables)")
     c.add_argument("--export-dir", required=True, help="the export's files as AWS wrote them")
     c.add_argument("--tenant", required=True, help="the tenant id stamped on every row")
     c.add_argument("--entity", required=True, help="the entity (table) name, e.g. Debt")
-    c.add_argument("--out", required=True, help="folder receiving raw/ and quarantine/")
+    c.add_argument("--out", required=True, help="folder receiving the lake (Iceberg tables, SQLite catalog)")
     c.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
     c.add_argument("--workers", type=int, default=1, help="processes decoding data files")
     c.set_defaults(run=_convert)
 
-    d = sub.add_parser("demo", help="simulate the demo fleet and run the DAGs with real Airflow")
+    d = sub.add_parser("demo", help="(dev) simulate the demo fleet and run the DAGs with real Airflow")
     d.set_defaults(run=None)
 
-    r = sub.add_parser("registry", help="validate the tenant registry")
+    r = sub.add_parser("registry", help="validate the tenant registry (exit 2 when an entry is invalid)")
     r.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
     r.set_defaults(run=_registry_check)
 
-    u = sub.add_parser("package-udf", help="write the f_pseudonym Lambda UDF's deployment zip")
-    u.add_argument("--out", default="f_pseudonym.zip")
-    u.set_defaults(run=_package_udf)
+    o = sub.add_parser("onboard", help="check a new tenant: registry entry, role and ExternalId, PITR, "
+                                       "landing bucket, secrets")
+    o.add_argument("--tenant", required=True)
+    o.add_argument("--check", action="store_true", help="run the checks (exit 1 when any fails)")
+    o.set_defaults(run=_onboard)
+
+    e = sub.add_parser("erase", help="erase one consumer (the agency's own id) from every layer")
+    e.add_argument("--tenant", required=True)
+    e.add_argument("--consumer", required=True, help="the consumer's id in the agency's DynamoDB table")
+    e.set_defaults(run=_erase)
+
+    f = sub.add_parser("offboard", help="remove every trace of a tenant, and refuse it from then on")
+    f.add_argument("--tenant", required=True)
+    f.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    f.set_defaults(run=_offboard)
+
+    m = sub.add_parser("maintain", help="compact small files, expire old snapshots, remove orphan files")
+    m.add_argument("--min-files", type=int, default=8, help="compact partitions holding at least this many files")
+    m.add_argument("--retention-hours", type=float, help="time-travel retention (default: the settings')")
+    m.set_defaults(run=_maintain)
+
+    g = sub.add_parser("migrate-lake", help="move a former hive-partitioned lake into the Iceberg tables")
+    g.add_argument("--from", dest="source", required=True, help="the former lake: a folder or s3://bucket/prefix")
+    g.set_defaults(run=_migrate)
 
     w = sub.add_parser("redshift-setup", help="print the SQL that prepares a new Redshift database")
     w.add_argument("--lake", required=True, help="s3://bucket/prefix of the lake")
-    w.add_argument("--glue-database", default="tenantlake", help="Glue database behind the external schema lake")
+    w.add_argument("--glue-database-prefix", default="tenantlake",
+                   help="prefix of the lake's Glue databases (<prefix>_raw, <prefix>_protected)")
     w.add_argument("--spectrum-role", required=True, help="IAM role ARN Spectrum reads the lake with")
     w.add_argument("--copy-role", required=True, help="IAM role ARN COPY loads with")
     w.set_defaults(run=_redshift_setup)
+
+    from tenantlake.ops.status import add_status_parser
+
+    add_status_parser(sub)
     return p
+
+
+def _print(result) -> None:
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,9 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, RegistryError) as e:
         print(f"tenantlake {args.command}: {e}", file=sys.stderr)
         return 2
-    if result is None:  # the command printed its own output
-        return 0
-    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    except SystemExit as e:
+        return int(e.code or 0)
+    if result is not None:  # None: the command printed its own output
+        _print(result)
     return 0
 
 

@@ -95,10 +95,11 @@ def run_demo(home: Path | None = None) -> int:
         rc = rc or _airflow(env, "dags", "test", dag_id, DEMO_DAY, log=log, on_line=_progress(t))
         _say(f"     finished in {time.perf_counter() - t:.1f}s (exit {rc}); full log: {log}")
 
-    from tenantlake import quality
-    from tenantlake.storage import LocalStore
+    from tenantlake.runtime import Runtime
 
-    docs = quality.build_data_docs(LocalStore(home / "lake"), home / "data_docs")
+    os.environ.update({k: v for k, v in env.items() if k.startswith("TENANTLAKE_")})
+    runtime = Runtime.from_env()
+    docs = _data_docs(runtime, home / "data_docs")
     summary = _summary(home)
     _say()
     _say(f"{'agency':12} {'items exported':>15} {'quarantined':>12} {'rows in raw/':>13}  "
@@ -112,12 +113,13 @@ def run_demo(home: Path | None = None) -> int:
     if (home / "warehouse.duckdb").exists():
         from tenantlake_dev.report import build_report
 
-        report = build_report(str(home / "warehouse.duckdb"), LocalStore(home / "lake"), registry,
+        report = build_report(str(home / "warehouse.duckdb"), runtime.lake, runtime.state, registry,
                               home / "report.html")
-    _say(f"\nLake (Parquet, by entity / tenant_id / export_date): {home / 'lake' / 'raw'}")
+    _say(f"\nLake (Apache Iceberg tables: tenantlake_raw, _quarantine, _protected, _ops; SQLite catalog "
+         f"{home / 'lake' / '_catalog' / 'iceberg.db'}): {home / 'lake'}")
     _say(f"Warehouse (DuckDB; schemas core, mart, ops, and lake_protected: the lake without PII): "
          f"{home / 'warehouse.duckdb'}")
-    _say(f"Quarantine (rows set aside, with reasons): {home / 'lake' / 'quarantine'}")
+    _say(f"Quarantine (rows set aside, with reasons): the tenantlake_quarantine tables, {home / 'lake'}")
     _say(f"Data Docs (quality results, no PII): {docs}")
     if report:
         _say(f"HTML report (open it in a browser, works offline): {report}")
@@ -143,6 +145,22 @@ def _marts(home: Path) -> None:
                       "ORDER BY total_balance DESC LIMIT 3").fetchall()
     _say("Top creditor exposure across agencies: " + "; ".join(f"{c} {b:,.2f} ({a} agencies)" for c, a, b in top))
     con.close()
+
+
+def _data_docs(runtime, out: Path) -> str:
+    """Data Docs from the audit results kept in the lake's batch log (no PII: redacted at audit)."""
+    import orjson
+
+    from tenantlake import quality
+    from tenantlake.lake.read import read
+
+    log = read(runtime.lake, "ops", "batches")
+    documents = []
+    for r in log.to_pylist() if log is not None else []:
+        if r["quality"]:
+            doc = orjson.loads(r["quality"])
+            documents.append({**doc, "batch": {k: r[k] for k in ("tenant_id", "entity", "export_id", "kind")}})
+    return quality.build_data_docs(documents, out)
 
 
 def _summary(home: Path) -> dict:

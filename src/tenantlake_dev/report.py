@@ -1,5 +1,5 @@
 """The HTML report: one static file that opens offline (plotly.js inlined), drawn from the marts
-and the lake's commit markers. It reads only marts and counts, so it holds no PII.
+and the lake's batch log. It reads only marts and counts, so it holds no PII.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from tenantlake import watermarks
-from tenantlake.lake import commits
+from tenantlake.lake.read import read
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{margin-bottom:.2rem}.sub{color:#666;margin-top:0}table{border-collapse:collapse;width:100%;font-size:.9rem}
@@ -60,23 +60,29 @@ def _figures(con) -> list[tuple[str, go.Figure]]:
     return figs
 
 
-def _health(lake, registry) -> str:
+def _health(lake, state, registry) -> str:
+    """Per tenant and entity: batches published, rows, rows set aside, and the newest watermark."""
+    log = read(lake, "ops", "batches")
+    figures: dict[tuple[str, str], list[int]] = {}
+    for r in log.to_pylist() if log is not None else []:
+        if r["outcome"] == "published":
+            f = figures.setdefault((r["tenant_id"], r["entity"]), [0, 0, 0])
+            f[0], f[1], f[2] = f[0] + 1, f[1] + (r["rows"] or 0), f[2] + (r["quarantined"] or 0)
     rows = []
     for tenant in registry.tenants:
-        marks = [watermarks.read(lake, tenant.tenant_id, e) for e in tenant.tables]
+        marks = [watermarks.read(state, tenant.tenant_id, e) for e in tenant.tables]
         last = max((m.to_us for m in marks if m), default=None)  # the newest export of any table
         for entity in tenant.tables:
-            cs = commits(lake, entity, tenant.tenant_id)
-            published, aside = sum(c.rows for c in cs), sum(c.quarantined for c in cs)
+            batches, published, aside = figures.get((tenant.tenant_id, entity), [0, 0, 0])
             rate = aside / (published + aside) if published + aside else 0
-            rows.append(f"<tr><td>{html.escape(tenant.tenant_id)}</td><td>{entity}</td><td>{len(cs)}</td>"
+            rows.append(f"<tr><td>{html.escape(tenant.tenant_id)}</td><td>{entity}</td><td>{batches}</td>"
                         f"<td>{published:,}</td><td class='{'bad' if aside else ''}'>{aside:,}</td>"
                         f"<td>{rate:.3%}</td><td>{watermarks.when(last)}</td></tr>")
     return ("<table><tr><th>tenant</th><th>entity</th><th>batches</th><th>rows</th><th>quarantined</th>"
             "<th>quarantine rate</th><th>last export (watermark)</th></tr>" + "".join(rows) + "</table>")
 
 
-def build_report(warehouse_path: str, lake, registry, out: str | Path) -> Path:
+def build_report(warehouse_path: str, lake, state, registry, out: str | Path) -> Path:
     import duckdb
 
     con = duckdb.connect(str(warehouse_path), read_only=True)
@@ -93,7 +99,7 @@ def build_report(warehouse_path: str, lake, registry, out: str | Path) -> Path:
             f"<style>{CSS}</style></head><body><h1>tenantlake</h1>"
             f"<p class='sub'>Cross-agency marts and pipeline health, built "
             f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>" + "".join(parts) +
-            f"<section><h2>Pipeline health</h2>{_health(lake, registry)}</section></body></html>")
+            f"<section><h2>Pipeline health</h2>{_health(lake, state, registry)}</section></body></html>")
     out = Path(out)
     out.write_text(page, encoding="utf-8")
     return out
