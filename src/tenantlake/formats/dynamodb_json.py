@@ -44,6 +44,7 @@ MIN_PIECE = 256 << 10  # text pyarrow cannot parse is halved down to this, then 
 # parses of this process so that their lines need no second parse (see columnar.temporal_rows).
 # Only speed depends on it: a field declared as text reads the same text as a second parse would.
 _TEXT_HINTS: dict[tuple[str, str], pa.Schema] = {}
+MAX_HINTS = 256
 
 
 @dataclass(frozen=True)
@@ -219,12 +220,19 @@ def _temporal_paths(t: pa.DataType) -> pa.DataType | None:
     return pa.string() if pa.types.is_temporal(t) else None
 
 
+def _leaves(t: pa.DataType) -> int:
+    if pa.types.is_struct(t):
+        return sum(_leaves(f.type) for f in t)
+    return _leaves(t.value_type) if pa.types.is_list(t) else 1
+
+
 def _learn(entity: Entity, kind: str, parsed: pa.Schema) -> None:
     hint = _temporal_paths(pa.struct(list(parsed)))
     if hint is not None:
         known = _TEXT_HINTS.get((entity.name, kind))
         merged = _merge(pa.struct(list(known)), hint) if known is not None else hint
-        _TEXT_HINTS[(entity.name, kind)] = pa.schema(list(merged))
+        if _leaves(merged) <= MAX_HINTS:  # past that (a map keyed by data?), re-parsing is the cheaper way
+            _TEXT_HINTS[(entity.name, kind)] = pa.schema(list(merged))
 
 
 def _parse(text: bytes, entity: Entity, kind: str, threads: bool) -> pa.Table:
