@@ -460,7 +460,7 @@ def decode_file(text: bytes, entity: Entity | None, src: Source, threads: bool =
         return decode_precise(text, entity, src, first_line)
     try:
         return decode_fast(text, entity, src, threads, first_line)
-    except _NotBulk:
+    except (_NotBulk, pa.ArrowException):  # an Arrow surprise costs speed, never the tenant's run
         if len(text) <= MIN_PIECE or text.count(b"\n", 0, len(text) - 1) == 0:
             return decode_precise(text, entity, src, first_line)
     cut = text.rfind(b"\n", 0, len(text) // 2) + 1 or text.find(b"\n") + 1

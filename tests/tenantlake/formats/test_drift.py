@@ -283,6 +283,20 @@ def test_a_keys_only_delete_takes_its_key_from_keys():
     assert (row["id"], row["_op"]) == ("d-7", "remove")
 
 
+@pytest.mark.parametrize(("bad", "reason"), [
+    (b'"note":null', "not_an_attribute_value"), (b'"balance":null', "not_an_attribute_value"),
+    (b'"note":{"L":[{"S":"a"},null]}', "not_an_attribute_value"),
+    (b'"bureau":{"M":{"history":null}}', "not_an_attribute_value"), (b'"note":{"S":null}', "type_mismatch"),
+])
+def test_a_json_null_where_a_value_belongs_is_not_read_as_absent(bad, reason):
+    """pyarrow reads a JSON null as a missing value; DynamoDB JSON never holds one, so the line is
+    refused, by both paths."""
+    text = line(debt(1)) + b'{"Item":{"id":{"S":"d-2"},"consumerId":{"S":"c-1"},' + bad + b"}}\n"
+    d = both(text)
+    assert d.rows["id"].to_pylist() == ["d-1"]
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, reason)]
+
+
 # ---- large items ------------------------------------------------------------------------------
 
 def _big_history(n: int) -> dict:
