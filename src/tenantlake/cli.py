@@ -151,31 +151,20 @@ def _onboard(args) -> dict:
 # ---- lifecycle ------------------------------------------------------------------------------------
 
 def _erase(args) -> dict:
-    import tempfile
-
-    from tenantlake.lifecycle import erase_consumer
-    from tenantlake.loading import warehouse_eraser
+    from tenantlake.lifecycle import erase
 
     runtime = _runtime()
-    registry = runtime.registry
-    if args.tenant not in registry.by_id:
+    if args.tenant not in runtime.registry.by_id:
         raise UserError(f"--tenant {args.tenant}: not a valid tenant of the registry")
-    done = erase_consumer(runtime.lake, runtime.landing, args.tenant, args.consumer, runtime.key_for(args.tenant),
-                          warehouse_erase=warehouse_eraser(runtime), workdir=tempfile.mkdtemp(prefix="erase-"))
-    return {"tenant_id": done.tenant_id, "consumer_key": done.consumer_key, "requested_at": done.requested_at,
-            "completed_at": done.completed_at, "removed": done.removed}
+    return erase(runtime, args.tenant, args.consumer)
 
 
 def _offboard(args) -> dict:
-    from tenantlake.lifecycle import offboard_tenant
-    from tenantlake.loading import warehouse_remover
-    from tenantlake.onboarding import key_revoker
+    from tenantlake.lifecycle import offboard
 
-    runtime = _runtime()
     if not args.yes:
         raise UserError(f"offboarding removes every trace of {args.tenant}, irreversibly: add --yes to proceed")
-    return offboard_tenant(runtime.lake, runtime.landing, runtime.state, args.tenant,
-                           warehouse_remove=warehouse_remover(runtime), revoke_key=key_revoker(runtime))
+    return offboard(_runtime(), args.tenant)
 
 
 # ---- lake upkeep ----------------------------------------------------------------------------------

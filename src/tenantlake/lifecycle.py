@@ -370,8 +370,9 @@ def offboard_tenant(lake: Lake, landing: Store, state: Store, tenant_id: str, *,
     state.put(tombstone_key(tenant_id), orjson.dumps(report))  # from now on, planning refuses the tenant
     removed = report["removed"]
 
-    def count(layer: str, n: int) -> None:
+    def count(layer: str, n: int) -> None:  # kept at once: a rerun after a kill still reports what went
         removed[layer] = removed.get(layer, 0) + n
+        state.put(tombstone_key(tenant_id), orjson.dumps(report))
 
     tables = [(zone, name) for zone in ("raw", "quarantine", "protected", "ops") for name in lake.entities(zone)]
     for zone, name in tables:
@@ -413,3 +414,29 @@ def _forget_in_run_summaries(state: Store, tenant_id: str) -> int:
             state.put(key, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
             changed += 1
     return changed
+
+
+def erase(runtime, tenant_id: str, consumer_id: str) -> dict:
+    """An erasure request as the command line and the tenant_lifecycle DAG run it: every layer,
+    the warehouse included, and the warehouse's lake views pointed at what remains."""
+    import tempfile
+
+    from tenantlake import loading
+
+    done = erase_consumer(runtime.lake, runtime.landing, tenant_id, consumer_id, runtime.key_for(tenant_id),
+                          warehouse_erase=loading.warehouse_eraser(runtime),
+                          workdir=tempfile.mkdtemp(prefix="tenantlake-erase-"))
+    loading.register_lake(runtime)
+    return {"tenant_id": done.tenant_id, "consumer_key": done.consumer_key, "requested_at": done.requested_at,
+            "completed_at": done.completed_at, "removed": done.removed}
+
+
+def offboard(runtime, tenant_id: str) -> dict:
+    """Offboarding as the command line and the tenant_lifecycle DAG run it."""
+    from tenantlake import loading
+    from tenantlake.onboarding import key_revoker
+
+    report = offboard_tenant(runtime.lake, runtime.landing, runtime.state, tenant_id,
+                             warehouse_remove=loading.warehouse_remover(runtime), revoke_key=key_revoker(runtime))
+    loading.register_lake(runtime)
+    return report
