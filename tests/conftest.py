@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,48 @@ def fleet(tmp_path_factory, registry):
     out = tmp_path_factory.mktemp("fleet")
     summary = simulate_fleet(registry.tenants[:3], SMALL_FLEET, out, workers=1)
     return out, summary
+
+
+PIPELINE_FLEET = FleetSpec(consumers=60, days=2, warmup_days=30, seed=5)
+
+
+@contextmanager
+def pipeline_world(root, registry, tenants: list[str], spec: FleetSpec = PIPELINE_FLEET):
+    """A simulated fleet of `tenants`, ingested and loaded by the code the DAGs call, under
+    root/home (landing, lake, warehouse.duckdb): yields the runtime. The environment is restored
+    afterwards."""
+    import yaml
+
+    from tenantlake import loading, sync
+    from tenantlake.registry import DEFAULT_PATH
+    from tenantlake.runtime import Runtime, forget
+
+    doc = yaml.safe_load(DEFAULT_PATH.read_text())
+    doc["tenants"] = [t for t in doc["tenants"] if t["tenant_id"] in tenants]
+    (root / "tenants.yaml").write_text(yaml.safe_dump(doc))
+    home = root / "home"
+    simulate_fleet([registry.tenant(t) for t in tenants], spec, home, workers=1)
+    saved = {k: os.environ.get(k) for k in ("TENANTLAKE_REGISTRY", "TENANTLAKE_HOME", "TENANTLAKE_MODE")}
+    os.environ.update(TENANTLAKE_REGISTRY=str(root / "tenants.yaml"), TENANTLAKE_HOME=str(home),
+                      TENANTLAKE_MODE="local")
+    forget()
+    try:
+        runtime = Runtime.from_env()
+        for tenant in runtime.registry.tenants:
+            for entity in tenant.tables:
+                work = sync.plan_local(runtime.landing, runtime.lake, runtime.state, tenant, entity)
+                out = sync.sync_shard(runtime.landing, runtime.lake, runtime.state, entity, [work], "t",
+                                      runtime.key_for)
+                assert out[0].error is None, out[0].error
+        loading.register_lake(runtime)
+        loaded = loading.load(runtime)
+        assert not loaded["failed"], loaded["failed"]
+        loading.refresh(runtime)
+        yield runtime
+    finally:
+        forget()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

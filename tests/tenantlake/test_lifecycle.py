@@ -10,48 +10,25 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from tenantlake import cli, loading, sync, watermarks
+from tenantlake import cli, sync, watermarks
 from tenantlake.contracts import ENTITIES
 from tenantlake.lake.read import read
 from tenantlake.pseudonyms import pseudonym
-from tenantlake.registry import DEFAULT_PATH
-from tenantlake.runtime import Runtime, forget
-from tenantlake_dev.simulate import FleetSpec, simulate_fleet
+from tenantlake_dev.simulate import FleetSpec
 
 pytestmark = pytest.mark.slow
 A, B = "agency-001", "agency-002"
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch, registry):
-    doc = yaml.safe_load(DEFAULT_PATH.read_text())
-    doc["tenants"] = doc["tenants"][:2]
-    (tmp_path / "tenants.yaml").write_text(yaml.safe_dump(doc))
-    home = tmp_path / "home"
-    simulate_fleet(registry.tenants[:2], FleetSpec(consumers=40, days=2, warmup_days=30, seed=5, defects=1), home,
-                   workers=1)
-    monkeypatch.setenv("TENANTLAKE_REGISTRY", str(tmp_path / "tenants.yaml"))
-    monkeypatch.setenv("TENANTLAKE_HOME", str(home))
-    monkeypatch.setenv("TENANTLAKE_MODE", "local")
-    forget()
-    runtime = Runtime.from_env()
-    ingest(runtime)
-    yield runtime, home
-    forget()
+def world(tmp_path, registry):
+    """Two agencies through the real ingest and load (with a few known-bad items each)."""
+    from tests.conftest import pipeline_world
 
-
-def ingest(runtime):
-    for tenant in runtime.registry.tenants:
-        for entity in tenant.tables:
-            work = sync.plan_local(runtime.landing, runtime.lake, runtime.state, tenant, entity)
-            out = sync.sync_shard(runtime.landing, runtime.lake, runtime.state, entity, [work], "t", runtime.key_for)
-            assert out[0].error is None, out[0].error
-    loading.register_lake(runtime)
-    loaded = loading.load(runtime)
-    assert not loaded["failed"], loaded["failed"]
-    loading.refresh(runtime)
+    spec = FleetSpec(consumers=40, days=2, warmup_days=30, seed=5, defects=1)
+    with pipeline_world(tmp_path, registry, [A, B], spec) as runtime:
+        yield runtime, tmp_path / "home"
 
 
 def warehouse_rows(runtime) -> dict[str, list[dict]]:

@@ -9,18 +9,22 @@ import subprocess
 import pytest
 
 from tenantlake_dev.report import build_report
-from tests.tenantlake.warehouse.conftest import TENANTS
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TENANTS = ["agency-001", "agency-002", "agency-003"]
 
 
 @pytest.fixture(scope="module")
-def report(world, wh, registry, tmp_path_factory):
-    home, lake, _ = world
-    wh.close()  # the report opens the warehouse file read-only
-    path = build_report(str(home / "wh.duckdb"), lake, registry, tmp_path_factory.mktemp("report") / "report.html")
-    return path, home
+def report(tmp_path_factory, registry):
+    """A small fleet through the real ingest and load (tests.conftest.pipeline_world), then the report."""
+    from tests.conftest import pipeline_world
+
+    home = tmp_path_factory.mktemp("report-world")
+    with pipeline_world(home, registry, TENANTS) as runtime:
+        path = build_report(f"{home}/home/warehouse.duckdb", runtime.lake, runtime.state, runtime.registry,
+                            home / "report.html")
+    return path, home / "home"
 
 
 def test_report_is_one_offline_file_without_pii(report):
