@@ -107,6 +107,7 @@ class Staged:
     parts: list[StagedFile]
     started: float
     bytes_exported: int | None = None
+    window_from_us: int | None = None  # an incremental export's window start
 
     @property
     def rows(self) -> int:
@@ -285,7 +286,7 @@ class Ingest:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
         return Staged(tenant_id, self.entity, export.export_id, export.kind, summary_key, export.item_count,
-                      export.export_time_us, parts, started, getattr(export, "billed_bytes", None))
+                      export.export_time_us, parts, started, export.billed_bytes, export.from_us)
 
     def stage_stream(self, landing: Store, key: str, tenant_id: str, envelope: str) -> Staged:
         started = time.perf_counter()
@@ -421,7 +422,8 @@ class Ingest:
             raw_parts=raw_parts, protected_parts=protected_parts,
             quarantine=_quarantine_rows(q, (ref.name, ref.column) if ref else None) if q.num_rows else None,
             rows=rows, erased=erased, inferred_deletes=inferred.rows if inferred is not None else 0,
-            bytes_exported=s.bytes_exported, min_event_ts=min(lo, default=None), max_event_ts=max(hi, default=None),
+            bytes_exported=s.bytes_exported, window_from_us=s.window_from_us,
+            min_event_ts=min(lo, default=None), max_event_ts=max(hi, default=None),
             seconds=time.perf_counter() - s.started,
             quality=_dumps(_quality_doc(verdict, self.run_id)) if verdict is not None else None,
             drift=orjson.dumps([_drift_doc(d) for d in drift]).decode() if drift else None)

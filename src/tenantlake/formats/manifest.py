@@ -45,6 +45,7 @@ class Export:
     view: str
     item_count: int
     format: str = "DYNAMODB_JSON"  # or ION (full exports only)
+    billed_bytes: int | None = None  # billedSizeBytes: what the export was charged for (cost per tenant)
     files: list[DataFile] = field(default_factory=list)
 
     @property
@@ -122,8 +123,10 @@ def read_export(store: Store, summary_key: str) -> Export:
         raise ExportError(f"{summary_key}: unknown exportType {kind!r}")
     if fmt == "ION" and kind != "FULL_EXPORT":
         raise ExportError(f"{summary_key}: ION is read for full exports only; ask for DYNAMODB_JSON")
+    billed = s.get("billedSizeBytes")
     export = Export(summary_key, s["exportArn"].rsplit("/export/", 1)[-1], kind, s["tableArn"], at,
-                    frm, s.get("outputView", "NEW_AND_OLD_IMAGES"), int(s["itemCount"]), fmt)
+                    frm, s.get("outputView", "NEW_AND_OLD_IMAGES"), int(s["itemCount"]), fmt,
+                    billed_bytes=int(billed) if isinstance(billed, int | float) and billed >= 0 else None)
     prefix = s.get("s3Prefix") or ""
     manifest_key = _resolve(store, s["manifestFilesS3Key"], summary_key, prefix)
     if not store.exists(manifest_key):

@@ -71,6 +71,7 @@ BATCH_LOG_SCHEMA = pa.schema([
     pa.field("bytes_exported", pa.int64()),  # the export's billedSizeBytes when known
     pa.field("bytes_stored", pa.int64()),  # Parquet bytes written to raw and protected
     pa.field("export_time", pa.timestamp("us", tz="UTC")),  # full: ExportTime; incremental: window end
+    pa.field("window_from", pa.timestamp("us", tz="UTC")),  # incremental: window start
     pa.field("min_event_ts", pa.timestamp("us", tz="UTC")),
     pa.field("max_event_ts", pa.timestamp("us", tz="UTC")),
     pa.field("seconds", pa.float64()),

@@ -54,6 +54,7 @@ class StagedBatch:
     erased: int = 0
     inferred_deletes: int = 0  # keys a full re-snapshot no longer holds, published as removes (in rows)
     bytes_exported: int | None = None
+    window_from_us: int | None = None  # an incremental export's window start (backfills find gaps by it)
     min_event_ts: int | None = None
     max_event_ts: int | None = None
     seconds: float = 0.0
@@ -198,7 +199,8 @@ class Publication:
             "rows": b.rows, "quarantined": b.quarantined, "erased": b.erased, "inferred_deletes": b.inferred_deletes,
             "files": len(b.raw_parts), "bytes_exported": b.bytes_exported,
             "bytes_stored": out.bytes_stored.get(b.id, 0),
-            "export_time": us(b.export_time_us), "min_event_ts": us(b.min_event_ts), "max_event_ts": us(b.max_event_ts),
+            "export_time": us(b.export_time_us), "window_from": us(b.window_from_us),
+            "min_event_ts": us(b.min_event_ts), "max_event_ts": us(b.max_event_ts),
             "seconds": b.seconds, "quality": b.quality, "drift": b.drift, "logged_at": now,
         } for b in self.batches if b.id in set(out.published)]
         rows += [{
