@@ -16,7 +16,8 @@ published to the lake's Apache Iceberg tables (Write-Audit-Publish), then the wa
 * **Waiting** for exports is deferrable: no worker slot is held while DynamoDB writes; an export
   still running after 3 hours is reported stuck, naming the tenant, table and export ARN.
 * **Params**: `tenants` / `tables` narrow a run; `resnapshot_tenants` forces a FULL export (which
-  also repairs deletes missed in lost windows).
+  also repairs deletes missed in lost windows); `backfill_from` / `backfill_to` export exactly the
+  windows of that past range not published yet (within DynamoDB's 35-day point-in-time window).
 * **Outputs**: the asset `tenantlake_lake`, emitted by `publish_signal` only when the run published
   something: it schedules `warehouse_load` once per finished run.
 * **Local mode** (`TENANTLAKE_MODE=local`, the default): the simulator has landed the exports;
@@ -55,6 +56,9 @@ with DAG(
         "tenants": Param([], type="array", description="Only these tenant ids (empty: every enabled tenant)."),
         "tables": Param([], type="array", description="Only these entities (empty: all of each tenant's)."),
         "resnapshot_tenants": Param([], type="array", description="Take a fresh FULL export for these tenants."),
+        "backfill_from": Param("", type="string", description="Backfill from this date or time (UTC; within "
+                               "DynamoDB's 35-day point-in-time window): exports only the missing windows."),
+        "backfill_to": Param("", type="string", description="Backfill up to this date or time (UTC), exclusive."),
     },
 ) as dag:
     shards = plan()

@@ -51,6 +51,44 @@ def windows(start: datetime, end: datetime, step: timedelta) -> list[tuple[datet
     return out
 
 
+PITR_DAYS = 35  # DynamoDB keeps point-in-time recovery for 35 days: no export reaches further back
+
+
+Window = tuple[datetime, datetime]  # [from, to)
+
+
+def missing(start: datetime, end: datetime, covered: list[Window]) -> list[Window]:
+    """The parts of [start, end) no covered interval holds (a backfill asks for exactly these)."""
+    gaps, at = [], start
+    for lo, hi in sorted(covered):
+        if hi <= at or lo >= end:
+            continue
+        if lo > at:
+            gaps.append((at, lo))
+        at = max(at, hi)
+    if at < end:
+        gaps.append((at, end))
+    return gaps
+
+
+def backfill_requests(tenant_id: str, entity: str, start: datetime, end: datetime, step: timedelta,
+                      covered: list[Window]) -> list[ExportRequest]:
+    """INCREMENTAL windows over the parts of [start, end) not yet published, in order."""
+    return [ExportRequest(tenant_id, entity, "INCREMENTAL_EXPORT", a, b)
+            for lo, hi in missing(start, end, covered) for a, b in windows(lo, hi, step)]
+
+
+def check_backfill_range(start: datetime, end: datetime, now: datetime) -> None:
+    """A backfill range DynamoDB can export, or a ValueError saying why not."""
+    if start >= end:
+        raise ValueError(f"backfill range {start.isoformat()} .. {end.isoformat()} is empty")
+    if end > now:
+        raise ValueError(f"backfill range ends in the future ({end.isoformat()})")
+    if start < now - timedelta(days=PITR_DAYS):
+        raise ValueError(f"backfill range starts {start.isoformat()}, before DynamoDB's {PITR_DAYS}-day "
+                         "point-in-time window: those changes can no longer be exported")
+
+
 def plan_requests(tenant_id: str, entity: str, watermark_us: int | None, interval_end: datetime,
                   step: timedelta, resnapshot: bool = False) -> list[ExportRequest]:
     if watermark_us is None or resnapshot:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 from pyiceberg.expressions import And, EqualTo, In
 
 from tenantlake import watermarks
 from tenantlake.errors import heals
+from tenantlake.exports import missing
 from tenantlake.formats.manifest import ExportError, parse_time
 from tenantlake.ingest import BatchResult, Ingest, KeyFor, Staged
 from tenantlake.lake.catalog import BATCH_LOG, Lake
@@ -192,3 +194,31 @@ def plan_local(landing: Store, lake: Lake, state: Store, tenant: Tenant, entity:
         done = {src for t, src in published_sources(lake, entity, {tenant.tenant_id}) if t == tenant.tenant_id}
         work.streams = [(env, key) for env, key in stream_files(landing, tenant.tenant_id, entity) if key not in done]
     return work
+
+
+def published_windows(lake: Lake, entity: str, tenant_id: str) -> list[tuple[datetime, datetime]]:
+    """The incremental windows of a tenant's table already published, as (from, to)."""
+    if not lake.exists("ops", BATCH_LOG):
+        return []
+    table = lake.table("ops", BATCH_LOG, refresh=True)
+    if table.current_snapshot() is None:
+        return []
+    rows = table.scan(row_filter=And(And(EqualTo("tenant_id", tenant_id), EqualTo("entity", entity)),
+                                     EqualTo("outcome", "published")),
+                      selected_fields=("kind", "window_from", "export_time")).to_arrow().to_pylist()
+    return [(r["window_from"], r["export_time"]) for r in rows
+            if r["kind"] == "INCREMENTAL_EXPORT" and r["window_from"] and r["export_time"]]
+
+
+def plan_backfill_local(landing: Store, lake: Lake, tenant: Tenant, entity: str, start: datetime,
+                        end: datetime) -> Work:
+    """The landed incremental exports inside [start, end) whose windows are not published yet."""
+    covered = published_windows(lake, entity, tenant.tenant_id)
+    todo = []
+    for e in landed_exports(landing, tenant.tenant_id, entity):
+        if e.kind != "INCREMENTAL_EXPORT":
+            continue
+        lo, hi = (datetime.fromtimestamp(us / 1e6, UTC) for us in (e.from_us, e.to_us))
+        if start <= lo and hi <= end and missing(lo, hi, covered):
+            todo.append(e.summary_key)
+    return Work(tenant, todo)

@@ -90,10 +90,36 @@ def plan_shards(registry, params: dict, offboarded: set[str] = frozenset()) -> l
 @task(retries=0)
 def plan(params: dict | None = None) -> list[dict]:
     """Which tenants each shard pulls in this run (read from the registry at run time)."""
+    from airflow.exceptions import AirflowFailException
+
     from tenantlake.lifecycle import offboarded_tenants
 
+    try:
+        backfill_range(params or {})
+    except ValueError as e:
+        raise AirflowFailException(f"params: {e}") from None
     runtime = _runtime()
     return plan_shards(runtime.registry, params or {}, offboarded_tenants(runtime.state))
+
+
+def backfill_range(params: dict):
+    """(start, end) of a backfill asked for in the run's params (backfill_from / backfill_to: dates
+    or ISO times, UTC), checked against DynamoDB's 35-day point-in-time window; None when none."""
+    from datetime import UTC, datetime
+
+    from tenantlake.exports import check_backfill_range
+
+    start, end = params.get("backfill_from"), params.get("backfill_to")
+    if not start and not end:
+        return None
+    if not (start and end):
+        raise ValueError("a backfill needs both backfill_from and backfill_to")
+    bounds = []
+    for text in (start, end):
+        value = datetime.fromisoformat(text)
+        bounds.append(value if value.tzinfo else value.replace(tzinfo=UTC))
+    check_backfill_range(*bounds, datetime.now(UTC))
+    return tuple(bounds)
 
 
 def run_key(run_id: str) -> str:
@@ -137,28 +163,43 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
         runtime = _runtime()
         params = context["params"]
         resnapshot = set(params.get("resnapshot_tenants") or [])
+        backfill = backfill_range(params)
         tenants = self._tenants(runtime)
         if runtime.settings.mode == "local":
-            work = [sync.plan_local(runtime.landing, runtime.lake, runtime.state, t, self.entity,
-                                    t.tenant_id in resnapshot) for t in tenants]
+            if backfill:
+                work = [sync.plan_backfill_local(runtime.landing, runtime.lake, t, self.entity, *backfill)
+                        for t in tenants]
+            else:
+                work = [sync.plan_local(runtime.landing, runtime.lake, runtime.state, t, self.entity,
+                                        t.tenant_id in resnapshot) for t in tenants]
             return self._ingest(context, runtime, work)
-        return self._request(context, runtime, tenants, resnapshot)
+        return self._request(context, runtime, tenants, resnapshot, backfill)
 
-    def _request(self, context, runtime, tenants, resnapshot: set[str]) -> dict:
-        from tenantlake import aws, exports, sync, watermarks
+    def _requests(self, runtime, tenant, end, resnapshot: set[str], backfill) -> list:
+        """What to ask DynamoDB for: a backfill's missing windows, or FULL then the windows since the
+        watermark (none for a stream tenant past its full export: its changes are landed records)."""
+        from tenantlake import exports, sync, watermarks
         from tenantlake.registry import parse_window
+
+        step = parse_window(tenant.export_window)
+        if backfill:
+            return exports.backfill_requests(tenant.tenant_id, self.entity, *backfill, step,
+                                             sync.published_windows(runtime.lake, self.entity, tenant.tenant_id))
+        mark = watermarks.read(runtime.state, tenant.tenant_id, self.entity)
+        if tenant.change_source == "streams" and mark is not None and tenant.tenant_id not in resnapshot:
+            return []
+        return exports.plan_requests(tenant.tenant_id, self.entity, mark.to_us if mark else None, end, step,
+                                     tenant.tenant_id in resnapshot)
+
+    def _request(self, context, runtime, tenants, resnapshot: set[str], backfill=None) -> dict:
+        from tenantlake import aws, exports, sync
 
         end = context["data_interval_end"]
         requested: dict[str, list[str]] = {}
         problems: dict[str, str] = {}
         for t in tenants:
             try:
-                mark = watermarks.read(runtime.state, t.tenant_id, self.entity)
-                streams = t.change_source == "streams"
-                reqs = exports.plan_requests(t.tenant_id, self.entity, mark.to_us if mark else None, end,
-                                             parse_window(t.export_window), t.tenant_id in resnapshot)
-                if streams and mark is not None and t.tenant_id not in resnapshot:
-                    reqs = []  # changes come from the landed stream records, read below
+                reqs = self._requests(runtime, t, end, resnapshot, backfill)
                 if not reqs:
                     continue
                 dynamodb = aws.tenant_access(t, runtime.central).client("dynamodb")
