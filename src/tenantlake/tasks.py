@@ -453,6 +453,29 @@ class WarehouseLoadOperator(WarehouseLoadLineage, BaseOperator):
 
 
 @task(retries=0)
+def lifecycle_action(params: dict | None = None) -> dict:
+    """tenant_lifecycle's one step: an erasure or an offboarding, as the params ask."""
+    from airflow.exceptions import AirflowFailException
+
+    from tenantlake import lifecycle
+
+    params = params or {}
+    runtime = _runtime()
+    tenant_id = params.get("tenant_id") or ""
+    if tenant_id not in runtime.registry.by_id:
+        raise AirflowFailException(f"tenant_id {tenant_id!r} is not a valid tenant of the registry")
+    if params.get("action") == "erase":
+        if not params.get("consumer_id"):
+            raise AirflowFailException("erase needs consumer_id (the consumer's id in the agency's table)")
+        return lifecycle.erase(runtime, tenant_id, params["consumer_id"])
+    if params.get("action") == "offboard":
+        if params.get("confirm") != tenant_id:
+            raise AirflowFailException("offboard needs confirm set to the tenant id: it cannot be undone")
+        return lifecycle.offboard(runtime, tenant_id)
+    raise AirflowFailException(f"unknown action {params.get('action')!r}: erase or offboard")
+
+
+@task(retries=0)
 def check(load: dict) -> dict:
     """The post-load checks for the tenants the load touched, and the load's own failures: the
     run fails naming each (the rest is loaded and refreshed). Not retried: a check that fails

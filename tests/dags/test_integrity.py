@@ -8,7 +8,7 @@ import yaml
 
 from tests.dags.conftest import REPO
 
-EXPECTED_DAGS = {"tenant_exports", "warehouse_load", "tenant_health", "lake_maintenance"}
+EXPECTED_DAGS = {"tenant_exports", "warehouse_load", "tenant_health", "lake_maintenance", "tenant_lifecycle"}
 
 
 def test_expected_dags_load_without_import_errors(dagbag):
@@ -19,7 +19,7 @@ def test_expected_dags_load_without_import_errors(dagbag):
 # Tasks whose failures cannot heal by retrying: planning reads a file, reports and checks
 # reconcile what is there (a post-load check retried would only go red again later).
 NEVER_RETRIED = {("tenant_exports", "plan"), ("tenant_exports", "report"), ("tenant_exports", "publish_signal"),
-                 ("warehouse_load", "check")}
+                 ("warehouse_load", "check"), ("tenant_lifecycle", "lifecycle_action")}
 
 
 def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
