@@ -19,12 +19,20 @@ from contextlib import contextmanager
 from tenantlake.settings import Settings
 
 
-def open_warehouse(settings: Settings, manifests=None):
+def open_warehouse(settings: Settings, manifests=None, lake=None):
     kind = os.environ.get("TENANTLAKE_WAREHOUSE", "duckdb")
     if kind == "duckdb":
         from tenantlake.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb")
+        os.makedirs(settings.home, exist_ok=True)  # with a lake in S3, nothing else may have made it
+        local_copy = None
+        if settings.lake.startswith("s3://") and lake is not None:
+            from pyiceberg.io import load_file_io
+
+            from tenantlake.lake.files import LocalCache
+
+            local_copy = LocalCache(f"{settings.home}/lake-cache", load_file_io(lake.catalog.properties, settings.lake))
+        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", local_copy=local_copy)
     if kind == "redshift":
         from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
@@ -40,7 +48,7 @@ def _session(runtime=None):
     from tenantlake.runtime import Runtime
 
     rt = runtime or Runtime.from_env()
-    wh = open_warehouse(rt.settings, rt.state)
+    wh = open_warehouse(rt.settings, rt.state, rt.lake)
     try:
         yield rt, wh
     finally:

@@ -343,11 +343,15 @@ class ExportsCompleteTrigger(BaseTrigger):
                         states[tenant_id] = [x if x["status"] != "IN_PROGRESS" else {
                             **x, "status": "TIMED_OUT",
                             "message": f"{tenant_id}: export {x['arn']} still IN_PROGRESS after "
-                                       f"{waited / 60:.0f} minutes (limit {self.timeout_seconds / 60:.0f})"}
+                                       f"{_minutes(waited)} (limit {_minutes(self.timeout_seconds)})"}
                                              for x in s]
                 yield TriggerEvent({"status": "done", "exports": states, "waited_seconds": round(waited)})
                 return
             await asyncio.sleep(self.poll_seconds)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} seconds"
 
 
 def _status(exports, dynamodb, arn: str) -> dict:

@@ -123,3 +123,40 @@ def batches_of_file(table: Table, data_file: DataFile) -> set[BatchId]:
         pairs = pq.read_table(stream, columns=["tenant_id", "_export_id"]).group_by(
             ["tenant_id", "_export_id"]).aggregate([])
     return set(zip(pairs["tenant_id"].to_pylist(), pairs["_export_id"].to_pylist(), strict=True))
+
+
+class LocalCache:
+    """Local copies of a lake's files in S3, for a reader that can only read local files (DuckDB
+    here has no httpfs). A data file never changes once written (new data gets new names), so a copy
+    is good while it exists with the same size; `prune` drops copies of files no current snapshot
+    holds (after an erasure, the cache must not keep what the lake deleted)."""
+
+    def __init__(self, root: str, io):
+        self.root, self.io = root, io
+
+    def path(self, location: str) -> str:
+        return os.path.join(self.root, location.split("://", 1)[-1])
+
+    def __call__(self, location: str, size: int | None = None) -> str:
+        if is_local(location):
+            return local_path(location)
+        target = self.path(location)
+        if not (os.path.exists(target) and (size is None or os.path.getsize(target) == size)):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            partial = f"{target}.{uuid.uuid4().hex[:8]}.part"
+            with self.io.new_input(location).open() as src, open(partial, "wb") as dst:
+                shutil.copyfileobj(src, dst, 8 << 20)
+            os.replace(partial, target)
+        return target
+
+    def prune(self, keep: set[str]) -> int:
+        """Delete every cached copy not in `keep` (locations); returns how many went."""
+        wanted = {self.path(k) for k in keep}
+        removed = 0
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                full = os.path.join(folder, name)
+                if full not in wanted:
+                    os.unlink(full)
+                    removed += 1
+        return removed

@@ -4,8 +4,8 @@ Where Redshift has an external schema over the lake's Glue databases, this wareh
 over the lake's current files (register_lake): lake.<entity> over the raw zone's, and
 lake_protected_ext.<entity> over the protected zone's, under the same lake_protected.<entity>
 views. Row-level security has a stand-in: <schema>_agency.<table> views filtered to the tenant
-an agency session sets (as_agency). Files are read by DuckDB itself (local paths) or through
-pyarrow (s3://: this build has no httpfs).
+an agency session sets (as_agency). DuckDB reads the files itself: local paths as they are, files
+in S3 through a local copy (`local_copy`, tenantlake.lake.files.LocalCache: this build has no httpfs).
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ class DuckDBWarehouse(SqlWarehouse):
     dialect = "duckdb"
     placeholder = "?"
 
-    def __init__(self, path: str, catalogue: Catalogue | None = None):
+    def __init__(self, path: str, catalogue: Catalogue | None = None, local_copy=None):
         import duckdb
 
         super().__init__(catalogue)
         self.path = path
+        self.local_copy = local_copy  # s3:// location (and size) -> a local copy; None: local files only
         self.con = duckdb.connect(path)
         self.con.execute("SET TimeZone = 'UTC'")  # months and days are UTC, as the source's timestamps
         self._depth = 0
@@ -140,6 +141,8 @@ class DuckDBWarehouse(SqlWarehouse):
         (an entity with none: an empty view of the right columns)."""
         tables = only if only is not None else [t for t in self.catalogue.of(kind="external")]
         files_of = {"lake": raw, "lake_protected_ext": protected}
+        if self.local_copy is not None and only is None:  # copies of files the lake no longer holds go
+            self.local_copy.prune({f.path for files in (*raw.values(), *protected.values()) for f in files})
         with self._transaction():
             for t in tables:
                 select = self._select_files(t, list(files_of[t.schema].get(t.entity, ())))
@@ -151,9 +154,7 @@ class DuckDBWarehouse(SqlWarehouse):
         if not files:
             cols = ", ".join(f"CAST(NULL AS {render.duckdb_type(c.type, c.arrow)}) AS {c.name}" for c in t.columns)
             return f"SELECT {cols} WHERE FALSE"
-        paths = [local(f.path) for f in files]
-        if any(p.startswith("s3://") for p in paths):
-            raise ValueError(f"{t.qualified}: the embedded default reads local lake files only; got {paths[0]}")
+        paths = [self._local(f) for f in files]
         listed = "?" if params else "[" + ", ".join(exp.Literal.string(p).sql("duckdb") for p in paths) + "]"
         source = f"read_parquet({listed}, union_by_name = true)"  # paths quoted by the generator
         have = {r[0] for r in self._fetch(f"DESCRIBE SELECT * FROM {source}", [paths] if params else ())}
@@ -161,31 +162,21 @@ class DuckDBWarehouse(SqlWarehouse):
                          f"CAST(NULL AS {render.duckdb_type(c.type, c.arrow)}) AS {c.name}" for c in t.columns)
         return f"SELECT {cols} FROM {source}"
 
+    def _local(self, f: LakeFile) -> str:
+        path = local(f.path)
+        if "://" not in path:
+            return path
+        if self.local_copy is None:
+            raise ValueError(f"{path}: a lake in S3 needs a local cache to be read by the embedded default")
+        return self.local_copy(f.path, f.bytes)
+
     def _stage_files(self, entity: str, files: Sequence[LakeFile]) -> dict[str, int] | None:
         t = self.catalogue[f"stage.{entity.lower()}"]
-        remote = [f for f in files if local(f.path).startswith("s3://")]
-        here = [f for f in files if not local(f.path).startswith("s3://")]
-        if here:
-            select = self._select_files(t, here, params=True)
+        if files:
+            select = self._select_files(t, list(files), params=True)
             self._execute(f"INSERT INTO {t.qualified} ({', '.join(t.column_names)}) {select}",
-                          [[local(f.path) for f in here]])
-        for f in remote:
-            self._stage_remote(t, f)
+                          [[self._local(f) for f in files]])
         return None  # DuckDB keeps no load history: the row counts per batch are the check
-
-    def _stage_remote(self, t: Table, f: LakeFile) -> None:
-        import pyarrow.fs
-        import pyarrow.parquet as pq
-
-        fs, path = pyarrow.fs.FileSystem.from_uri(f.path)
-        table = pq.read_table(path, filesystem=fs)
-        self.con.register("_lake_file", table)
-        try:
-            have = set(table.column_names)
-            cols = ", ".join(c.name if c.name in have else f"NULL AS {c.name}" for c in t.columns)
-            self._execute(f"INSERT INTO {t.qualified} ({', '.join(t.column_names)}) SELECT {cols} FROM _lake_file")
-        finally:
-            self.con.unregister("_lake_file")
 
     # ---- sessions ------------------------------------------------------------------------------
 
