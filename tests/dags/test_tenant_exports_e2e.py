@@ -64,7 +64,7 @@ def lake_files(home):
 def test_two_days_for_three_agencies_land_exactly_the_ground_truth(airflow_db, dagbag, fleet_home):
     dag = dagbag.dags["tenant_exports"]
     assert run(dag).state == "success"
-    state = LocalStore(fleet_home / "lake")
+    store = LocalStore(fleet_home / "lake")
     exports = [json.loads(x) for x in (fleet_home / "truth/exports.jsonl").read_text().splitlines()]
     deser = TypeDeserializer()
     for tenant in TENANTS:
@@ -84,7 +84,7 @@ def test_two_days_for_three_agencies_land_exactly_the_ground_truth(airflow_db, d
             truth_lines = gzip.decompress((fleet_home / f"truth/{tenant}/{entity}.jsonl.gz").read_bytes()).splitlines()
             truth = {i["id"]["S"]: deser.deserialize(i["_version"]) for i in map(json.loads, truth_lines)}
             assert state == truth, (tenant, entity)
-            mark = watermarks.read(state, tenant, entity)
+            mark = watermarks.read(store, tenant, entity)
             assert datetime.fromtimestamp(mark.to_us / 1e6, UTC) == datetime(2026, 11, 3, tzinfo=UTC)
     before = lake_files(fleet_home)
     # a rerun, and a forced re-snapshot of one agency, change nothing in the lake
