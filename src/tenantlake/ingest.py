@@ -36,6 +36,8 @@ import pyarrow.parquet as pq
 
 from tenantlake import quality
 from tenantlake.contracts import ENTITIES
+from tenantlake.formats.drift import merge_drift
+from tenantlake.formats.duplicates import duplicated, resolve_duplicates, row_digests
 from tenantlake.formats.dynamodb_json import Decoded, Source, decode_file
 from tenantlake.formats.ion import decode_ion
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
@@ -112,6 +114,11 @@ class Staged:
     @property
     def rows(self) -> int:
         return sum(p.rows for p in self.parts)
+
+    @property
+    def set_aside(self) -> int:
+        """Items set aside before the audit (by the decoder, or as duplicate keys)."""
+        return sum(p.quarantine.num_rows for p in self.parts)
 
 
 class _Stager:
@@ -316,6 +323,9 @@ class Ingest:
         again next run)."""
         publication = Publication(self.lake, self.entity, self.run_id, self.workdir)
         results: dict[tuple[str, str], BatchResult] = {}
+        for s in staged:
+            if s.kind in ("FULL_EXPORT", "INCREMENTAL_EXPORT") and self.contract is not None:
+                _set_aside_duplicates(s)
         verdicts = self._audit(staged)
         blocked: set[str] = set()
         for s in staged:
@@ -358,8 +368,11 @@ class Ingest:
                     ids[(t, entity)] = found
             return ids.get((tenant_id, entity), set())
 
+        # The row count the suite expects is what the export listed less what was already set aside:
+        # a row the decoder lost without a reason would show here.
         batches = [quality.AuditBatch((s.tenant_id, s.export_id), s.tenant_id, s.kind, _read_parts(s),
-                                      quality.params_for(s.tenant_id, s.rows, s.export_time_us)) for s in staged]
+                                      quality.params_for(s.tenant_id, s.items - s.set_aside, s.export_time_us))
+                   for s in staged]
         return quality.audit_many(self.entity, batches, published)
 
     def _finish(self, s: Staged, verdict: quality.Audit | None) -> StagedBatch:
@@ -416,7 +429,7 @@ class Ingest:
         if erased_keys and reference and q.num_rows:
             q, dropped = _drop_erased_quarantine(q, s.tenant_id, erased_keys, self.key_for)
             erased += dropped
-        drift = [d for p in s.parts for d in p.drift]
+        drift = merge_drift(*(p.drift for p in s.parts))
         batch = StagedBatch(
             s.tenant_id, s.entity, s.export_id, s.kind, s.source, s.items, s.export_time_us,
             raw_parts=raw_parts, protected_parts=protected_parts,
@@ -459,6 +472,39 @@ class Ingest:
         return StagedFile(path, n, QUARANTINE_SCHEMA.empty_table(), s.export_time_us, s.export_time_us)
 
 
+KEY_COLUMNS = ["id", "last_changed_at", "ddb_version", "_line", "_event_ts", "_source_file"]
+
+
+def _set_aside_duplicates(s: Staged) -> None:
+    """The same key twice in one export (tenantlake.formats.duplicates decides which copy stays):
+    every other copy is cut from its part and quarantined as duplicate_key, so the batch publishes."""
+    keyed = [(n, pq.read_table(p.path, columns=KEY_COLUMNS)) for n, p in enumerate(s.parts) if p.path]
+    if not keyed:
+        return
+    keys = pa.concat_tables([t.append_column("_part", pa.array([n] * t.num_rows, pa.int32())).append_column(
+        "_row", pa.array(np.arange(t.num_rows), pa.int64())) for n, t in keyed])
+    mask = duplicated(keys)
+    if not mask.any():
+        return
+    keys = keys.filter(pa.array(mask))
+    full = {n: pq.read_table(s.parts[n].path) for n in set(keys["_part"].to_pylist())}
+    copies = pa.concat_tables([full[n].take([r]) for n, r in zip(keys["_part"].to_pylist(), keys["_row"].to_pylist(),
+                                                                   strict=True)])
+    aside = resolve_duplicates(keys.append_column("_digest", row_digests(copies)))
+    for n, table in full.items():
+        mine = aside.filter(pc.equal(aside["_part"], n))
+        if not mine.num_rows:
+            continue
+        rows = mine["_row"].to_pylist()
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[rows] = False
+        part = s.parts[n]
+        set_aside = _audit_quarantine(table.take(rows), ["duplicate_key"] * len(rows), mine["_detail"].to_pylist())
+        pq.write_table(table.filter(pa.array(keep)), part.path, compression="snappy")
+        s.parts[n] = StagedFile(part.path, int(keep.sum()), pa.concat_tables([part.quarantine, set_aside]),
+                                part.min_ts, part.max_ts, part.drift)
+
+
 def _dumps(doc) -> str:
     """JSON text of a result document (GX's results hold numpy scalars)."""
     return orjson.dumps(doc, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
@@ -478,13 +524,14 @@ def _read_parts(s: Staged) -> pa.Table:
     return pa.concat_tables(tables) if tables else lake_schema(ENTITIES.get(s.entity)).empty_table()
 
 
-def _audit_quarantine(rows: pa.Table, reasons: list[str]) -> pa.Table:
-    """Rows the audit set aside, in the quarantine layout: the whole row as JSON in _raw."""
+def _audit_quarantine(rows: pa.Table, reasons: list[str], details: list[str] | None = None) -> pa.Table:
+    """Decoded rows set aside (by the audit, or as duplicates), in the quarantine layout: the whole
+    row as JSON in _raw."""
     records = rows.to_pylist()
     return pa.Table.from_pydict({
         "tenant_id": rows["tenant_id"], "_export_id": rows["_export_id"], "_source_file": rows["_source_file"],
         "_line": rows["_line"], "_reason": reasons,
-        "_detail": [f"failed {r} (quality suite)" for r in reasons],
+        "_detail": details or [f"failed {r} (quality suite)" for r in reasons],
         "_raw": [orjson.dumps(r, default=str) for r in records],
     }, schema=QUARANTINE_SCHEMA)
 

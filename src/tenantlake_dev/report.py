@@ -82,12 +82,24 @@ def _health(lake, state, registry) -> str:
             "<th>quarantine rate</th><th>last export (watermark)</th></tr>" + "".join(rows) + "</table>")
 
 
+def _drift(con) -> str:
+    """ops.drift_summary: kept in _extra (new attributes and fields) or coerced, per agency and table."""
+    rows = con.execute("SELECT tenant_id, entity, path, dynamodb_type, what, rows, first_seen, last_seen "
+                       "FROM ops.drift_summary ORDER BY tenant_id, entity, rows DESC").fetchall()
+    if not rows:
+        return "<p>No drift: every attribute seen is declared in the contracts.</p>"
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return ("<table><tr><th>tenant</th><th>entity</th><th>path</th><th>type</th><th>what</th><th>rows</th>"
+            "<th>first seen</th><th>last seen</th></tr>" + cells + "</table>")
+
+
 def build_report(warehouse_path: str, lake, state, registry, out: str | Path) -> Path:
     import duckdb
 
     con = duckdb.connect(str(warehouse_path), read_only=True)
     try:
         figs = _figures(con)
+        drift = _drift(con)
     finally:
         con.close()
     parts = []
@@ -99,7 +111,9 @@ def build_report(warehouse_path: str, lake, state, registry, out: str | Path) ->
             f"<style>{CSS}</style></head><body><h1>tenantlake</h1>"
             f"<p class='sub'>Cross-agency marts and pipeline health, built "
             f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>" + "".join(parts) +
-            f"<section><h2>Pipeline health</h2>{_health(lake, state, registry)}</section></body></html>")
+            f"<section><h2>Pipeline health</h2>{_health(lake, state, registry)}</section>"
+            f"<section><h2>Drift: what the data carries that the contracts do not declare</h2>{drift}</section>"
+            "</body></html>")
     out = Path(out)
     out.write_text(page, encoding="utf-8")
     return out

@@ -228,7 +228,7 @@ def test_ops_rows_are_the_tables_as_the_warehouse_refills_them(fleet, prices):
 
     tables = ops_tables(fleet.lake, fleet.state, fleet.registry, now=NOW, prices=prices)
     rows = ops_rows(tables)
-    assert set(rows) == {"ops.tenant_health", "ops.tenant_cost_monthly"}
+    assert set(rows) == {"ops.tenant_health", "ops.tenant_cost_monthly", "ops.drift_summary"}
     columns, values = rows["ops.tenant_health"]
     assert columns[:4] == ("tenant_id", "entity", "state", "objective_seconds") and len(values) == 7
     late = dict(zip(columns, values[2], strict=True))

@@ -25,24 +25,27 @@ import pyarrow.parquet as pq
 from tenantlake.lake.catalog import Lake
 from tenantlake.ops.config import Objectives, Prices, load_objectives, load_prices
 from tenantlake.ops.costs import BATCH_COLUMNS, TENANT_COST_MONTHLY_SCHEMA, batch_costs, tenant_cost_monthly
+from tenantlake.ops.drift import DRIFT_SUMMARY_SCHEMA, drift_summary
 from tenantlake.ops.health import TENANT_HEALTH_SCHEMA, collect, health_table
 from tenantlake.registry import Registry
 from tenantlake.storage import Store
 
 TWIN = "_ops"
-SCHEMAS = {"tenant_health": TENANT_HEALTH_SCHEMA, "tenant_cost_monthly": TENANT_COST_MONTHLY_SCHEMA}
+SCHEMAS = {"tenant_health": TENANT_HEALTH_SCHEMA, "tenant_cost_monthly": TENANT_COST_MONTHLY_SCHEMA,
+           "drift_summary": DRIFT_SUMMARY_SCHEMA}
 
 
 def ops_tables(lake: Lake, state: Store, registry: Registry, *, now: datetime | None = None,
                prices: Prices | None = None, objectives: Objectives | None = None) -> dict[str, pa.Table]:
-    """Both ops tables, computed now from the batch log, the watermarks, the run summaries and the
+    """The ops tables, computed now from the batch log, the watermarks, the run summaries and the
     registry."""
     now = now or datetime.now(UTC)
     prices = prices or load_prices()
     rows, batches = collect(lake, state, registry, now=now, prices=prices, objectives=objectives or load_objectives())
     monthly = (tenant_cost_monthly(batch_costs(batches.select(list(BATCH_COLUMNS)), prices), prices, now)
                if batches is not None else TENANT_COST_MONTHLY_SCHEMA.empty_table())
-    return {"tenant_health": health_table(rows), "tenant_cost_monthly": monthly}
+    return {"tenant_health": health_table(rows), "tenant_cost_monthly": monthly,
+            "drift_summary": drift_summary(batches)}
 
 
 def ops_rows(tables: dict[str, pa.Table]) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
