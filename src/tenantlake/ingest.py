@@ -323,6 +323,9 @@ class Ingest:
         again next run)."""
         publication = Publication(self.lake, self.entity, self.run_id, self.workdir)
         results: dict[tuple[str, str], BatchResult] = {}
+        ids = [(s.tenant_id, s.export_id) for s in staged]
+        twice = [s for n, s in enumerate(staged) if (s.tenant_id, s.export_id) in ids[:n]]
+        staged = [s for s in staged if not any(s is t for t in twice)]  # the same export handed in twice
         for s in staged:
             if s.kind in ("FULL_EXPORT", "INCREMENTAL_EXPORT") and self.contract is not None:
                 _set_aside_duplicates(s)
@@ -348,7 +351,9 @@ class Ingest:
         published = publication.commit()
         for bid in published.replayed:
             results[bid].outcome = "replayed"
-        return [results[(s.tenant_id, s.export_id)] for s in staged], published
+        out = [results[(s.tenant_id, s.export_id)] for s in staged]
+        out += [self._result(s, 0, 0, 0, "replayed", "the same export twice in one run") for s in twice]
+        return out, published
 
     def _result(self, s: Staged, rows: int, quarantined: int, erased: int, outcome: str = "published",
                 reason: str | None = None) -> BatchResult:

@@ -166,7 +166,9 @@ def sync_shard(landing: Store, lake: Lake, state: Store, entity: str, work: list
                 outcomes[tid].error, outcomes[tid].heals = f"{type(e).__name__}: {e}", heals(e)
                 say(f"{tid} {entity}: stopped: {outcomes[tid].error}")
         results, _ = session.publish(staged) if staged else ([], None)
-    by_batch = {(r.tenant_id, r.export_id): r for r in results}
+    by_batch: dict[tuple[str, str], BatchResult] = {}
+    for r in results:  # the first result of an export handed in twice is the one that counts
+        by_batch.setdefault((r.tenant_id, r.export_id), r)
     for tid, batches in order.items():
         out = outcomes[tid]
         for s in batches:

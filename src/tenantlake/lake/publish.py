@@ -139,6 +139,17 @@ class Publication:
             raise ValueError(f"a {batch.entity} batch in a {self.entity} publication")
         self.batches.append(batch)
 
+    def _unique(self) -> tuple[list[StagedBatch], set[BatchId]]:
+        """The batches to publish, the first of each (tenant, export id); the ids handed in twice."""
+        seen, first, twice = set(), [], set()
+        for b in self.batches:
+            if b.id in seen:
+                twice.add(b.id)
+            else:
+                seen.add(b.id)
+                first.append(b)
+        return first, twice
+
     def fail(self, failed: Failed) -> None:
         self.failed.append(failed)
 
@@ -161,9 +172,10 @@ class Publication:
         # A batch is a replay when every zone it has files for already held them; a batch with no
         # rows at all (an empty window) has nothing to replay and is simply published.
         with_files, new = set(), set()
+        batches, twice = self._unique()
         zones = ["quarantine", "raw"] + (["protected"] if self.entity in ENTITIES else [])
         for zone in zones:
-            candidates = [b for b in self.batches if self._zone_files(zone, b)]
+            candidates = [b for b in batches if self._zone_files(zone, b)]
             if not candidates:
                 continue
             table = self.lake.table(zone, self.entity, refresh=True)
@@ -185,8 +197,8 @@ class Publication:
                 tenants=len({p.tenant_id for p in placed}), rows=sum(p.rows for p in placed)))
             if snapshot is not None:
                 out.snapshots[zone] = snapshot
-        out.replayed = sorted(with_files - new)
-        out.published = [b.id for b in self.batches if b.id not in set(out.replayed)]
+        out.replayed = sorted((with_files - new) | twice)
+        out.published = [b.id for b in batches if b.id not in set(out.replayed)]
         self._log(out)
         return out
 
@@ -202,7 +214,7 @@ class Publication:
             "export_time": us(b.export_time_us), "window_from": us(b.window_from_us),
             "min_event_ts": us(b.min_event_ts), "max_event_ts": us(b.max_event_ts),
             "seconds": b.seconds, "quality": b.quality, "drift": b.drift, "logged_at": now,
-        } for b in self.batches if b.id in set(out.published)]
+        } for b in self._unique()[0] if b.id in set(out.published)]
         rows += [{
             "tenant_id": f.tenant_id, "entity": f.entity, "export_id": f.export_id, "kind": f.kind, "source": f.source,
             "run_id": self.run_id, "outcome": "failed", "reason": f.reason, "items": f.items, "quality": f.quality,

@@ -1,0 +1,99 @@
+"""One export through ingest into an Iceberg lake of its own (what `tenantlake convert` does): the
+checks only ingest makes, with exports written by hand (tests.tenantlake.formats.kit)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import orjson
+import pytest
+
+from tenantlake import cli
+from tenantlake.formats.manifest import ExportError
+from tenantlake.ingest import Ingest, ingest_export
+from tenantlake.lake.read import read
+from tests.tenantlake.formats.kit import SUMMARY, debt, line, write_export
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def lake(tmp_path):
+    return cli.local_lake(tmp_path / "lake")
+
+
+def go(store, lake, registry, entity="Debt"):
+    return ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity=entity,
+                         tenant=registry.tenant("agency-001"), run_id="t", key_for=lambda t: KEY)
+
+
+def test_a_file_holding_other_than_the_manifest_lists_stops_the_batch_and_publishes_nothing(tmp_path, lake, registry):
+    store = write_export(tmp_path / "landing", [b"".join(line(debt(i)) for i in range(1, 4))], counts=[5],
+                         summary_count=5)
+    with pytest.raises(ExportError, match=r"data/file0.json.gz: 3 item lines, but the manifest lists 5"):
+        go(store, lake, registry)
+    assert read(lake, "raw", "Debt") is None
+
+
+def test_a_listed_file_missing_publishes_nothing_of_the_batch(tmp_path, lake, registry):
+    store = write_export(tmp_path / "landing", [line(debt(1)), line(debt(2))], missing=(1,))
+    with pytest.raises(ExportError, match=r"file1.json.gz: listed in the manifest but missing"):
+        go(store, lake, registry)
+    assert read(lake, "raw", "Debt") is None
+
+
+def test_every_item_is_published_or_set_aside_with_a_reason(tmp_path, lake, registry):
+    lines = [line(debt(1)), line(debt(2, balance={"N": "1e999"})), line({"id": {"N": "7"}}), line(debt(3))]
+    store = write_export(tmp_path / "landing", [b"".join(lines)])
+    r = go(store, lake, registry)
+    assert (r.items, r.rows, r.quarantined) == (4, 2, 2)
+    quarantine = read(lake, "quarantine", "Debt").to_pylist()
+    assert sorted((q["_line"], q["_reason"]) for q in quarantine) == [(2, "n_range"), (3, "key_type")]
+    assert all(q["_raw"] for q in quarantine)  # the original line, to repair and replay
+    assert sorted(read(lake, "raw", "Debt")["id"].to_pylist()) == ["d-1", "d-3"]
+
+
+def test_the_same_key_twice_keeps_the_newest_and_the_batch_publishes(tmp_path, lake, registry):
+    older = debt(1, _version={"N": "2"}, balance={"N": "100.00"})
+    newer = debt(1, _version={"N": "3"}, balance={"N": "90.00"})
+    store = write_export(tmp_path / "landing", [line(older) + line(debt(2)), line(newer)])
+    r = go(store, lake, registry)
+    assert (r.items, r.rows, r.quarantined) == (3, 2, 1)
+    raw = {row["id"]: row for row in read(lake, "raw", "Debt").to_pylist()}
+    assert str(raw["d-1"]["balance"]) == "90.00"
+    (q,) = read(lake, "quarantine", "Debt").to_pylist()
+    assert q["_reason"] == "duplicate_key" and "newer _version" in q["_detail"] and q["_item_id"] == "d-1"
+    assert json.loads(q["_raw"])["balance"] == "100.00"
+
+
+def test_drift_is_published_kept_in_extra_and_logged(tmp_path, lake, registry):
+    drifting = debt(1, riskScore={"N": "712"}, apr={"S": "19.99"})
+    store = write_export(tmp_path / "landing", [line(drifting) + line(debt(2))])
+    r = go(store, lake, registry)
+    assert (r.rows, r.quarantined) == (2, 0)
+    row = next(x for x in read(lake, "raw", "Debt").to_pylist() if x["id"] == "d-1")
+    assert orjson.loads(row["_extra"]) == {"riskScore": {"N": "712"}} and str(row["apr"]) == "19.9900"
+    (logged,) = read(lake, "ops", "batches").to_pylist()
+    drift = {(d["path"], d["type"], d["what"]) for d in orjson.loads(logged["drift"])}
+    assert drift == {("riskScore", "N", "new_attribute"), ("apr", "S->N", "coerced")}
+
+
+def test_convert_never_prints_a_traceback_for_a_bad_export(tmp_path, capsys, registry):
+    store = write_export(tmp_path / "landing", [line(debt(1))])
+    data = next((tmp_path / "landing").rglob("*.json.gz"))
+    data.write_bytes(gzip.compress(b"not json at all\n"))  # its MD5 no longer matches
+    code = cli.main(["convert", "--export-dir", str(store.root / SUMMARY.rsplit("/", 1)[0]), "--tenant", "agency-001",
+                     "--entity", "Debt", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "MD5" in err
+
+
+def test_a_shard_of_two_tenants_is_one_commit_per_zone(tmp_path, lake, registry):
+    stores = [write_export(tmp_path / f"landing{n}", [line(debt(n))]) for n in (1, 2)]
+    with Ingest(lake, "Debt", "t", lambda t: KEY) as session:
+        staged = [session.stage_export(stores[0], SUMMARY, "agency-001", registry.tenant("agency-001")),
+                  session.stage_export(stores[1], SUMMARY, "agency-001", registry.tenant("agency-001"))]
+        results, published = session.publish(staged[:1] + [staged[1]])
+    assert [r.outcome for r in results] == ["published", "replayed"]  # same export id: the second is a replay
+    assert len(lake.table("raw", "Debt", refresh=True).metadata.snapshots) == 1
