@@ -3,6 +3,8 @@
 
 Keeps the lake's Apache Iceberg tables small, fast and forgetful, daily:
 
+* **Promotion**: columns newly declared in the contracts are filled from the `_extra` of rows
+  published before them (`tenantlake.lake.evolve`).
 * **Compaction**: a (tenant, day) partition holding 8 files or more is rewritten as one file, in
   one commit per table (thousands of tenants with hourly windows otherwise leave millions of tiny
   files). Readers see the same rows; warehouse_load ignores compaction commits.

@@ -225,6 +225,16 @@ class _Image:
         return [val for val, _ in pairs], {"L": [x if x is not None else {"M": {}} for _, x in pairs]}
 
 
+def attribute_value(kind: str, t: pa.DataType, av, name: str) -> tuple[object, object]:
+    """One declared attribute's typed value as its column value, and the part of it the contract
+    does not declare (None when all of it is declared), exactly as a new export's value converts
+    (promotion fills a new column of old rows this way); BadValue when it does not convert."""
+    walk = _Image()
+    if kind in SHAPES:
+        return walk.shaped(av, t, name, name, 1)
+    return walk.scalar(kind, t, av, name, name, 1), None
+
+
 def _key(name: str, av) -> str:
     try:
         key, v = envelope(av)

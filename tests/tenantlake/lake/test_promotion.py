@@ -1,0 +1,62 @@
+"""Promotion: an attribute that drifted in is declared in the contract; the lake's tables gain the
+column (files written before read it as null), old rows get their value from their kept `_extra`,
+and rows published before and after read together. Expected values are written by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import orjson
+import pytest
+
+from tenantlake import contracts
+from tenantlake.contracts import Attribute
+from tenantlake.ingest import ingest_export
+from tenantlake.lake.evolve import promote
+from tenantlake.lake.read import new_batches, read
+from tests.tenantlake.formats.kit import SUMMARY, debt, line, write_export
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def promoted_contract(monkeypatch):
+    """Debt with riskScore declared (an int), the way a data engineer would add it to contracts.py."""
+    def declare():
+        debt_entity = contracts.ENTITIES["Debt"]
+        risk = Attribute("riskScore", "risk_score", "int", doc="The bureau's risk score.")
+        monkeypatch.setitem(contracts.ENTITIES, "Debt", dataclasses.replace(
+            debt_entity, attributes=debt_entity.attributes + (risk,)))
+    return declare
+
+
+def test_a_promoted_attribute_is_filled_for_old_rows_from_extra(tmp_path, registry, promoted_contract):
+    from tenantlake.cli import local_lake
+
+    lake = local_lake(tmp_path / "lake")
+    items = [debt(1, riskScore={"N": "712"}, note={"S": "keep me"}), debt(2), debt(3, riskScore={"S": "n/a"})]
+    store = write_export(tmp_path / "landing", [b"".join(line(i) for i in items)])
+    ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Debt", tenant=registry.tenant("agency-001"),
+                  run_id="before", key_for=lambda t: KEY)
+    _, snapshot = new_batches(lake, "Debt", None)
+
+    promoted_contract()
+    assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 1, "protected": 1}
+    rows = {r["id"]: r for r in read(lake, "raw", "Debt").to_pylist()}
+    assert rows["d-1"]["risk_score"] == 712 and orjson.loads(rows["d-1"]["_extra"]) == {"note": {"S": "keep me"}}
+    assert rows["d-2"]["risk_score"] is None and rows["d-2"]["_extra"] is None
+    # a value that does not convert to the declared type stays where it was: nothing is lost
+    assert rows["d-3"]["risk_score"] is None and orjson.loads(rows["d-3"]["_extra"]) == {"riskScore": {"S": "n/a"}}
+    protected = {r["id"]: r for r in read(lake, "protected", "Debt").to_pylist()}
+    assert protected["d-1"]["risk_score"] == 712
+    assert new_batches(lake, "Debt", snapshot)[0] == []  # a backfill adds no batch to load
+    assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 0, "protected": 0}  # nothing left to fill
+
+    later = write_export(tmp_path / "later", [line(debt(4, riskScore={"N": "640"}))])
+    summary = (tmp_path / "later" / SUMMARY)
+    doc = orjson.loads(summary.read_bytes())
+    summary.write_bytes(orjson.dumps({**doc, "exportArn": doc["exportArn"].replace("0badf00d", "0badf00e")}))
+    ingest_export(later, SUMMARY, lake, tenant_id="agency-001", entity="Debt", tenant=registry.tenant("agency-001"),
+                  run_id="after", key_for=lambda t: KEY)
+    scores = {r["id"]: r["risk_score"] for r in read(lake, "raw", "Debt").to_pylist()}
+    assert scores == {"d-1": 712, "d-2": None, "d-3": None, "d-4": 640}  # files before and after, read together
