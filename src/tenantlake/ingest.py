@@ -330,6 +330,8 @@ class Ingest:
             if s.kind in ("FULL_EXPORT", "INCREMENTAL_EXPORT") and self.contract is not None:
                 _set_aside_duplicates(s)
         verdicts = self._audit(staged)
+        fulls = {s.tenant_id for s in staged if s.kind == "FULL_EXPORT"}
+        self._live = live_keys(self.lake, self.entity, fulls) if fulls and self.contract is not None else {}
         blocked: set[str] = set()
         for s in staged:
             verdict = verdicts.get((s.tenant_id, s.export_id))
@@ -451,7 +453,8 @@ class Ingest:
         """A full export is the table as it was at its export time: a key the lake holds live but the
         snapshot does not was deleted in a window we never saw. It is published as a remove at the
         snapshot's time, so latest-wins still keeps any change newer than the snapshot."""
-        if self.contract is None or not self.lake.exists("raw", self.entity):
+        live = self._live.get(s.tenant_id)
+        if not live:  # the first full export of a table: nothing could have been deleted yet
             return None
         present: set[str] = set()
         for path in raw_parts:
@@ -461,7 +464,7 @@ class Ingest:
             if item_id is None:
                 return None  # an unreadable item could be any key: infer nothing rather than delete it
             present.add(item_id)
-        gone = sorted(live_keys(self.lake, self.entity, s.tenant_id) - present)
+        gone = sorted(live - present)
         if not gone:
             return None
         n = len(gone)

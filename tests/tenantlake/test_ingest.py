@@ -97,3 +97,34 @@ def test_a_shard_of_two_tenants_is_one_commit_per_zone(tmp_path, lake, registry)
         results, published = session.publish(staged[:1] + [staged[1]])
     assert [r.outcome for r in results] == ["published", "replayed"]  # same export id: the second is a replay
     assert len(lake.table("raw", "Debt", refresh=True).metadata.snapshots) == 1
+
+
+def _export(root, lines: list[bytes], export_id: str, at: str, kind: str = "FULL_EXPORT"):
+    """A kit export with its own id and time (the kit's are fixed)."""
+    store = write_export(root, [b"".join(lines)], kind=kind)
+    summary = root / SUMMARY
+    doc = orjson.loads(summary.read_bytes())
+    doc["exportArn"] = doc["exportArn"].replace("0badf00d", export_id)
+    doc["exportTime" if kind == "FULL_EXPORT" else "exportToTime"] = at
+    summary.write_bytes(orjson.dumps(doc))
+    return store
+
+
+def test_a_full_resnapshot_repairs_a_delete_missed_in_lost_windows(tmp_path, lake, registry):
+    from tenantlake.lake.read import live_keys
+
+    def run(store):
+        return ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Debt",
+                             tenant=registry.tenant("agency-001"), run_id="t", key_for=lambda t: KEY)
+
+    run(_export(tmp_path / "full1", [line(debt(i)) for i in (1, 2, 3)], "00000001", "2026-11-01T00:00:00.000Z"))
+    late_insert = json.dumps({"Metadata": {"WriteTimestampMicros": {"N": "1793498400000000"}},  # 02:00
+                              "Keys": {"id": {"S": "d-4"}}, "NewImage": debt(4)}).encode() + b"\n"
+    run(_export(tmp_path / "window", [late_insert], "00000002", "2026-11-01T03:00:00.000Z", "INCREMENTAL_EXPORT"))
+    # d-2 was deleted in a window we never got; the re-snapshot at 01:00 no longer holds it (nor d-4, born later)
+    r = run(_export(tmp_path / "full2", [line(debt(i)) for i in (1, 3)], "00000003", "2026-11-01T01:00:00.000Z"))
+    assert r.inferred_deletes == 2
+    removes = {x["id"]: x["_event_ts"].isoformat() for x in read(lake, "raw", "Debt").to_pylist() if x["_op"] == "remove"}
+    assert removes == {"d-2": "2026-11-01T01:00:00+00:00", "d-4": "2026-11-01T01:00:00+00:00"}
+    # latest-wins: d-2 is gone; d-4's insert at 02:00 is newer than the snapshot, so it stays
+    assert live_keys(lake, "Debt", {"agency-001"})["agency-001"] == {"d-1", "d-3", "d-4"}

@@ -8,8 +8,9 @@ Zones are Iceberg namespaces (Glue databases in production), `<prefix>_<zone>`:
   ops         the batch log: each batch's outcome, its quality result and the drift it showed
 
 Entity tables are format v2 and partitioned by `tenant_id` (identity) and the day of the row's
-event time, so a tenant's data is whole partitions (offboarding deletes them without rewriting a
-file) and Spectrum, Athena and DuckDB prune by tenant and day. Every column is optional in Iceberg
+event time (quarantine by tenant only; the small ops logs not at all), so a tenant's data is
+whole partitions (offboarding deletes them without rewriting a file) and Spectrum, Athena and
+DuckDB prune by tenant and day. Every column is optional in Iceberg
 (a promoted attribute can only be added as optional, and readers fill files written before it
 with nulls). Files are written by our own Parquet writer without field ids; the table's default
 name mapping resolves their columns by name, which is also why columns are only ever added,
@@ -23,6 +24,7 @@ Data Catalog, reached with a client from the Airflow AWS connection like every o
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ from pyiceberg.transforms import DayTransform, IdentityTransform
 from tenantlake.contracts import ENTITIES
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
 from tenantlake.privacy import protected_schema
+
+# pyiceberg says "Defaulting to PyArrow FileIO" at INFO for every table it opens: thousands of
+# lines per run in task logs, none of them news.
+logging.getLogger("pyiceberg.io").setLevel(logging.WARNING)
 
 ZONES = ("raw", "quarantine", "protected", "ops")
 ENTITY_ZONES = ("raw", "quarantine", "protected")
@@ -152,6 +158,8 @@ def _grows(current: pa.Schema | pa.StructType, want: pa.Schema | pa.StructType) 
 
 
 def _spec(zone: str, schema: Schema) -> PartitionSpec:
+    if zone == "ops":  # small logs of many tenants: one file per commit, not one per tenant
+        return PartitionSpec()
     fields = [PartitionField(schema.find_field("tenant_id").field_id, 1000, IdentityTransform(), "tenant_id")]
     if zone in ("raw", "protected"):
         fields.append(PartitionField(schema.find_field("_event_ts").field_id, 1001, DayTransform(), PARTITION_DAY))
@@ -171,6 +179,7 @@ class Lake:
     def __init__(self, catalog: Catalog, config: LakeConfig):
         self.catalog, self.config = catalog, config
         self._tables: dict[tuple[str, str], Table] = {}
+        self._known: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def namespace(self, zone: str) -> str:
@@ -185,11 +194,16 @@ class Lake:
         return f"{self.config.root.rstrip('/')}/{self.namespace(zone)}/{entity.lower()}"
 
     def table(self, zone: str, entity: str, refresh: bool = False) -> Table:
-        """The zone's table for the entity, created if missing and evolved to the contract."""
+        """The zone's table for the entity: created if missing and evolved to the contract the first
+        time this process opens it; `refresh` reads its newest metadata (another task may have
+        committed since)."""
         key = (zone, entity)
         with self._lock:
-            if refresh or key not in self._tables:
-                self._tables[key] = self._open(zone, entity)
+            if key not in self._tables:
+                self._tables[key] = self.evolve(zone, entity)
+            elif refresh:
+                self._tables[key] = self.catalog.load_table(self.identifier(zone, entity))
+            self._known.add(key)
             return self._tables[key]
 
     def load(self, zone: str, entity: str) -> Table:
@@ -198,9 +212,19 @@ class Lake:
         return self.catalog.load_table(self.identifier(zone, entity))
 
     def exists(self, zone: str, entity: str) -> bool:
-        return self.catalog.table_exists(self.identifier(zone, entity))
+        """Whether the table exists (a table once seen is not asked about again: tables are dropped
+        by no one but an operator)."""
+        if (zone, entity) in self._known:
+            return True
+        found = self.catalog.table_exists(self.identifier(zone, entity))
+        if found:
+            self._known.add((zone, entity))
+        return found
 
-    def _open(self, zone: str, entity: str) -> Table:
+    def evolve(self, zone: str, entity: str) -> Table:
+        """The table, created if missing, with every column and struct field the contract declares
+        (a contract changes with a deploy, so a process evolves each table once, when it first
+        opens it; promotion asks again)."""
         want = _optional(arrow_schema(zone, entity))
         identifier = self.identifier(zone, entity)
         try:
@@ -213,6 +237,7 @@ class Lake:
             with table.update_schema() as update:
                 update.union_by_name(want)
             table = self.catalog.load_table(identifier)
+        self._tables[(zone, entity)] = table
         return table
 
     def _create(self, zone: str, entity: str, schema: pa.Schema) -> Table:

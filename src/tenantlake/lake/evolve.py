@@ -98,7 +98,7 @@ def promote(lake: Lake, entity_name: str, run_id: str = "promote", workdir: str 
     for zone in ("raw", "protected"):
         if not lake.exists(zone, entity_name):
             continue
-        table = lake.table(zone, entity_name, refresh=True)  # evolves the schema to the contract first
+        table = lake.evolve(zone, entity_name)  # the schema gains the contract's new columns first
         if table.current_snapshot() is None:
             continue
         placer = Placer(table)

@@ -224,17 +224,12 @@ class Publication:
 
 
 def log_batches(lake: Lake, rows: list[dict], run_id: str, workdir: str) -> None:
-    """Append rows to the batch log (one file per tenant: the log is partitioned by tenant)."""
+    """Append rows to the batch log, one file per commit (the ops tables are not partitioned: a
+    file per tenant would cost a placement each for a handful of rows)."""
     if not rows:
         return
     table = lake.table("ops", BATCH_LOG, refresh=True)
-    placer = Placer(table)
-    placed = []
-    by_tenant: dict[str, list[dict]] = {}
-    for r in rows:
-        by_tenant.setdefault(r["tenant_id"], []).append(r)
-    for tenant_id, tenant_rows in by_tenant.items():
-        path = os.path.join(workdir, f"log-{time.monotonic_ns()}.parquet")
-        pq.write_table(pa.Table.from_pylist(tenant_rows, schema=BATCH_LOG_SCHEMA), path, compression="snappy")
-        placed.append(placer.place(path, tenant_id, run_id, "log"))
-    append_files(lake, "ops", BATCH_LOG, placed, summary("log", run_id, batches=len(rows)))
+    path = os.path.join(workdir, f"log-{time.monotonic_ns()}.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=BATCH_LOG_SCHEMA), path, compression="snappy")
+    placed = Placer(table).place(path, "all", run_id, "log")
+    append_files(lake, "ops", BATCH_LOG, [placed], summary("log", run_id, batches=len(rows)))

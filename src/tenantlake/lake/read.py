@@ -127,22 +127,26 @@ def published_ids(lake: Lake, entity: str, tenants: set[str]) -> dict[str, set[s
     return out
 
 
-def live_keys(lake: Lake, entity: str, tenant_id: str) -> set[str]:
-    """The keys of a tenant's table that are live in the lake: their latest change (by event time,
-    then a change over a snapshot of the same instant, then sequence and line, as the warehouse
-    orders them) is not a remove."""
-    if not lake.exists("raw", entity):
-        return set()
+def live_keys(lake: Lake, entity: str, tenant_ids: set[str]) -> dict[str, set[str]]:
+    """Per tenant, the keys of its table that are live in the lake: their latest change (by event
+    time, then a change over a snapshot of the same instant, then sequence and line, as the
+    warehouse orders them) is not a remove. One scan for every tenant asked about."""
+    out: dict[str, set[str]] = {t: set() for t in tenant_ids}
+    if not tenant_ids or not lake.exists("raw", entity):
+        return out
     table = lake.table("raw", entity, refresh=True)
     if table.current_snapshot() is None:
-        return set()
-    rows = table.scan(row_filter=EqualTo("tenant_id", tenant_id),
-                      selected_fields=("id", "_op", "_event_ts", "_sequence", "_line")).to_arrow()
+        return out
+    rows = table.scan(row_filter=In("tenant_id", tenant_ids),
+                      selected_fields=("tenant_id", "id", "_op", "_event_ts", "_sequence", "_line")).to_arrow()
     if not rows.num_rows:
-        return set()
+        return out
     rank = pc.if_else(pc.equal(rows["_op"], "snapshot"), 0, 1)
     rows = rows.append_column("_rank", rank).append_column("_seq", pc.fill_null(rows["_sequence"], ""))
-    rows = rows.sort_by([("id", "ascending"), ("_event_ts", "ascending"), ("_rank", "ascending"),
-                         ("_seq", "ascending"), ("_line", "ascending")])
-    last = rows.group_by("id", use_threads=False).aggregate([("_op", "last")])
-    return set(pc.filter(last["id"], pc.not_equal(last["_op_last"], "remove")).to_pylist())
+    rows = rows.sort_by([("tenant_id", "ascending"), ("id", "ascending"), ("_event_ts", "ascending"),
+                         ("_rank", "ascending"), ("_seq", "ascending"), ("_line", "ascending")])
+    last = rows.group_by(["tenant_id", "id"], use_threads=False).aggregate([("_op", "last")])
+    live = last.filter(pc.not_equal(last["_op_last"], "remove"))
+    for t, i in zip(live["tenant_id"].to_pylist(), live["id"].to_pylist(), strict=True):
+        out[t].add(i)
+    return out

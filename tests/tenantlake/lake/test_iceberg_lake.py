@@ -142,4 +142,4 @@ def test_live_keys_follow_latest_wins(lake, tmp_path):
     publish(lake, tmp_path, debt_rows("agency-001", "e3", ["c"], day=3, op="remove"),
             debt_rows("agency-002", "e4", ["z"]), run="r3")
     publish(lake, tmp_path, debt_rows("agency-001", "e5", ["c"], day=4, op="insert"), run="r4")
-    assert live_keys(lake, "Debt", "agency-001") == {"a", "c"}
+    assert live_keys(lake, "Debt", {"agency-001", "agency-002"}) == {"agency-001": {"a", "c"}, "agency-002": {"z"}}
