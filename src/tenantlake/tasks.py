@@ -1,10 +1,11 @@
 """The Airflow side of tenant_exports: what its tasks do. The DAG file only wires these.
 
 Shape: `plan` reads the registry at run time (never at parse time) and cuts the work into shards:
-per entity, groups of tenants (one tenant per shard for small fleets, so the grid reads
-`agency-004 / Debt`; at most TENANTLAKE_SHARDS_PER_ENTITY shards per entity for large ones, so
-2,000 tenants x 8 tables stay far inside Airflow's max_map_length and pay a task's fixed cost, ~3.5 s
-of imports and ~75 ms of Airflow's own handling, once per shard, not once per tenant). One mapped
+per entity, groups of tenants (`shard_size`: one tenant per shard for small fleets, so the grid
+reads `agency-004 / Debt`; for large ones at most TENANTLAKE_SHARDS_PER_ENTITY shards per entity,
+so 2,000 tenants x 8 tables stay far inside Airflow's max_map_length and pay a task's fixed cost,
+~3.5 s of imports and ~75 ms of Airflow's own handling, and a shard's commits once per shard, not
+once per tenant). One mapped
 SyncShardOperator per shard syncs its tenants and publishes them in one Iceberg commit per zone.
 
 Failure: a tenant's problem is caught, recorded, and the shard's other tenants publish. The shard
@@ -50,6 +51,16 @@ def shards_per_entity() -> int:
     return max(1, int(os.environ.get("TENANTLAKE_SHARDS_PER_ENTITY", "16")))
 
 
+def shard_size(tenants: int) -> int:
+    """Tenants per shard: one each for a small fleet (the grid names each tenant and table); for a
+    larger one, at most TENANTLAKE_SHARDS_PER_ENTITY shards of at least TENANTLAKE_SHARD_MIN_TENANTS
+    (default 25), since a shard's commits (~50 ms each, one per zone) are paid once per shard."""
+    per = shards_per_entity()
+    if tenants <= per:
+        return 1
+    return max(math.ceil(tenants / per), int(os.environ.get("TENANTLAKE_SHARD_MIN_TENANTS", "25")))
+
+
 def _label(tenant_ids: list[str], entity: str) -> str:
     if len(tenant_ids) == 1:
         return f"{tenant_ids[0]} / {entity}"
@@ -78,9 +89,8 @@ def plan_shards(registry, params: dict, offboarded: set[str] = frozenset()) -> l
             continue
         name = bad.tenant_id or f"tenants[{bad.index}]"
         shards.append({"entity": "-", "tenants": [name], "label": f"{name} / registry", "problem": bad.message})
-    per = shards_per_entity()
     for entity, tenant_ids in sorted(by_entity.items()):
-        size = math.ceil(len(tenant_ids) / per)
+        size = shard_size(len(tenant_ids))
         for i in range(0, len(tenant_ids), size):
             group = tenant_ids[i:i + size]
             shards.append({"entity": entity, "tenants": group, "label": _label(group, entity)})
