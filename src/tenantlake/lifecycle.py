@@ -45,6 +45,7 @@ from tenantlake.lake import Lake
 from tenantlake.lake.catalog import BATCH_LOG, ENTITY_ZONES, OPS_TABLES
 from tenantlake.lake.maintenance import delete_rows, forget_history
 from tenantlake.lake.publish import log_batches
+from tenantlake.lake.read import grouped, scan
 from tenantlake.storage import Store
 
 ERASURES = "erasures"
@@ -53,16 +54,9 @@ log = logging.getLogger(__name__)
 
 def erased_keys(lake: Lake, tenant_ids: set[str]) -> dict[str, set[str]]:
     """The pseudonyms of the consumers erased so far, per tenant (no clear id is ever stored)."""
-    out: dict[str, set[str]] = {t: set() for t in tenant_ids}
-    if not tenant_ids or not lake.exists("ops", ERASURES):
-        return out
-    table = lake.table("ops", ERASURES, refresh=True)
-    if table.current_snapshot() is None:
-        return out
-    rows = table.scan(row_filter=In("tenant_id", tenant_ids), selected_fields=("tenant_id", "consumer_key")).to_arrow()
-    for t, k in zip(rows["tenant_id"].to_pylist(), rows["consumer_key"].to_pylist(), strict=True):
-        out[t].add(k)
-    return out
+    rows = scan(lake, "ops", ERASURES, In("tenant_id", tenant_ids), ("tenant_id", "consumer_key")) \
+        if tenant_ids else None
+    return grouped(rows, "consumer_key", tenant_ids)
 
 
 def tombstone_key(tenant_id: str) -> str:
@@ -193,13 +187,10 @@ def _landed(landing: Store, listed: str, folder: str) -> str | None:
 
 def _quarantine_predicate(lake: Lake, entity: str, tenant_id: str, consumer_id: str):
     """Quarantined rows of the consumer: by the ids read at ingest, or by their line naming them."""
-    if not lake.exists("quarantine", entity):
+    rows = scan(lake, "quarantine", entity, EqualTo("tenant_id", tenant_id),
+                ("_export_id", "_line", "_item_id", "_consumer_id", "_raw"))
+    if rows is None:
         return None
-    table = lake.table("quarantine", entity, refresh=True)
-    if table.current_snapshot() is None:
-        return None
-    rows = table.scan(row_filter=EqualTo("tenant_id", tenant_id),
-                      selected_fields=("_export_id", "_line", "_item_id", "_consumer_id", "_raw")).to_arrow()
     mine = pc.or_(pc.fill_null(pc.equal(rows["_consumer_id"], consumer_id), False),
                   pc.fill_null(pc.equal(rows["_item_id"], consumer_id), False))
     named = pa.array([consumer_id.encode() in (raw or b"") for raw in rows["_raw"].to_pylist()], pa.bool_())
@@ -228,12 +219,10 @@ def _scrub(doc, ids: set[str]):
 
 def scrub_batch_log(lake: Lake, tenant_id: str, ids: set[str], run_id: str, workdir: str) -> int:
     """Rewrite the tenant's batch-log rows whose audit results or drift name one of `ids`."""
-    if not ids or not lake.exists("ops", BATCH_LOG):
+    found = scan(lake, "ops", BATCH_LOG, EqualTo("tenant_id", tenant_id)) if ids else None
+    if found is None:
         return 0
-    table = lake.table("ops", BATCH_LOG, refresh=True)
-    if table.current_snapshot() is None:
-        return 0
-    rows = table.scan(row_filter=EqualTo("tenant_id", tenant_id)).to_arrow().to_pylist()
+    rows = found.to_pylist()
     touched = [r for r in rows if any(i in (r.get("quality") or "") or i in (r.get("drift") or "") for i in ids)]
     if not touched:
         return 0
@@ -241,7 +230,7 @@ def scrub_batch_log(lake: Lake, tenant_id: str, ids: set[str], run_id: str, work
         for column in ("quality", "drift"):
             if r[column]:
                 r[column] = orjson.dumps(_scrub(orjson.loads(r[column]), ids)).decode()
-    table.delete(And(EqualTo("tenant_id", tenant_id), any_of(
+    lake.load("ops", BATCH_LOG).delete(And(EqualTo("tenant_id", tenant_id), any_of(
         And(EqualTo("export_id", r["export_id"]), EqualTo("run_id", r["run_id"])) for r in touched)))
     log_batches(lake, touched, run_id, workdir)
     return len(touched)
@@ -258,14 +247,10 @@ def consumer_items(lake: Lake, tenant_id: str, consumer_id: str, consumer_key: s
             continue
         found: set[str] = set()
         for zone, column, value in (("raw", ref.column, consumer_id), ("protected", "consumer_key", consumer_key)):
-            if not lake.exists(zone, entity) or (zone == "protected" and entity == "Consumer"):
+            if zone == "protected" and entity == "Consumer":  # its key is the pseudonym itself
                 continue
-            table = lake.table(zone, entity, refresh=True)
-            if table.current_snapshot() is None:
-                continue
-            rows = table.scan(row_filter=And(EqualTo("tenant_id", tenant_id), EqualTo(column, value)),
-                              selected_fields=("id",)).to_arrow()
-            found |= set(rows["id"].to_pylist())
+            rows = scan(lake, zone, entity, And(EqualTo("tenant_id", tenant_id), EqualTo(column, value)), ("id",))
+            found |= set(rows["id"].to_pylist()) if rows is not None else set()
         out[entity] = found
     return out
 

@@ -27,6 +27,7 @@ from tenantlake.exports import missing
 from tenantlake.formats.manifest import ExportError, parse_time
 from tenantlake.ingest import BatchResult, Ingest, KeyFor, Staged
 from tenantlake.lake.catalog import BATCH_LOG, Lake
+from tenantlake.lake.read import scan
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
 
@@ -114,14 +115,11 @@ def pending(exports: list[Landed], mark: watermarks.Watermark | None, resnapshot
 
 def published_sources(lake: Lake, entity: str, tenant_ids: set[str]) -> set[tuple[str, str]]:
     """(tenant, source) of every batch already published: stream files are known by their key."""
-    if not tenant_ids or not lake.exists("ops", BATCH_LOG):
+    rows = scan(lake, "ops", BATCH_LOG, And(And(In("tenant_id", tenant_ids), EqualTo("entity", entity)),
+                                           EqualTo("outcome", "published")), ("tenant_id", "source")) \
+        if tenant_ids else None
+    if rows is None:
         return set()
-    table = lake.table("ops", BATCH_LOG, refresh=True)
-    if table.current_snapshot() is None:
-        return set()
-    rows = table.scan(row_filter=And(And(In("tenant_id", tenant_ids), EqualTo("entity", entity)),
-                                     EqualTo("outcome", "published")),
-                      selected_fields=("tenant_id", "source")).to_arrow()
     return set(zip(rows["tenant_id"].to_pylist(), rows["source"].to_pylist(), strict=True))
 
 
@@ -200,14 +198,9 @@ def plan_local(landing: Store, lake: Lake, state: Store, tenant: Tenant, entity:
 
 def published_windows(lake: Lake, entity: str, tenant_id: str) -> list[tuple[datetime, datetime]]:
     """The incremental windows of a tenant's table already published, as (from, to)."""
-    if not lake.exists("ops", BATCH_LOG):
-        return []
-    table = lake.table("ops", BATCH_LOG, refresh=True)
-    if table.current_snapshot() is None:
-        return []
-    rows = table.scan(row_filter=And(And(EqualTo("tenant_id", tenant_id), EqualTo("entity", entity)),
-                                     EqualTo("outcome", "published")),
-                      selected_fields=("kind", "window_from", "export_time")).to_arrow().to_pylist()
+    rows = scan(lake, "ops", BATCH_LOG, And(And(EqualTo("tenant_id", tenant_id), EqualTo("entity", entity)),
+                                           EqualTo("outcome", "published")), ("kind", "window_from", "export_time"))
+    rows = rows.to_pylist() if rows is not None else []
     return [(r["window_from"], r["export_time"]) for r in rows
             if r["kind"] == "INCREMENTAL_EXPORT" and r["window_from"] and r["export_time"]]
 

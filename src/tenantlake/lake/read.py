@@ -33,15 +33,22 @@ def current_files(lake: Lake, zone: str, entity: str, row_filter: BooleanExpress
             for t in table.scan(row_filter=row_filter or AlwaysTrue()).plan_files()]
 
 
-def read(lake: Lake, zone: str, entity: str, tenant_id: str | None = None) -> pa.Table | None:
-    """Every row of the table's current snapshot (optionally one tenant's): tests, the CLI, small lakes."""
+def scan(lake: Lake, zone: str, entity: str, row_filter: BooleanExpression | None = None,
+         columns: tuple[str, ...] = ("*",)) -> pa.Table | None:
+    """The rows (and columns) of the table's current snapshot that match; None when the table does
+    not exist yet or holds nothing."""
     if not lake.exists(zone, entity):
         return None
     table = lake.table(zone, entity, refresh=True)
     if table.current_snapshot() is None:
         return None
-    rows = table.scan(row_filter=EqualTo("tenant_id", tenant_id) if tenant_id else AlwaysTrue()).to_arrow()
-    return rows if rows.num_rows else None
+    return table.scan(row_filter=row_filter or AlwaysTrue(), selected_fields=columns).to_arrow()
+
+
+def read(lake: Lake, zone: str, entity: str, tenant_id: str | None = None) -> pa.Table | None:
+    """Every row of the table's current snapshot (optionally one tenant's): tests, the CLI, small lakes."""
+    rows = scan(lake, zone, entity, EqualTo("tenant_id", tenant_id) if tenant_id else None)
+    return rows if rows is not None and rows.num_rows else None
 
 
 def _added_files(table: Table, snapshot) -> list:
@@ -102,28 +109,26 @@ def new_batches(lake: Lake, entity: str, after_snapshot: int | None,
 
 def batch_kinds(lake: Lake, entity: str, tenants: set[str]) -> dict[BatchId, str]:
     """Each published batch's kind (FULL_EXPORT, INCREMENTAL_EXPORT, STREAM_*), from the batch log."""
-    if not tenants or not lake.exists("ops", BATCH_LOG):
+    rows = scan(lake, "ops", BATCH_LOG, And(In("tenant_id", tenants), EqualTo("entity", entity)),
+                ("tenant_id", "export_id", "kind")) if tenants else None
+    if rows is None:
         return {}
-    table = lake.table("ops", BATCH_LOG, refresh=True)
-    if table.current_snapshot() is None:
-        return {}
-    rows = table.scan(row_filter=And(In("tenant_id", tenants), EqualTo("entity", entity)),
-                      selected_fields=("tenant_id", "export_id", "kind")).to_arrow()
     return {(t, e): k for t, e, k in zip(rows["tenant_id"].to_pylist(), rows["export_id"].to_pylist(),
                                          rows["kind"].to_pylist(), strict=True)}
 
 
 def published_ids(lake: Lake, entity: str, tenants: set[str]) -> dict[str, set[str]]:
     """The ids published so far per tenant (the quality gate's referential check)."""
+    return grouped(scan(lake, "raw", entity, In("tenant_id", tenants), ("tenant_id", "id")) if tenants else None,
+                   "id", tenants)
+
+
+def grouped(rows: pa.Table | None, column: str, tenants: set[str]) -> dict[str, set[str]]:
+    """A column's values per tenant (every tenant asked about has an entry)."""
     out: dict[str, set[str]] = {t: set() for t in tenants}
-    if not tenants or not lake.exists("raw", entity):
-        return out
-    table = lake.table("raw", entity, refresh=True)
-    if table.current_snapshot() is None:
-        return out
-    rows = table.scan(row_filter=In("tenant_id", tenants), selected_fields=("tenant_id", "id")).to_arrow()
-    for t, i in zip(rows["tenant_id"].to_pylist(), rows["id"].to_pylist(), strict=True):
-        out[t].add(i)
+    if rows is not None:
+        for t, v in zip(rows["tenant_id"].to_pylist(), rows[column].to_pylist(), strict=True):
+            out[t].add(v)
     return out
 
 
@@ -131,22 +136,13 @@ def live_keys(lake: Lake, entity: str, tenant_ids: set[str]) -> dict[str, set[st
     """Per tenant, the keys of its table that are live in the lake: their latest change (by event
     time, then a change over a snapshot of the same instant, then sequence and line, as the
     warehouse orders them) is not a remove. One scan for every tenant asked about."""
-    out: dict[str, set[str]] = {t: set() for t in tenant_ids}
-    if not tenant_ids or not lake.exists("raw", entity):
-        return out
-    table = lake.table("raw", entity, refresh=True)
-    if table.current_snapshot() is None:
-        return out
-    rows = table.scan(row_filter=In("tenant_id", tenant_ids),
-                      selected_fields=("tenant_id", "id", "_op", "_event_ts", "_sequence", "_line")).to_arrow()
-    if not rows.num_rows:
-        return out
+    rows = scan(lake, "raw", entity, In("tenant_id", tenant_ids),
+                ("tenant_id", "id", "_op", "_event_ts", "_sequence", "_line")) if tenant_ids else None
+    if rows is None or not rows.num_rows:
+        return grouped(None, "id", tenant_ids)
     rank = pc.if_else(pc.equal(rows["_op"], "snapshot"), 0, 1)
     rows = rows.append_column("_rank", rank).append_column("_seq", pc.fill_null(rows["_sequence"], ""))
     rows = rows.sort_by([("tenant_id", "ascending"), ("id", "ascending"), ("_event_ts", "ascending"),
                          ("_rank", "ascending"), ("_seq", "ascending"), ("_line", "ascending")])
     last = rows.group_by(["tenant_id", "id"], use_threads=False).aggregate([("_op", "last")])
-    live = last.filter(pc.not_equal(last["_op_last"], "remove"))
-    for t, i in zip(live["tenant_id"].to_pylist(), live["id"].to_pylist(), strict=True):
-        out[t].add(i)
-    return out
+    return grouped(last.filter(pc.not_equal(last["_op_last"], "remove")), "id", tenant_ids)
