@@ -125,3 +125,27 @@ def test_warehouse_load_after_exports_gives_the_truth(airflow_db, dagbag, fleet_
     assert {t: (b, e) for t, b, e in rows} == {
         t: (Decimal(truth[t]["debt_balance"]), Decimal(truth[t]["enrolled_debt"])) for t in TENANTS}
     assert run(dagbag.dags["warehouse_load"], hour=1).state == "success"  # nothing new: loads nothing, still green
+
+
+def test_one_broken_registry_entry_fails_only_its_tenant(airflow_db, dagbag, fleet_home, tmp_path, monkeypatch):
+    from decimal import Decimal
+
+    import duckdb
+
+    broken = (tmp_path / "tenants.yaml").read_text().replace('aws_account_id: \'212222222222\'',
+                                                             'aws_account_id: \'21222222222x\'', 1)
+    assert broken != (tmp_path / "tenants.yaml").read_text()
+    (tmp_path / "broken.yaml").write_text(broken)
+    monkeypatch.setenv("TENANTLAKE_REGISTRY", str(tmp_path / "broken.yaml"))
+    assert run(dagbag.dags["tenant_exports"]).state == "failed"  # agency-002's task fails, alone
+    summary = json.loads(next((fleet_home / "lake/_state/runs").glob("*/summary.json")).read_text())
+    assert summary["failed"] == ["agency-002/-"] and "aws_account_id" in summary["tenants"]["agency-002"]["failed"][0]
+    assert read_committed(fleet_home, "Debt", "agency-002") is None
+    assert run(dagbag.dags["warehouse_load"]).state == "success"
+    truth = json.loads((fleet_home / "truth/aggregates.json").read_text())["tenants"]
+    con = duckdb.connect(str(fleet_home / "warehouse.duckdb"), read_only=True)
+    rows = dict((t, (b, e)) for t, b, e in con.execute(
+        "SELECT tenant_id, debt_balance, enrolled_debt FROM mart.agency_snapshot").fetchall())
+    con.close()
+    for t in ("agency-001", "agency-003"):  # every other tenant is planned, runs and loads to the cent
+        assert rows[t] == (Decimal(truth[t]["debt_balance"]), Decimal(truth[t]["enrolled_debt"])), t

@@ -1,0 +1,76 @@
+"""What a sync task does with its tenants' outcomes: a problem that cannot heal fails the task at
+once (AirflowFailException: no retry), one that can heals on the task's retry; everyone else's
+work is published either way and the shard's summary names each failure."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import orjson
+import pytest
+from airflow.exceptions import AirflowFailException
+from botocore.exceptions import ClientError
+
+from tenantlake import sync
+from tenantlake.storage import LocalStore
+from tenantlake.tasks import SyncShardOperator, plan_shards
+
+
+def outcome(tenant: str, error: Exception | None):
+    from tenantlake.errors import heals
+
+    out = sync.TableOutcome(tenant, "Debt", watermark_us=1)
+    if error is not None:
+        out.error, out.heals = f"{type(error).__name__}: {error}", heals(error)
+    return out
+
+
+@pytest.fixture
+def shard(tmp_path, monkeypatch, registry):
+    state = LocalStore(tmp_path)
+    runtime = SimpleNamespace(landing=None, lake=None, state=state, key_for=lambda t: b"k", erased=lambda t: {},
+                              registry=registry)
+    op = SyncShardOperator(task_id="sync", shard={"entity": "Debt", "tenants": ["agency-001", "agency-002"],
+                                                  "label": "agency-001 .. agency-002 (2 tenants) / Debt"})
+    work = [sync.Work(registry.tenant("agency-001"), ["a"]), sync.Work(registry.tenant("agency-002"), ["b"])]
+
+    def run(errors):
+        monkeypatch.setattr(sync, "sync_shard", lambda *a, **kw: [outcome(t, errors.get(t)) for t in
+                                                                   ("agency-001", "agency-002")])
+        return op._ingest({"run_id": "r1"}, runtime, work)
+    return run, state
+
+
+def test_a_failure_that_cannot_heal_fails_at_once_and_names_the_tenant(shard):
+    run, state = shard
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
+    with pytest.raises(AirflowFailException, match="agency-002 Debt: ClientError"):
+        run({"agency-002": denied})
+    (summary,) = [orjson.loads(state.get(k)) for k in state.list("_state/runs/")]
+    assert summary["tables"]["agency-001"]["error"] is None and "AccessDenied" in summary["tables"]["agency-002"]["error"]
+
+
+def test_a_failure_that_can_heal_is_left_to_the_retry(shard):
+    run, _ = shard
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "DescribeExport")
+    with pytest.raises(RuntimeError, match="some may heal on retry") as raised:
+        run({"agency-001": throttled})
+    assert not isinstance(raised.value, AirflowFailException)
+
+
+def test_no_failure_is_a_green_task(shard):
+    run, _ = shard
+    assert run({}) == {"tables": 2, "rows": 0}
+
+
+def test_an_invalid_registry_entry_plans_a_failing_shard_of_its_own(registry):
+    from tenantlake.registry import parse_registry
+
+    text = (registry.source and open(registry.source).read()).replace(
+        "aws_account_id: \"212222222222\"", "aws_account_id: \"21222222222x\"", 1)
+    broken = parse_registry(text, "tenants.yaml")
+    shards = plan_shards(broken, {})
+    bad = [s for s in shards if s.get("problem")]
+    assert [s["tenants"] for s in bad] == [["agency-002"]] and "aws_account_id" in bad[0]["problem"]
+    assert {t for s in shards if not s.get("problem") for t in s["tenants"]} == {
+        "agency-001", "agency-003", "agency-004", "agency-005"}
