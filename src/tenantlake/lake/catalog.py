@@ -31,11 +31,17 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, IdentityTransform
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from tenantlake.contracts import ENTITIES
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
@@ -221,6 +227,11 @@ class Lake:
             self._known.add((zone, entity))
         return found
 
+    # Tasks of one run open the same new table at the same time: the one whose create or schema
+    # update loses (the catalog refuses it as a failed commit) starts again from the table the
+    # winner made, which then needs nothing or only what the winner did not add.
+    @retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(6),
+           wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
     def evolve(self, zone: str, entity: str) -> Table:
         """The table, created if missing, with every column and struct field the contract declares
         (a contract changes with a deploy, so a process evolves each table once, when it first
@@ -257,7 +268,8 @@ class Lake:
                     spec.add_field(source, field.transform, field.name)
             tx.set_properties({"schema.name-mapping.default": iceberg_schema.name_mapping.model_dump_json()})
             tx.commit_transaction()
-        except TableAlreadyExistsError:  # created meanwhile by another task
+        except TableAlreadyExistsError:  # created meanwhile by another task, seen before the commit
+            # (seen at the commit, it is a CommitFailedException: evolve starts again)
             pass
         return self.catalog.load_table(identifier)
 

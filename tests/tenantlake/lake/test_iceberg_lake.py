@@ -143,3 +143,23 @@ def test_live_keys_follow_latest_wins(lake, tmp_path):
             debt_rows("agency-002", "e4", ["z"]), run="r3")
     publish(lake, tmp_path, debt_rows("agency-001", "e5", ["c"], day=4, op="insert"), run="r4")
     assert live_keys(lake, "Debt", {"agency-001", "agency-002"}) == {"agency-001": {"a", "c"}, "agency-002": {"z"}}
+
+
+def test_two_tasks_creating_the_same_table_at_once_both_get_it(lake, tmp_path):
+    """The race of the services run: two sync tasks found no table and both created it; the
+    loser's commit was refused ('Table already exists') and failed its task."""
+    from tenantlake.lake import Lake, LakeConfig, open_catalog
+
+    other = Lake(open_catalog("sql", uri=f"sqlite:///{tmp_path}/catalog/iceberg.db", warehouse=str(tmp_path / "lake")),
+                 LakeConfig(str(tmp_path / "lake")))
+    real = lake.catalog.create_table_transaction
+
+    def the_other_task_wins(*args, **kwargs):
+        tx = real(*args, **kwargs)  # this task has seen no table and stages its create...
+        other.table("raw", "Debt")  # ...and the other task's create commits first
+        return tx
+
+    lake.catalog.create_table_transaction = the_other_task_wins
+    table = lake.table("raw", "Debt")
+    assert table.metadata.table_uuid == other.table("raw", "Debt").metadata.table_uuid
+    assert "balance" in table.schema().column_names and table.spec().fields
