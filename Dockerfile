@@ -23,11 +23,13 @@ COPY --chown=airflow:0 src /opt/tenantlake/src
 RUN pip install --no-cache-dir --no-deps /opt/tenantlake
 
 # What the package reads at run time under TENANTLAKE_ROOT (the registry in dags/registry, sql/,
-# expectations/) and the DAGs and scripts, baked in so the image runs on its own; docker-compose
+# expectations/, config/ for prices and freshness objectives, iam/ for the access policies) and the DAGs and scripts, baked in so the image runs on its own; docker-compose
 # mounts the checkout's copies over them, so edits show without a rebuild.
 COPY --chown=airflow:0 dags /opt/tenantlake/dags
 COPY --chown=airflow:0 sql /opt/tenantlake/sql
 COPY --chown=airflow:0 expectations /opt/tenantlake/expectations
+COPY --chown=airflow:0 config /opt/tenantlake/config
+COPY --chown=airflow:0 iam /opt/tenantlake/iam
 COPY --chown=airflow:0 scripts /opt/tenantlake/scripts
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
 ENV TENANTLAKE_ROOT=/opt/tenantlake \
