@@ -291,9 +291,15 @@ def open_catalog(kind: str, *, uri: str | None = None, warehouse: str | None = N
 
         if uri is None:
             raise ValueError("a SQL catalog needs a URI (TENANTLAKE_CATALOG_URI)")
+        from sqlalchemy.exc import OperationalError
+
         if uri.startswith("sqlite:///"):
             os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
-        return SqlCatalog("tenantlake", uri=uri, warehouse=warehouse or "", **props)
+        # A new catalog's first users each find its tables missing and create them: the losers'
+        # CREATE TABLE fails ('already exists'), and opening it again finds the tables there.
+        opening = retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_attempt(5),
+                        wait=wait_random_exponential(multiplier=0.05, max=1), reraise=True)(SqlCatalog)
+        return opening("tenantlake", uri=uri, warehouse=warehouse or "", **props)
     if kind == "glue":
         from pyiceberg.catalog.glue import GlueCatalog
 

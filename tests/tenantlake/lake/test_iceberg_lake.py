@@ -163,3 +163,29 @@ def test_two_tasks_creating_the_same_table_at_once_both_get_it(lake, tmp_path):
     table = lake.table("raw", "Debt")
     assert table.metadata.table_uuid == other.table("raw", "Debt").metadata.table_uuid
     assert "balance" in table.schema().column_names and table.spec().fields
+
+
+def test_tasks_opening_a_new_catalog_at_once_all_open_it(tmp_path, monkeypatch):
+    """The other race of a first run: every task found the new catalog's tables missing and created
+    them; the losers failed on 'table iceberg_tables already exists'."""
+    import sqlite3
+
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import OperationalError
+
+    from tenantlake.lake import open_catalog
+
+    uri = f"sqlite:///{tmp_path}/catalog/iceberg.db"
+    real = SqlCatalog.create_tables
+
+    def another_task_created_them_first(self):
+        # the winner creates them between this task's check and its CREATE TABLE, which then fails
+        # as it did in the services run (SQLAlchemy's own check-first is just as racy)
+        monkeypatch.setattr(SqlCatalog, "create_tables", real)
+        open_catalog("sql", uri=uri, warehouse=str(tmp_path))
+        raise OperationalError("CREATE TABLE iceberg_tables", {},
+                               sqlite3.OperationalError("table iceberg_tables already exists"))
+
+    monkeypatch.setattr(SqlCatalog, "create_tables", another_task_created_them_first)
+    catalog = open_catalog("sql", uri=uri, warehouse=str(tmp_path))
+    assert catalog.list_namespaces() == []
