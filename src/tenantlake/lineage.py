@@ -51,6 +51,16 @@ def lake_asset(zone: str, entity: str) -> Asset:
     return Asset(name=f"lake.{zone}.{entity.lower()}", uri=f"{SCHEME}://lake/{zone}/{entity.lower()}")
 
 
+def lake_tables() -> list[Asset]:
+    """Every lake table `lake_events` may name, to declare at parse time. Airflow creates an
+    alias's asset on its first event, and two mapped tasks creating the same one at once collide
+    on the asset table's unique index (the loser's task fails: seen in the services run); an asset
+    some DAG declares exists before any task runs."""
+    from tenantlake.entities import ENTITY_NAMES
+
+    return [lake_asset(zone, entity) for entity in ENTITY_NAMES for zone in ("raw", "protected", "quarantine")]
+
+
 def warehouse_asset(schema: str, table: str) -> Asset:
     return Asset(name=f"warehouse.{schema}.{table}", uri=f"{SCHEME}://warehouse/{schema}/{table}")
 

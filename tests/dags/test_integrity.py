@@ -47,6 +47,23 @@ def test_tenant_exports_shape(dagbag):
     # the shards name what they wrote through an alias, for lineage
     assert [o.name for o in sync.outlets] == ["tenantlake_lake_tables"]
     assert "tenantlake_lake" in repr(dagbag.dags["warehouse_load"].timetable.asset_condition)
+    # every table the alias may name is declared in the DAG, so it exists before two shards emit it
+    # at once (Airflow creates an alias's new asset on first use; the loser's task failed)
+    from collections import defaultdict
+
+    from tenantlake.contracts import ENTITIES
+    from tenantlake.lineage import lake_events
+
+    class Recorder(list):  # stands in for a task's outlet_events[alias]
+        def add(self, asset, extra):
+            self.append(asset.name)
+
+    events = defaultdict(Recorder)
+    for entity in ENTITIES:
+        lake_events(events, entity, {"tables": {"t1": {"rows": 1, "quarantined": 1}}})
+    declared = {a.name for task in dag.tasks for a in [*task.inlets, *task.outlets] if hasattr(a, "uri")}
+    emitted = {name for names in events.values() for name in names}
+    assert len(emitted) == 3 * len(ENTITIES) and emitted <= declared
 
 
 def _registry(path, n):
