@@ -32,7 +32,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from tenantlake.entities import LAKE_PUBLISHED
-from tenantlake.lineage import LAKE_ALIAS, lake_tables
+from tenantlake.lineage import LAKE_ALIAS
 from tenantlake.notify import TenantAlertNotifier
 from tenantlake.tasks import POOL, SyncShardOperator, plan, publish_signal, report
 
@@ -66,8 +66,6 @@ with DAG(
         task_id="sync",
         pool=POOL,
         map_index_template="{{ task.shard['label'] }}",
-        outlets=[LAKE_ALIAS],  # the lake tables each shard wrote, with its tenants and rows
     ).expand(shard=shards)
-    # the report sums up what the shards wrote to the lake tables (declared here, so they exist before
-    # the shards' first events)
-    syncs >> [report.override(inlets=lake_tables())(shards=shards), publish_signal.override(outlets=[LAKE_PUBLISHED])()]
+    # publish_signal: warehouse_load's schedule, and the lake tables the run wrote (tenants, rows)
+    syncs >> [report(shards=shards), publish_signal.override(outlets=[LAKE_PUBLISHED, LAKE_ALIAS])()]

@@ -9,9 +9,9 @@ Asset names follow each layer's own names, under one scheme:
                                                 existing `tenantlake_lake`, warehouse_load's schedule)
   tenantlake://warehouse/<schema>/<table>       a warehouse table: core.current_debt, mart.agency_kpis_monthly
 
-Lake tables are shared by every tenant, so tenant_exports records the lake tables a shard wrote as
-runtime events through an AssetAlias (`lake_events`), each naming the tenants and rows in its
-extra; per-tenant landing assets stay names for lineage (declaring 2,000 x 8 of them at parse time
+Lake tables are shared by every tenant, so tenant_exports records the lake tables its run wrote as
+runtime events through an AssetAlias (`run_lake_events`, once per run), each naming the tenants and
+rows in its extra; per-tenant landing assets stay names for lineage (declaring 2,000 x 8 of them at parse time
 would need the registry at parse time).
 
 OpenLineage: `sync_lineage` and `load_lineage` build the OperatorLineage an operator returns from
@@ -51,16 +51,6 @@ def lake_asset(zone: str, entity: str) -> Asset:
     return Asset(name=f"lake.{zone}.{entity.lower()}", uri=f"{SCHEME}://lake/{zone}/{entity.lower()}")
 
 
-def lake_tables() -> list[Asset]:
-    """Every lake table `lake_events` may name, to declare at parse time. Airflow creates an
-    alias's asset on its first event, and two mapped tasks creating the same one at once collide
-    on the asset table's unique index (the loser's task fails: seen in the services run); an asset
-    some DAG declares exists before any task runs."""
-    from tenantlake.entities import ENTITY_NAMES
-
-    return [lake_asset(zone, entity) for entity in ENTITY_NAMES for zone in ("raw", "protected", "quarantine")]
-
-
 def warehouse_asset(schema: str, table: str) -> Asset:
     return Asset(name=f"warehouse.{schema}.{table}", uri=f"{SCHEME}://warehouse/{schema}/{table}")
 
@@ -68,6 +58,17 @@ def warehouse_asset(schema: str, table: str) -> Asset:
 def entity_tables(entity: str) -> list[tuple[str, str]]:
     """The warehouse tables a load of the entity writes (sql/core/current_entity.yml, history_entity.yml)."""
     return [("core", f"current_{entity.lower()}"), ("core", f"history_{entity.lower()}")]
+
+
+def run_lake_events(outlet_events, summaries: Iterable[dict]) -> list[Asset]:
+    """The run's lake-table events from its shards' summaries, one per table, naming every shard's
+    tenants and rows. Emitted by one task per run (publish_signal): Airflow records an alias's
+    events by creating its new assets and alias links on first use, and concurrent mapped tasks
+    doing that collide on the tables' unique keys (a shard failed so in the services run)."""
+    tables: dict[str, dict] = {}
+    for s in summaries:
+        tables.setdefault(s["entity"], {}).update(s["tables"])
+    return [a for entity, t in sorted(tables.items()) for a in lake_events(outlet_events, entity, {"tables": t})]
 
 
 def lake_events(outlet_events, entity: str, summary: dict) -> list[Asset]:

@@ -100,7 +100,7 @@ def plan_shards(registry, params: dict, offboarded: set[str] = frozenset()) -> l
 @task(retries=0)
 def plan(params: dict | None = None) -> list[dict]:
     """Which tenants each shard pulls in this run (read from the registry at run time)."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from tenantlake.lifecycle import offboarded_tenants
 
@@ -164,7 +164,7 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
         return [runtime.registry.tenant(t) for t in self.shard["tenants"]]
 
     def execute(self, context) -> dict:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         if self.shard.get("problem"):
             raise AirflowFailException(f"{self.shard['label']}: {self.shard['problem']}")
@@ -256,7 +256,7 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
         return work
 
     def _ingest(self, context, runtime, work, problems: dict | None = None) -> dict:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from tenantlake import sync, watermarks
 
@@ -277,10 +277,6 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
                 s["watermark_us"] = mark.to_us if mark else None
         summary = {"label": self.shard["label"], "entity": self.entity, "tables": by_tenant}
         self.lineage_summary = summary  # OpenLineage facets (SyncShardLineage), built after the task
-        from tenantlake.lineage import LAKE_ALIAS, lake_events
-
-        if LAKE_ALIAS in self.outlets:
-            lake_events(context["outlet_events"], self.entity, summary)
         shard_id = hashlib.sha256(self.shard["label"].encode()).hexdigest()[:16]  # the same on a retry
         runtime.state.put(f"{run_key(context['run_id'])}/{self.entity}/{shard_id}.json", orjson.dumps(summary))
         failed = {t: s for t, s in by_tenant.items() if s["error"]}
@@ -425,16 +421,21 @@ def prune_runs(state, older_than) -> int:
 
 
 @task(trigger_rule="all_done", retries=0)
-def publish_signal(run_id: str | None = None) -> dict:
-    """Emits the lake's asset event (warehouse_load's schedule) when this run published rows;
-    skipped otherwise, so a run that published nothing triggers no rebuild."""
-    from airflow.exceptions import AirflowSkipException
+def publish_signal(run_id: str | None = None, outlet_events=None) -> dict:
+    """Emits the lake's asset event (warehouse_load's schedule) when this run published rows, with
+    an event per lake table written (tenantlake.lineage.run_lake_events); skipped otherwise, so a
+    run that published nothing triggers no rebuild."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from tenantlake.lineage import run_lake_events
 
     runtime = _runtime()
-    rows = sum(v["rows"] for s in _run_summaries(runtime.state, run_id) for v in s["tables"].values())
+    summaries = _run_summaries(runtime.state, run_id)
+    rows = sum(v["rows"] for s in summaries for v in s["tables"].values())
     if not rows:
         raise AirflowSkipException("nothing was published in this run")
-    return {"rows": rows}
+    tables = run_lake_events(outlet_events, summaries) if outlet_events is not None else []
+    return {"rows": rows, "lake_tables": [a.name for a in tables]}
 
 
 def maintain_lake() -> dict:
@@ -469,7 +470,7 @@ class WarehouseLoadOperator(WarehouseLoadLineage, BaseOperator):
 @task(retries=0)
 def lifecycle_action(params: dict | None = None) -> dict:
     """tenant_lifecycle's one step: an erasure or an offboarding, as the params ask."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from tenantlake import lifecycle
 

@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import yaml
+from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 from tests.dags.conftest import REPO
 
@@ -42,28 +43,13 @@ def test_tenant_exports_shape(dagbag):
     assert sync.pool == "tenant_exports" and "shard" in str(sync.map_index_template)
     assert dag.get_task("report").trigger_rule == "all_done"
     signal = dag.get_task("publish_signal")
-    assert signal.trigger_rule == "all_done" and [a.name for a in signal.outlets] == ["tenantlake_lake"]
+    assert signal.trigger_rule == "all_done"
     # warehouse_load is scheduled by publish_signal's asset only (one event per run that published);
-    # the shards name what they wrote through an alias, for lineage
-    assert [o.name for o in sync.outlets] == ["tenantlake_lake_tables"]
+    # the lake tables the run wrote are named through an alias, by that one task: concurrent mapped
+    # tasks emitting through an alias race on Airflow's asset tables (a shard failed so)
+    assert [o.name for o in signal.outlets] == ["tenantlake_lake", "tenantlake_lake_tables"]
+    assert not [t.task_id for t in dag.tasks if t.outlets and isinstance(t, MappedOperator)]
     assert "tenantlake_lake" in repr(dagbag.dags["warehouse_load"].timetable.asset_condition)
-    # every table the alias may name is declared in the DAG, so it exists before two shards emit it
-    # at once (Airflow creates an alias's new asset on first use; the loser's task failed)
-    from collections import defaultdict
-
-    from tenantlake.contracts import ENTITIES
-    from tenantlake.lineage import lake_events
-
-    class Recorder(list):  # stands in for a task's outlet_events[alias]
-        def add(self, asset, extra):
-            self.append(asset.name)
-
-    events = defaultdict(Recorder)
-    for entity in ENTITIES:
-        lake_events(events, entity, {"tables": {"t1": {"rows": 1, "quarantined": 1}}})
-    declared = {a.name for task in dag.tasks for a in [*task.inlets, *task.outlets] if hasattr(a, "uri")}
-    emitted = {name for names in events.values() for name in names}
-    assert len(emitted) == 3 * len(ENTITIES) and emitted <= declared
 
 
 def _registry(path, n):

@@ -63,7 +63,20 @@ def lake_files(home):
 
 def test_two_days_for_three_agencies_land_exactly_the_ground_truth(airflow_db, dagbag, fleet_home):
     dag = dagbag.dags["tenant_exports"]
-    assert run(dag).state == "success"
+    first = run(dag)
+    assert first.state == "success"
+    # Airflow recorded the lake tables the run wrote, once each (raw and protected of every entity),
+    # through the alias, naming every agency
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        recorded = session.execute(select(AssetModel.name, AssetEvent.extra).join(AssetEvent.asset)
+                                   .where(AssetEvent.source_run_id == first.run_id)).all()
+    lake_tables = sorted(name for name, _ in recorded if name != "tenantlake_lake")
+    assert lake_tables == sorted(f"lake.{zone}.{e.lower()}" for e in ENTITIES for zone in ("raw", "protected"))
+    assert all(extra["tenants"] == TENANTS for name, extra in recorded if name != "tenantlake_lake")
     store = LocalStore(fleet_home / "lake")
     exports = [json.loads(x) for x in (fleet_home / "truth/exports.jsonl").read_text().splitlines()]
     deser = TypeDeserializer()

@@ -22,6 +22,7 @@ from tenantlake.lineage import (
     landing_asset,
     load_lineage,
     location,
+    run_lake_events,
     sync_lineage,
     warehouse_asset,
 )
@@ -223,3 +224,16 @@ def test_openlineage_is_off_by_default(airflow_home):
     done = subprocess.run([sys.executable, "-c", code], env=_env(airflow_home, AIRFLOW__OPENLINEAGE__TRANSPORT=transport),
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.split()[-2:] == ["False", "1"]  # the same check sees it on when configured
+
+
+def test_a_runs_lake_events_name_each_table_once_with_every_shards_tenants():
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    shards = [{"entity": "Debt", "tables": {"agency-001": {"rows": 3}, "agency-002": {"rows": 0}}},
+              {"entity": "Debt", "tables": {"agency-004": {"rows": 2, "quarantined": 1}}},
+              {"entity": "Plan", "tables": {"agency-001": {"rows": 0}}}]
+    events = OutletEventAccessors()
+    assets = run_lake_events(events, shards)
+    assert [a.name for a in assets] == ["lake.raw.debt", "lake.protected.debt", "lake.quarantine.debt"]
+    assert [e.extra for e in events[LAKE_ALIAS].asset_alias_events] == [
+        {"tenants": ["agency-001", "agency-004"], "rows": 5}] * 3

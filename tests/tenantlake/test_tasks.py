@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
-from airflow.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import ClientError
 
 from tenantlake import sync
