@@ -41,6 +41,7 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, IdentityTransform
+from sqlalchemy.exc import IntegrityError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from tenantlake.contracts import ENTITIES
@@ -228,9 +229,10 @@ class Lake:
         return found
 
     # Tasks of one run open the same new table at the same time: the one whose create or schema
-    # update loses (the catalog refuses it as a failed commit) starts again from the table the
-    # winner made, which then needs nothing or only what the winner did not add.
-    @retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(6),
+    # update loses starts again from what the winner made, which then needs nothing or only what
+    # the winner did not add. A catalog refuses the loser's table as a failed commit; the SQL
+    # catalog refuses a namespace created meanwhile with its own unique key (IntegrityError).
+    @retry(retry=retry_if_exception_type((CommitFailedException, IntegrityError)), stop=stop_after_attempt(6),
            wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
     def evolve(self, zone: str, entity: str) -> Table:
         """The table, created if missing, with every column and struct field the contract declares

@@ -145,21 +145,32 @@ def test_live_keys_follow_latest_wins(lake, tmp_path):
     assert live_keys(lake, "Debt", {"agency-001", "agency-002"}) == {"agency-001": {"a", "c"}, "agency-002": {"z"}}
 
 
-def test_two_tasks_creating_the_same_table_at_once_both_get_it(lake, tmp_path):
-    """The race of the services run: two sync tasks found no table and both created it; the
-    loser's commit was refused ('Table already exists') and failed its task."""
+@pytest.mark.parametrize("the_other_task_wins_at", ["create_namespace", "create_table_transaction"])
+def test_two_tasks_creating_the_same_table_at_once_both_get_it(lake, tmp_path, the_other_task_wins_at):
+    """The races of the services run: two sync tasks found no table and both created its namespace
+    and the table; the loser's insert or commit was refused ('UNIQUE constraint failed',
+    'Table already exists') and failed its task."""
+    import sqlite3
+
+    from sqlalchemy.exc import IntegrityError
+
     from tenantlake.lake import Lake, LakeConfig, open_catalog
 
     other = Lake(open_catalog("sql", uri=f"sqlite:///{tmp_path}/catalog/iceberg.db", warehouse=str(tmp_path / "lake")),
                  LakeConfig(str(tmp_path / "lake")))
-    real = lake.catalog.create_table_transaction
+    real = getattr(lake.catalog, the_other_task_wins_at)
 
     def the_other_task_wins(*args, **kwargs):
-        tx = real(*args, **kwargs)  # this task has seen no table and stages its create...
-        other.table("raw", "Debt")  # ...and the other task's create commits first
+        setattr(lake.catalog, the_other_task_wins_at, real)
+        if the_other_task_wins_at == "create_namespace":  # between the catalog's check and its insert
+            other.table("raw", "Debt")
+            raise IntegrityError("INSERT INTO iceberg_namespace_properties", {},
+                                 sqlite3.IntegrityError("UNIQUE constraint failed"))
+        tx = real(*args, **kwargs)  # this task stages its create...
+        other.table("raw", "Debt")  # ...the other task's commits first, and the catalog refuses this one
         return tx
 
-    lake.catalog.create_table_transaction = the_other_task_wins
+    setattr(lake.catalog, the_other_task_wins_at, the_other_task_wins)
     table = lake.table("raw", "Debt")
     assert table.metadata.table_uuid == other.table("raw", "Debt").metadata.table_uuid
     assert "balance" in table.schema().column_names and table.spec().fields
