@@ -56,13 +56,19 @@ def data_files(data: Path, summary_key: str) -> list[Path]:
 
 
 def run_ours(data: Path, summary_key: str, out: Path) -> int:
+    """Into an Iceberg lake of its own under `out` (raw and protected zones, one commit each)."""
+    import os
+
+    os.environ.update(TENANTLAKE_HOME=str(out), TENANTLAKE_MODE="local")
+    os.environ.pop("TENANTLAKE_LAKE", None)
     from tenantlake.ingest import ingest_export
-    from tenantlake.registry import load_registry
+    from tenantlake.runtime import Runtime
     from tenantlake.storage import LocalStore
 
-    tenant = load_registry().tenants[0]
-    r = ingest_export(LocalStore(data), summary_key, LocalStore(out), tenant_id=tenant.tenant_id,
-                      entity="Debt", tenant=tenant, run_id="bench", workers=2,
+    rt = Runtime.from_env()
+    tenant = rt.registry.tenants[0]
+    r = ingest_export(LocalStore(data), summary_key, rt.lake, tenant_id=tenant.tenant_id, entity="Debt",
+                      tenant=tenant, run_id="bench", key_for=rt.key_for, workers=2,
                       audit=False)  # the quality gate has its own benchmark
     assert r.quarantined == 0
     return r.rows

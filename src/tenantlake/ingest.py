@@ -44,7 +44,7 @@ from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, rea
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
 from tenantlake.formats.streams import decode_stream
 from tenantlake.lake.catalog import QUARANTINE_LAKE_SCHEMA, Lake
-from tenantlake.lake.files import split_by_day
+from tenantlake.lake.files import split_table_by_day
 from tenantlake.lake.hive import PartWriter
 from tenantlake.lake.publish import Failed, Publication, Published, StagedBatch
 from tenantlake.lake.read import live_keys, published_ids
@@ -414,12 +414,11 @@ class Ingest:
             rows += table.num_rows
             lo.append(part.min_ts)
             hi.append(part.max_ts)
-            for day_part in split_by_day(part.path):
+            for day_part, day_rows in split_table_by_day(table, part.path):
                 raw_parts.append(day_part)
                 if self.contract is not None:
                     protected = f"{day_part}.protected.parquet"
-                    pq.write_table(protect(pq.read_table(day_part), self.contract, self.key_for), protected,
-                                   compression="snappy")
+                    pq.write_table(protect(day_rows, self.contract, self.key_for), protected, compression="snappy")
                     protected_parts.append(protected)
         q = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
         inferred = self._inferred_removes(s, raw_parts, q) if s.kind == "FULL_EXPORT" else None
@@ -486,9 +485,10 @@ KEY_COLUMNS = ["id", "last_changed_at", "ddb_version", "_line", "_event_ts", "_s
 def _set_aside_duplicates(s: Staged) -> None:
     """The same key twice in one export (tenantlake.formats.duplicates decides which copy stays):
     every other copy is cut from its part and quarantined as duplicate_key, so the batch publishes."""
-    keyed = [(n, pq.read_table(p.path, columns=KEY_COLUMNS)) for n, p in enumerate(s.parts) if p.path]
-    if not keyed:
+    ids = [pq.read_table(p.path, columns=["id"]) for p in s.parts if p.path]
+    if not ids or not duplicated(pa.concat_tables(ids)).any():  # the usual case, from the ids alone
         return
+    keyed = [(n, pq.read_table(p.path, columns=KEY_COLUMNS)) for n, p in enumerate(s.parts) if p.path]
     keys = pa.concat_tables([t.append_column("_part", pa.array([n] * t.num_rows, pa.int32())).append_column(
         "_row", pa.array(np.arange(t.num_rows), pa.int64())) for n, t in keyed])
     mask = duplicated(keys)

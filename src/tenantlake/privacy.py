@@ -99,22 +99,20 @@ def age_band(born: pa.Array, at: pa.Array) -> pa.Array:
 
 
 def pseudonymise(tenants: pa.Array, ids: pa.Array, key_for: Callable[[str], bytes]) -> pa.Array:
-    """The keyed pseudonym of each (tenant, consumer id), computed once per distinct pair."""
-    pairs = pa.table({"t": tenants, "i": ids})
-    distinct = pairs.group_by(["t", "i"]).aggregate([])
+    """The keyed pseudonym of each (tenant, consumer id), computed once per distinct pair. The pair
+    is the text the pseudonym is keyed over, "<tenant>|<id>" (a tenant id holds no "|")."""
+    if not pa.types.is_string(ids.type):
+        ids = pc.cast(ids, pa.string())
+    pairs = pc.binary_join_element_wise(tenants, ids, "|")  # null where either is null
+    codes = pc.dictionary_encode(pairs.combine_chunks() if isinstance(pairs, pa.ChunkedArray) else pairs)
     keys: dict[str, bytes] = {}
     out = []
-    for t, i in zip(distinct["t"].to_pylist(), distinct["i"].to_pylist(), strict=True):
-        if t is None or i is None:
-            out.append(None)
-            continue
-        if t not in keys:
-            keys[t] = key_for(t)
-        out.append(pseudonym(keys[t], t, i))
-    lookup = pa.table({"t": distinct["t"], "i": distinct["i"], "p": pa.array(out, pa.string())})
-    joined = pairs.append_column("_row", pa.array(range(len(pairs)), pa.int64())).join(
-        lookup, ["t", "i"], join_type="left outer")
-    return joined.sort_by("_row")["p"].combine_chunks()
+    for pair in codes.dictionary.to_pylist():
+        tenant_id, consumer_id = pair.split("|", 1)
+        if tenant_id not in keys:
+            keys[tenant_id] = key_for(tenant_id)
+        out.append(pseudonym(keys[tenant_id], tenant_id, consumer_id))
+    return pc.take(pa.array(out, pa.string()), codes.indices)
 
 
 def protect(table: pa.Table, entity: Entity, key_for: Callable[[str], bytes]) -> pa.Table:

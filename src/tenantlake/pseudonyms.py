@@ -10,7 +10,6 @@ the same consumer gets the same pseudonym in every table of its tenant (so joins
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -35,7 +34,7 @@ def local_key(home: str | os.PathLike, tenant_id: str) -> bytes:
 
 
 def pseudonym(key: bytes, tenant_id: str, consumer_id: str) -> str:
-    return hmac.new(key, f"{tenant_id}|{consumer_id}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(key, f"{tenant_id}|{consumer_id}".encode(), "sha256").hex()[:32]  # one-shot: C fast path
 
 
 def key_from_secret(ref: str, value: str) -> bytes:

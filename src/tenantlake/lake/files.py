@@ -57,16 +57,22 @@ def day_of(us: int) -> str:
 def split_by_day(path: str, column: str = "_event_ts") -> list[str]:
     """A local Parquet file as one file per UTC day of `column` (Iceberg partitions by day, and a
     data file belongs to one partition). A file within one day is returned as it is."""
-    days = pc.cast(pq.read_table(path, columns=[column])[column], pa.date32())
+    return [p for p, _ in split_table_by_day(pq.read_table(path), path, column)]
+
+
+def split_table_by_day(table: pa.Table, path: str, column: str = "_event_ts") -> list[tuple[str, pa.Table]]:
+    """`split_by_day` for a file already in memory as `table`: each day's file and its rows, so the
+    caller need not read back what it just wrote."""
+    days = pc.cast(table[column], pa.date32())
     lo, hi = pc.min_max(days).values()
     if lo == hi:
-        return [path]
-    table = pq.read_table(path)
+        return [(path, table)]
     out = []
     for day in pc.unique(days).to_pylist():
         part = f"{path}.{day.isoformat()}.parquet"
-        pq.write_table(table.filter(pc.equal(days, pa.scalar(day, pa.date32()))), part, compression="snappy")
-        out.append(part)
+        rows = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+        pq.write_table(rows, part, compression="snappy")
+        out.append((part, rows))
     os.unlink(path)
     return out
 
