@@ -84,19 +84,6 @@ class DuckDBWarehouse(SqlWarehouse):
             out.setdefault(f"{schema}.{table}", []).append(column)
         return out
 
-    def _create_statements(self, t: Table) -> list[str]:
-        create = render.file_statements(t.source)[0] if t.kind == "table" and t.source is not None \
-            else render.create_table(t, self.dialect)
-        out = [self.sql(create)]
-        if security.commented(t) and t.qualified in self.catalogue.tables:  # not the refresh's scratch
-            out += [self.sql(c) for c in self._comments(t)]
-        return out
-
-    def _comments(self, t: Table) -> list[exp.Expression]:
-        kind = "VIEW" if t.kind == "view" else "TABLE"
-        return [render.comment(t.qualified, t.description, kind),
-                *(render.comment(f"{t.qualified}.{c.name}", c.doc, "COLUMN") for c in t.columns)]
-
     def _add_column_statements(self, t: Table, column) -> list[str]:
         add = exp.Alter(this=exp.to_table(t.qualified), kind="TABLE", actions=[exp.ColumnDef(
             this=exp.to_identifier(column.name),

@@ -39,7 +39,7 @@ from sqlglot import exp
 
 from tenantlake.contracts import ENTITIES
 from tenantlake.lake.batches import LakeFile, LoadBatch
-from tenantlake.warehouse import render
+from tenantlake.warehouse import render, security
 from tenantlake.warehouse.catalogue import Catalogue, Table, entity_key, load_catalogue
 from tenantlake.warehouse.interface import BatchOutcome, LoadReport, RefreshReport, TableRefresh
 
@@ -90,7 +90,18 @@ class SqlWarehouse:
         raise NotImplementedError
 
     def _create_statements(self, t: Table) -> list[str]:
-        raise NotImplementedError
+        """The table's (or view's) CREATE in this dialect, and its comments."""
+        create = render.file_statements(t.source)[0] if t.kind == "table" and t.source is not None \
+            else render.create_table(t, self.dialect)
+        out = [self.sql(create)]
+        if security.commented(t) and t.qualified in self.catalogue.tables:  # not the refresh's scratch
+            out += [self.sql(c) for c in self._comments(t)]
+        return out
+
+    def _comments(self, t: Table) -> list[exp.Expression]:
+        """COMMENT ON the table and its columns, as this dialect takes them (tenantlake.warehouse.security)."""
+        return security.comments(Catalogue(self.catalogue.root, self.catalogue.security, {t.qualified: t}),
+                                 self.dialect)
 
     def _add_column_statements(self, t: Table, column) -> list[str]:
         raise NotImplementedError

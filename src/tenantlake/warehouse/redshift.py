@@ -97,14 +97,6 @@ class RedshiftWarehouse(SqlWarehouse):
 
     # ---- statements (pure: asserted as text in tests) ------------------------------------------
 
-    def _create_statements(self, t: Table) -> list[str]:
-        create = render.file_statements(t.source)[0] if t.kind == "table" and t.source is not None \
-            else render.create_table(t, self.dialect)
-        out = [self.sql(create)]
-        if security.commented(t) and t.qualified in self.catalogue.tables:
-            out += [self.sql(c) for c in security.comments(_only(self.catalogue, t))]
-        return out
-
     def _add_column_statements(self, t: Table, column) -> list[str]:
         """One column per statement (Redshift adds one at a time; never a DISTKEY or SORTKEY)."""
         add = exp.Alter(this=exp.to_table(t.qualified), kind="TABLE", actions=[exp.ColumnDef(
@@ -184,10 +176,6 @@ class RedshiftWarehouse(SqlWarehouse):
         the external schema, the analyst's to the view only."""
         return render.parse_one(f"CREATE OR REPLACE VIEW {t.qualified} AS SELECT {', '.join(t.column_names)} "
                                 f"FROM lake_protected_ext.{t.name} WITH NO SCHEMA BINDING")
-
-
-def _only(cat: Catalogue, t: Table) -> Catalogue:
-    return Catalogue(cat.root, cat.security, {t.qualified: t})
 
 
 def redshift_setup_script(args) -> str:
