@@ -7,7 +7,7 @@
          GX validation per batch (the usual way; GX's import and suite set-up are paid before
          the clock starts, so this is the steady state, not the first batch)
   large  one Debt batch of --large-rows rows: rows/s through the vectorised evaluator and
-         through GX (what audit_many does above FAST_MAX_ROWS)
+         through GX (what audit_many did above 10,000 rows until the evaluator took every size)
 Both engines' decisions (rows set aside, failures, warnings) are compared batch by batch, and the
 run says how many agree. Rows are generated here, in the lake layout, from the contracts, with a
 few defects (values outside a set, out-of-range amounts, duplicate ids, future stamps).
@@ -155,8 +155,10 @@ def main() -> None:
         done = timed[engine]
         print(f"  {engine:4} {s:7.2f} s {big.num_rows / s:12,.0f} rows/s   "
               f"({len(done.quarantined_rows)} rows set aside, by {done.result['meta']['audited_by']})")
-    print(f"  decisions agree: {decisions({0: timed['fast']}) == decisions({0: timed['gx']})}; audit_many picks GX "
-          f"above {quality.FAST_MAX_ROWS:,} rows")
+    ceiling = (f"above {quality.FAST_MAX_ROWS:,} rows" if quality.FAST_MAX_ROWS
+               else "only for what the evaluator does not know")
+    agree = decisions({0: timed["fast"]}) == decisions({0: timed["gx"]})
+    print(f"  decisions agree: {agree}; audit_many picks GX {ceiling}")
 
 
 if __name__ == "__main__":

@@ -218,3 +218,20 @@ def test_benchmark_shaped_fleet_agrees_with_gx():
         seen.update(name for a in fast.values() for name in ("failed", "warned", "quarantined") if
                     (a.failed if name == "failed" else a.warned if name == "warned" else a.quarantined_rows))
     assert seen == {"failed", "warned", "quarantined"}  # the sample exercises every severity
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entity", ["Debt", "Consumer"])
+def test_a_large_batch_gets_the_same_audit_from_both_engines(entity):
+    """What lets large batches skip GX: at 30,000 rows, with thousands of defects of every kind
+    (more than GX's lists of examples hold), the evaluator's result is GX's, value for value."""
+    rng = random.Random(11)
+    pools = {a.column: _column_pool(a) for a in ENTITIES[entity].attributes}
+    rows = [{c: rng.choice(p) for c, p in pools.items()} for _ in range(30_000)]
+    batch = quality.AuditBatch("big", "t-2", "INCREMENTAL_EXPORT", _table(entity, rows, "t-2"),
+                               _params("t-2", len(rows)))
+    fast, gx = _both(entity, [batch])
+    assert fast["big"].result["meta"]["audited_by"] == "tenantlake.quality.fast"
+    ours, theirs = _comparable(fast["big"]), _comparable(gx["big"])
+    assert len(theirs["quarantined"]) > 1000  # the sample has defects to disagree on
+    assert ours == theirs, first_difference(ours, theirs)
