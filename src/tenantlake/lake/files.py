@@ -56,7 +56,12 @@ def day_of(us: int) -> str:
 
 def split_by_day(path: str, column: str = "_event_ts") -> list[str]:
     """A local Parquet file as one file per UTC day of `column` (Iceberg partitions by day, and a
-    data file belongs to one partition). A file within one day is returned as it is."""
+    data file belongs to one partition). A file within one day is returned as it is, having read
+    only its `column` (a migrated hive lake's files are one day each)."""
+    days = pc.cast(pq.read_table(path, columns=[column])[column], pa.date32())
+    lo, hi = pc.min_max(days).values()
+    if lo == hi:
+        return [path]
     return [p for p, _ in split_table_by_day(pq.read_table(path), path, column)]
 
 
