@@ -41,7 +41,7 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, IdentityTransform
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from tenantlake.contracts import ENTITIES
@@ -293,8 +293,6 @@ def open_catalog(kind: str, *, uri: str | None = None, warehouse: str | None = N
 
         if uri is None:
             raise ValueError("a SQL catalog needs a URI (TENANTLAKE_CATALOG_URI)")
-        from sqlalchemy.exc import OperationalError
-
         if uri.startswith("sqlite:///"):
             os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
         # A new catalog's first users each find its tables missing and create them: the losers'
