@@ -46,7 +46,7 @@ from tenantlake.formats.streams import decode_stream
 from tenantlake.lake.catalog import QUARANTINE_LAKE_SCHEMA, Lake
 from tenantlake.lake.files import split_table_by_day
 from tenantlake.lake.hive import PartWriter
-from tenantlake.lake.publish import Failed, Publication, Published, StagedBatch
+from tenantlake.lake.publish import BatchHeader, Failed, Publication, Published, StagedBatch
 from tenantlake.lake.read import live_keys, published_ids
 from tenantlake.privacy import protect, pseudonymise
 from tenantlake.registry import Tenant
@@ -96,16 +96,9 @@ class StagedFile:
 
 
 @dataclass
-class Staged:
+class Staged(BatchHeader):
     """A decoded batch, not yet audited: local parts and the decoder's quarantine."""
 
-    tenant_id: str
-    entity: str
-    export_id: str
-    kind: str
-    source: str
-    items: int
-    export_time_us: int
     parts: list[StagedFile]
     started: float
     bytes_exported: int | None = None
@@ -323,8 +316,8 @@ class Ingest:
         again next run)."""
         publication = Publication(self.lake, self.entity, self.run_id, self.workdir)
         results: dict[tuple[str, str], BatchResult] = {}
-        ids = [(s.tenant_id, s.export_id) for s in staged]
-        twice = [s for n, s in enumerate(staged) if (s.tenant_id, s.export_id) in ids[:n]]
+        ids = [s.id for s in staged]
+        twice = [s for n, s in enumerate(staged) if s.id in ids[:n]]
         staged = [s for s in staged if not any(s is t for t in twice)]  # the same export handed in twice
         for s in staged:
             if s.kind in ("FULL_EXPORT", "INCREMENTAL_EXPORT") and self.contract is not None:
@@ -334,26 +327,25 @@ class Ingest:
         self._live = live_keys(self.lake, self.entity, fulls) if fulls and self.contract is not None else {}
         blocked: set[str] = set()
         for s in staged:
-            verdict = verdicts.get((s.tenant_id, s.export_id))
+            verdict = verdicts.get(s.id)
             if s.tenant_id in blocked:
-                results[(s.tenant_id, s.export_id)] = self._result(s, 0, 0, 0, "withheld",
-                                                                   "an earlier batch of the tenant failed")
+                results[s.id] = self._result(s, 0, 0, 0, "withheld", "an earlier batch of the tenant failed")
                 continue
             if verdict is not None and verdict.failed:
                 reason = "failed its audit: " + "; ".join(verdict.failed)
                 publication.fail(Failed(s.tenant_id, s.entity, s.export_id, s.kind, s.source, reason, s.items,
                                         _dumps(_quality_doc(verdict, self.run_id))))
-                results[(s.tenant_id, s.export_id)] = self._result(s, 0, 0, 0, "failed", reason)
+                results[s.id] = self._result(s, 0, 0, 0, "failed", reason)
                 blocked.add(s.tenant_id)
                 continue
             batch = self._finish(s, verdict)
             publication.add(batch)
-            results[(s.tenant_id, s.export_id)] = self._result(s, batch.rows, batch.quarantined, batch.erased)
-            results[(s.tenant_id, s.export_id)].inferred_deletes = batch.inferred_deletes
+            results[s.id] = self._result(s, batch.rows, batch.quarantined, batch.erased)
+            results[s.id].inferred_deletes = batch.inferred_deletes
         published = publication.commit()
         for bid in published.replayed:
             results[bid].outcome = "replayed"
-        out = [results[(s.tenant_id, s.export_id)] for s in staged]
+        out = [results[s.id] for s in staged]
         out += [self._result(s, 0, 0, 0, "replayed", "the same export twice in one run") for s in twice]
         return out, published
 
@@ -377,7 +369,7 @@ class Ingest:
 
         # The row count the suite expects is what the export listed less what was already set aside:
         # a row the decoder lost without a reason would show here.
-        batches = [quality.AuditBatch((s.tenant_id, s.export_id), s.tenant_id, s.kind, _read_parts(s),
+        batches = [quality.AuditBatch(s.id, s.tenant_id, s.kind, _read_parts(s),
                                       quality.params_for(s.tenant_id, s.items - s.set_aside, s.export_time_us))
                    for s in staged]
         return quality.audit_many(self.entity, batches, published)

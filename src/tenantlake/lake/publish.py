@@ -37,8 +37,9 @@ from tenantlake.lake.files import BatchId, Placed, Placer, batches_of_file
 
 
 @dataclass
-class StagedBatch:
-    """One audited batch, ready to publish: local Parquet files per zone, and its accounting."""
+class BatchHeader:
+    """Which batch: one tenant's export (or stream file) of one entity, and what its source listed.
+    Ingest's staged batch and the audited one below both start with it."""
 
     tenant_id: str
     entity: str
@@ -47,6 +48,16 @@ class StagedBatch:
     source: str
     items: int
     export_time_us: int
+
+    @property
+    def id(self) -> BatchId:
+        return (self.tenant_id, self.export_id)
+
+
+@dataclass
+class StagedBatch(BatchHeader):
+    """One audited batch, ready to publish: local Parquet files per zone, and its accounting."""
+
     raw_parts: list[str] = field(default_factory=list)  # local files, one UTC day each
     protected_parts: list[str] = field(default_factory=list)
     quarantine: pa.Table | None = None  # QUARANTINE_LAKE_SCHEMA
@@ -60,10 +71,6 @@ class StagedBatch:
     seconds: float = 0.0
     quality: str | None = None  # JSON
     drift: str | None = None  # JSON
-
-    @property
-    def id(self) -> BatchId:
-        return (self.tenant_id, self.export_id)
 
     @property
     def quarantined(self) -> int:
