@@ -286,7 +286,7 @@ def _envelope(parsed: pa.Table, expected: tuple[str, ...], redo: Redo) -> None:
 
 
 class _Lines:
-    """The parsed text's lines, found when first needed, and re-parses of some of them."""
+    """The text's lines, found when first needed, and re-parses of some of them."""
 
     def __init__(self, text: bytes, parsed: pa.Table | None, threads: bool):
         self.text, self.parsed, self.threads, self._ends = text, parsed, threads, None
@@ -350,17 +350,19 @@ def _image_columns(image: pa.StructArray, column: str, entity: Entity, redo: Red
 
 
 def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, first_line: int = 1) -> Decoded:
-    if b"\r" in text or b"\n\n" in text or text.startswith(b"\n"):
-        raise _NotBulk("blank lines or CRLF: line numbers need the precise path")
     if not text.endswith(b"\n"):
         text += b"\n"
+    lines = _Lines(text, None, threads)
+    ends = lines.ends  # one pass finds the lines, a blank one among them, and counts them
+    if b"\r" in text or ends[0] == 0 or (np.diff(ends) == 1).any():
+        raise _NotBulk("blank lines or CRLF: line numbers need the precise path")
     if not _valid_utf8(text):  # pyarrow's parser lets invalid UTF-8 through into string columns
         raise _NotBulk("invalid UTF-8")
-    parsed = _parse(text, entity, src.kind, threads)
+    lines.parsed = parsed = _parse(text, entity, src.kind, threads)
     n = parsed.num_rows
-    if n != text.count(b"\n"):
+    if n != len(ends):
         raise _NotBulk("a line holds more than one JSON value")
-    redo, observed, lines = Redo(n), {}, _Lines(text, parsed, threads)
+    redo, observed = Redo(n), {}
     _suspect_lines(lines, redo)
     key = entity.key
     if src.kind == "FULL_EXPORT":
