@@ -44,11 +44,11 @@ from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, rea
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
 from tenantlake.formats.streams import decode_stream
 from tenantlake.lake.catalog import QUARANTINE_LAKE_SCHEMA, Lake
-from tenantlake.lake.files import split_table_by_day
+from tenantlake.lake.files import day_of, split_table_by_day
 from tenantlake.lake.hive import PartWriter
 from tenantlake.lake.publish import BatchHeader, Failed, Publication, Published, StagedBatch
 from tenantlake.lake.read import live_keys, published_ids
-from tenantlake.privacy import protect, pseudonymise
+from tenantlake.privacy import protect, protected_schema, pseudonymise
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
 
@@ -93,6 +93,13 @@ class StagedFile:
     min_ts: int | None
     max_ts: int | None
     drift: list = field(default_factory=list)
+    # The part's protected projection, row for row, made where it was decoded (in parallel); None
+    # once the part's rows change (duplicates set aside), and then made again when published.
+    protected: str | None = None
+
+    @property
+    def one_day(self) -> bool:
+        return self.min_ts is not None and day_of(self.min_ts) == day_of(self.max_ts)
 
 
 @dataclass
@@ -115,15 +122,23 @@ class Staged(BatchHeader):
 
 
 class _Stager:
-    """Collects decoded slices into one local Parquet part."""
+    """Collects decoded slices into one local Parquet part, and with a tenant's pseudonym key,
+    their protected projection into a second one."""
 
-    def __init__(self, out: str, entity_name: str | None):
-        self.part = PartWriter(out, lake_schema(ENTITIES.get(entity_name)))
+    def __init__(self, out: str, entity_name: str | None, key: bytes | None = None):
+        self.entity = ENTITIES.get(entity_name)
+        schema = lake_schema(self.entity)
+        self.part = PartWriter(out, schema)
+        self.key = key if self.entity is not None else None
+        self.protected = PartWriter(f"{out}.protected.parquet", protected_schema(self.entity, schema)) \
+            if self.key is not None else None
         self.lines, self.quarantined, self.drift, self.lo, self.hi = 0, [], [], None, None
 
     def add(self, decoded: Decoded) -> None:
         self.lines += decoded.lines
         self.part.write(decoded.rows)
+        if self.protected is not None:
+            self.protected.write(protect(decoded.rows, self.entity, lambda _: self.key))
         self.drift += getattr(decoded, "drift", None) or []
         if decoded.quarantine.num_rows:
             self.quarantined.append(decoded.quarantine)
@@ -134,14 +149,16 @@ class _Stager:
 
     def done(self) -> StagedFile:
         q = pa.concat_tables(self.quarantined) if self.quarantined else QUARANTINE_SCHEMA.empty_table()
-        return StagedFile(self.part.close(), self.part.rows, q, self.lo, self.hi, self.drift)
+        protected = self.protected.close() if self.protected is not None else None
+        return StagedFile(self.part.close(), self.part.rows, q, self.lo, self.hi, self.drift, protected)
 
 
 def stage_data_file(landing: Store, f: DataFile, entity_name: str | None, src: Source, out: str,
-                    fmt: str = "DYNAMODB_JSON", threads: bool = True) -> StagedFile:
-    """Decode one export data file into a local Parquet part; checks MD5, gzip and line count."""
+                    fmt: str = "DYNAMODB_JSON", threads: bool = True, key: bytes | None = None) -> StagedFile:
+    """Decode one export data file into a local Parquet part (and with the tenant's pseudonym key,
+    its protected projection); checks MD5, gzip and line count."""
     entity = ENTITIES.get(entity_name)
-    stager = _Stager(out, entity_name)
+    stager = _Stager(out, entity_name, key)
     for first_line, text in stream_slices(landing, f):
         if fmt == "ION":
             stager.add(decode_ion(text, entity, src, first_line))
@@ -277,9 +294,10 @@ class Ingest:
         pool = ProcessPoolExecutor(self.workers) if self.workers > 1 and len(export.files) > 1 else None
         try:
             # Worker processes parse on one thread each: the processes already fill the cores.
+            key = self.key_for(tenant_id) if self.contract is not None else None
             args = ((landing, f, self.entity, Source(tenant_id, export.export_id, f.key, export.kind,
                                                      export.export_time_us, export.view),
-                     os.path.join(local, f"{i:05d}.parquet"), export.format, pool is None)
+                     os.path.join(local, f"{i:05d}.parquet"), export.format, pool is None, key)
                     for i, f in enumerate(export.files))
             parts = list(bounded_map(pool, stage_data_file, args, ahead=self.workers + 1))
         finally:
@@ -300,7 +318,8 @@ class Ingest:
         except (zlib.error, ValueError, UnicodeDecodeError) as e:
             raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
         local = tempfile.mkdtemp(prefix="stage-", dir=self.workdir)
-        stager = _Stager(os.path.join(local, "part.parquet"), self.entity)
+        stager = _Stager(os.path.join(local, "part.parquet"), self.entity,
+                         self.key_for(tenant_id) if self.contract is not None else None)
         stager.add(decoded)
         part = stager.done()
         # a stream file has no export time: its newest record bounds the audit's "not in the future"
@@ -385,42 +404,45 @@ class Ingest:
         for part in s.parts:
             if part.path is None:
                 continue
-            table = pq.read_table(part.path)
-            n = table.num_rows
+            first, n = offset, part.rows
+            offset += n
             keep = np.ones(n, dtype=bool)
-            cut = sorted(r - offset for r in aside if offset <= r < offset + n)
+            cut = sorted(r - first for r in aside if first <= r < first + n)
+            table = pq.read_table(part.path) if cut else None
             if cut:
-                quarantine.append(_audit_quarantine(table.take(cut), [aside[offset + i] for i in cut]))
+                quarantine.append(_audit_quarantine(table.take(cut), [aside[first + i] for i in cut]))
                 keep[cut] = False
             if erased_keys and reference:
-                keys = pseudonymise(table["tenant_id"], table[reference], self.key_for)
+                ids = table if table is not None else pq.read_table(part.path, columns=["tenant_id", reference])
+                keys = pseudonymise(ids["tenant_id"], ids[reference], self.key_for)
                 gone = pc.fill_null(pc.is_in(keys, pa.array(sorted(erased_keys), pa.string())), False)
                 erased += int(pc.sum(pc.and_(gone, pa.array(keep))).as_py() or 0)
                 keep &= ~np.asarray(gone)
-            offset += n
-            if not keep.all():
-                table = table.filter(pa.array(keep))
-                if not table.num_rows:
-                    continue
-                pq.write_table(table, part.path, compression="snappy")
-            rows += table.num_rows
+            if not keep.any():
+                continue
+            rows += int(keep.sum())
             lo.append(part.min_ts)
             hi.append(part.max_ts)
+            if keep.all() and part.one_day and (part.protected or self.contract is None):
+                # the usual case: the part as staged, and its projection made beside it
+                raw_parts.append(part.path)
+                protected_parts += [part.protected] if part.protected else []
+                continue
+            table = pq.read_table(part.path) if table is None else table
+            if not keep.all():
+                table = table.filter(pa.array(keep))
+                pq.write_table(table, part.path, compression="snappy")
             for day_part, day_rows in split_table_by_day(table, part.path):
                 raw_parts.append(day_part)
                 if self.contract is not None:
-                    protected = f"{day_part}.protected.parquet"
-                    pq.write_table(protect(day_rows, self.contract, self.key_for), protected, compression="snappy")
-                    protected_parts.append(protected)
+                    protected_parts.append(self._protect(day_rows, f"{day_part}.protected.parquet"))
         q = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
         inferred = self._inferred_removes(s, raw_parts, q) if s.kind == "FULL_EXPORT" else None
         if inferred is not None:
             raw_parts.append(inferred.path)
             if self.contract is not None:
-                protected = f"{inferred.path}.protected.parquet"
-                pq.write_table(protect(pq.read_table(inferred.path), self.contract, self.key_for), protected,
-                               compression="snappy")
-                protected_parts.append(protected)
+                protected_parts.append(self._protect(pq.read_table(inferred.path),
+                                                     f"{inferred.path}.protected.parquet"))
             rows += inferred.rows
             lo.append(inferred.min_ts)
             hi.append(inferred.max_ts)
@@ -439,6 +461,10 @@ class Ingest:
             quality=_dumps(_quality_doc(verdict, self.run_id)) if verdict is not None else None,
             drift=orjson.dumps([_drift_doc(d) for d in drift]).decode() if drift else None)
         return batch
+
+    def _protect(self, rows: pa.Table, path: str) -> str:
+        pq.write_table(protect(rows, self.contract, self.key_for), path, compression="snappy")
+        return path
 
     def _inferred_removes(self, s: Staged, raw_parts: list[str], quarantine: pa.Table) -> StagedFile | None:
         """A full export is the table as it was at its export time: a key the lake holds live but the
@@ -478,7 +504,10 @@ def _set_aside_duplicates(s: Staged) -> None:
     """The same key twice in one export (tenantlake.formats.duplicates decides which copy stays):
     every other copy is cut from its part and quarantined as duplicate_key, so the batch publishes."""
     ids = [pq.read_table(p.path, columns=["id"]) for p in s.parts if p.path]
-    if not ids or not duplicated(pa.concat_tables(ids)).any():  # the usual case, from the ids alone
+    if not ids:
+        return
+    ids = pa.concat_tables(ids)["id"].combine_chunks().drop_null()
+    if len(pc.unique(ids)) == len(ids):  # the usual case, told from the ids alone (a hash set of them)
         return
     keyed = [(n, pq.read_table(p.path, columns=KEY_COLUMNS)) for n, p in enumerate(s.parts) if p.path]
     keys = pa.concat_tables([t.append_column("_part", pa.array([n] * t.num_rows, pa.int32())).append_column(
@@ -502,7 +531,7 @@ def _set_aside_duplicates(s: Staged) -> None:
         set_aside = _audit_quarantine(table.take(rows), ["duplicate_key"] * len(rows), mine["_detail"].to_pylist())
         pq.write_table(table.filter(pa.array(keep)), part.path, compression="snappy")
         s.parts[n] = StagedFile(part.path, int(keep.sum()), pa.concat_tables([part.quarantine, set_aside]),
-                                part.min_ts, part.max_ts, part.drift)
+                                part.min_ts, part.max_ts, part.drift)  # its projection is made again
 
 
 def _dumps(doc) -> str:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenantlake.contracts import Attribute, Entity, Pii
-from tenantlake.pseudonyms import pseudonym
+from tenantlake.pseudonyms import pair_pseudonym
 
 CONSUMER_KEY = "consumer_key"
 # (upper bound of the age in completed years, band); the last band has no bound
@@ -105,13 +105,13 @@ def pseudonymise(tenants: pa.Array, ids: pa.Array, key_for: Callable[[str], byte
         ids = pc.cast(ids, pa.string())
     pairs = pc.binary_join_element_wise(tenants, ids, "|")  # null where either is null
     codes = pc.dictionary_encode(pairs.combine_chunks() if isinstance(pairs, pa.ChunkedArray) else pairs)
-    keys: dict[str, bytes] = {}
+    keys: dict[bytes, bytes] = {}
     out = []
-    for pair in codes.dictionary.to_pylist():
-        tenant_id, consumer_id = pair.split("|", 1)
+    for pair in codes.dictionary.cast(pa.binary()).to_pylist():  # bytes: hashed as they are
+        tenant_id = pair[:pair.index(b"|")]
         if tenant_id not in keys:
-            keys[tenant_id] = key_for(tenant_id)
-        out.append(pseudonym(keys[tenant_id], tenant_id, consumer_id))
+            keys[tenant_id] = key_for(tenant_id.decode())
+        out.append(pair_pseudonym(keys[tenant_id], pair))
     return pc.take(pa.array(out, pa.string()), codes.indices)
 
 
