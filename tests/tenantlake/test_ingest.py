@@ -11,7 +11,7 @@ import json
 import orjson
 import pytest
 
-from tenantlake import cli
+from tenantlake import cli, ingest
 from tenantlake.formats.manifest import ExportError
 from tenantlake.ingest import Ingest, ingest_export
 from tenantlake.lake.read import read
@@ -56,7 +56,10 @@ def test_every_item_is_published_or_set_aside_with_a_reason(tmp_path, lake, regi
     assert sorted(read(lake, "raw", "Debt")["id"].to_pylist()) == ["d-1", "d-3"]
 
 
-def test_the_same_key_twice_keeps_the_newest_and_the_batch_publishes(tmp_path, lake, registry):
+@pytest.mark.parametrize("large_batch", [0, 100_000], ids=["found by DuckDB", "found by Arrow"])
+def test_the_same_key_twice_keeps_the_newest_and_the_batch_publishes(tmp_path, lake, registry, monkeypatch,
+                                                                     large_batch):
+    monkeypatch.setattr(ingest, "LARGE_BATCH", large_batch)
     older = debt(1, _version={"N": "2"}, balance={"N": "100.00"})
     newer = debt(1, _version={"N": "3"}, balance={"N": "90.00"})
     store = write_export(tmp_path / "landing", [line(older) + line(debt(2)), line(newer)])

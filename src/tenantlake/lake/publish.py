@@ -129,7 +129,7 @@ def append_files(lake: Lake, zone: str, entity: str, files: list[Placed], proper
     with table.transaction() as tx, tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
         for f in files:
             append.append_data_file(f.data_file)
-    return lake.table(zone, entity, refresh=True).current_snapshot().snapshot_id
+    return table.current_snapshot().snapshot_id  # the committed metadata: a commit updates its table
 
 
 class Publication:
