@@ -1,7 +1,8 @@
 """What warehouse_load's tasks do: hand the lake's new batches to the warehouse, refresh, check.
 
 The warehouse is chosen at run time: TENANTLAKE_WAREHOUSE = duckdb (the embedded default, a file
-at $TENANTLAKE_HOME/warehouse.duckdb) or redshift (the Airflow connection in
+at $TENANTLAKE_HOME/warehouse.duckdb, whose memory TENANTLAKE_WAREHOUSE_MEMORY bounds, default
+1GB: past it DuckDB spills to disk) or redshift (the Airflow connection in
 TENANTLAKE_REDSHIFT_CONN, default redshift_default, and TENANTLAKE_COPY_ROLE for COPY).
 
 The steps, each one function (a DAG may run them as one task or as visible steps):
@@ -18,6 +19,11 @@ from contextlib import contextmanager
 
 from tenantlake.settings import Settings
 
+# DuckDB's own default is 80% of the machine: an Airflow worker shares it. 1GB held a 4M-item fleet's
+# load and refresh at 1.3 GiB peak (2.6 GiB unbounded), 12% slower; 512MB ran the refresh out of
+# memory (benchmarks/pipeline_end_to_end.py).
+DUCKDB_MEMORY = "1GB"
+
 
 def open_warehouse(settings: Settings, manifests=None, lake=None):
     kind = os.environ.get("TENANTLAKE_WAREHOUSE", "duckdb")
@@ -32,7 +38,11 @@ def open_warehouse(settings: Settings, manifests=None, lake=None):
             from tenantlake.lake.files import LocalCache
 
             local_copy = LocalCache(f"{settings.home}/lake-cache", load_file_io(lake.catalog.properties, settings.lake))
-        return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", local_copy=local_copy)
+        memory = os.environ.get("TENANTLAKE_WAREHOUSE_MEMORY", DUCKDB_MEMORY)
+        try:
+            return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", local_copy=local_copy, memory_limit=memory)
+        except ValueError as e:
+            raise ValueError(f"TENANTLAKE_WAREHOUSE_MEMORY: {e}") from None
     if kind == "redshift":
         from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 

@@ -31,7 +31,8 @@ class DuckDBWarehouse(SqlWarehouse):
     dialect = "duckdb"
     placeholder = "?"
 
-    def __init__(self, path: str, catalogue: Catalogue | None = None, local_copy=None):
+    def __init__(self, path: str, catalogue: Catalogue | None = None, local_copy=None,
+                 memory_limit: str | None = None):
         import duckdb
 
         super().__init__(catalogue)
@@ -39,6 +40,12 @@ class DuckDBWarehouse(SqlWarehouse):
         self.local_copy = local_copy  # s3:// location (and size) -> a local copy; None: local files only
         self.con = duckdb.connect(path)
         self.con.execute("SET TimeZone = 'UTC'")  # months and days are UTC, as the source's timestamps
+        if memory_limit:  # past it, joins, aggregates and sorts spill to <path>.tmp
+            try:
+                self.con.execute("SET memory_limit = ?", [memory_limit])
+            except duckdb.Error:
+                self.con.close()
+                raise ValueError(f"warehouse memory limit {memory_limit!r}: not a size (e.g. 1GB, 512MB)") from None
         self._depth = 0
         self.ensure()
 

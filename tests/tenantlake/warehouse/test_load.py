@@ -134,3 +134,21 @@ def test_one_read_of_every_new_file_per_entity(fresh, lake, monkeypatch):
     assert w.load(lake.batches).loaded == 9
     assert calls == [("Debt", 6), ("Plan", 3)]
     assert w.query("SELECT COUNT(*) AS n FROM ops.load_audit")[0]["n"] == 9
+
+
+def test_the_embedded_warehouse_memory_is_bounded_by_a_setting(tmp_path, monkeypatch):
+    from tenantlake.loading import DUCKDB_MEMORY, open_warehouse
+    from tenantlake.settings import Settings
+
+    settings = Settings("local", str(tmp_path), str(tmp_path / "landing"), str(tmp_path / "lake"), "aws_default")
+    limit = "SELECT current_setting('memory_limit') AS m"
+    w = open_warehouse(settings)
+    assert DUCKDB_MEMORY == "1GB" and w.query(limit)[0]["m"] == "953.6 MiB"  # DuckDB shows GB in MiB
+    w.close()
+    monkeypatch.setenv("TENANTLAKE_WAREHOUSE_MEMORY", "512MB")
+    w = open_warehouse(settings)
+    assert w.query(limit)[0]["m"] == "488.2 MiB"
+    w.close()
+    monkeypatch.setenv("TENANTLAKE_WAREHOUSE_MEMORY", "lots")
+    with pytest.raises(ValueError, match=r"TENANTLAKE_WAREHOUSE_MEMORY: warehouse memory limit 'lots': not a size"):
+        open_warehouse(settings)
