@@ -180,3 +180,22 @@ def test_the_protected_zone_is_the_published_rows_projection_row_for_row(tmp_pat
         assert row["_event_ts"] == raw[key]["_event_ts"]
     if case == "two days":
         assert len({r["_event_ts"].date() for r in raw.values()}) == 3
+
+
+def test_auditing_a_shard_a_few_batches_at_a_time_gives_the_same_verdicts(tmp_path, registry, monkeypatch):
+    """Batches are audited in groups of about AUDIT_ROWS rows (memory), each on its own semantics."""
+    def run(audit_rows: int, root):
+        monkeypatch.setattr(ingest, "AUDIT_ROWS", audit_rows)
+        lake = cli.local_lake(root / "lake")
+        texts = [b"".join(line(debt(i)) for i in range(1, 4)),
+                 line(debt(1)) + line(debt(2, balance={"N": "-5"})),  # the audit sets the second aside
+                 line(debt(1)) + line(debt(1))]  # a key twice: one copy set aside before the audit
+        with Ingest(lake, "Debt", "t", lambda t: KEY) as session:
+            staged = [session.stage_export(write_export(root / f"landing{n}", [text]), SUMMARY, f"t{n}", None)
+                      for n, text in enumerate(texts)]
+            results, _ = session.publish(staged)
+        return [(r.tenant_id, r.outcome, r.rows, r.quarantined) for r in results]
+
+    alone = run(1, tmp_path / "alone")
+    assert alone == [("t0", "published", 3, 0), ("t1", "published", 1, 1), ("t2", "published", 1, 1)]
+    assert run(100_000, tmp_path / "together") == alone

@@ -146,6 +146,11 @@ def audit_many(entity: str, batches: list[AuditBatch], published: Callable[[str,
     return {k: out[k] for k in keys}
 
 
+def columns_read(entity: str, folder: str | None = None) -> set[str]:
+    """Every column the entity's suite reads, for any kind of batch: all an audit needs of its rows."""
+    return fast.audit_columns([e for _, e, _ in _plan(entity, folder or suites_folder())])
+
+
 @cache
 def _plan(entity: str, folder: str) -> list[tuple[int, dict, bool]]:
     """The suite's expectations with their positions, and whether their kwargs take $parameters
