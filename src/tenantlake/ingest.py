@@ -406,7 +406,7 @@ class Ingest:
             import duckdb
 
             self._duckdb = duckdb.connect()
-        return self._duckdb.execute(f"SELECT count(id) = count(DISTINCT id) FROM read_parquet({paths!r})").fetchone()[0]
+        return self._duckdb.execute("SELECT count(id) = count(DISTINCT id) FROM read_parquet(?)", [paths]).fetchone()[0]
 
     def _result(self, s: Staged, rows: int, quarantined: int, erased: int, outcome: str = "published",
                 reason: str | None = None) -> BatchResult:
