@@ -476,7 +476,13 @@ def _unique(ex: _Expectation, col: str, considered: np.ndarray) -> np.ndarray:
     idx = np.flatnonzero(considered)
     ok = np.ones(len(considered), dtype=bool)
     if len(idx):
-        _, codes = np.unique(ex.rows.objects(col)[idx], return_inverse=True)
+        values = ex.rows.table[col].take(pa.array(idx))
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            # a hash table of the text (Arrow), not a sort of Python strings: 10x faster on 200k ids
+            codes = pc.dictionary_encode(values.combine_chunks(), null_encoding="encode").indices
+            codes = codes.to_numpy(zero_copy_only=False).astype(np.int64)
+        else:
+            _, codes = np.unique(ex.rows.objects(col)[idx], return_inverse=True)
         key = ex.rows.batch[idx] * (int(codes.max()) + 1) + codes
         _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
         ok[idx] = counts[inverse] == 1
