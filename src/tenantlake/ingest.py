@@ -4,11 +4,12 @@ A batch is an export (full or incremental; DynamoDB JSON or ION) or one landed s
 by (tenant, entity, export id). An Ingest session handles many batches of one entity (a task's
 shard of tenants) and publishes them together:
 
-  stage     verify the manifests and decode each data file into a local Parquet part (in parallel
-            processes for multi-file exports, streaming slices, so memory stays flat)
-  finish    per batch: duplicate keys set aside, then ONE audit for all the session's batches
-            (tenantlake.quality.audit_many), rows of erased consumers dropped, parts cut at UTC day
-            boundaries (Iceberg partitions by day), and each part's protected projection made
+  stage     verify the manifests and decode each data file into a local Parquet part and its
+            protected projection (in parallel processes for multi-file exports, streaming slices,
+            so memory stays flat)
+  finish    per batch: duplicate keys set aside, then the audit, the session's batches a few at a
+            time (tenantlake.quality.audit_many), rows of erased consumers dropped, parts cut at UTC
+            day boundaries (Iceberg partitions by day); a part whose rows changed is projected again
   publish   one Iceberg commit per zone for every batch (tenantlake.lake.publish)
 
 Accounting never loses a row: items = rows published + rows quarantined + rows of erased

@@ -3,7 +3,8 @@
 Landing, raw and quarantine hold clear values: they are the restricted zone, and erasure and
 offboarding reach all of them. Everything past them (the protected lake tables, every warehouse
 layer from stage to the marts, the lake_protected views) holds only this projection of a row,
-made once, when a batch is published:
+made once per batch before it is published (in the worker that decodes each file, beside its raw
+part; again at publish only for a part whose rows changed):
 
   direct     dropped
   quasi      coarsened to the contract's `protected_as` column: a date of birth to the age band at

@@ -1,7 +1,7 @@
 """Consumer pseudonyms: HMAC-SHA256 with a key per tenant, held by reference in a secret store.
 
 In production the key comes from the tenant's `pseudonym_key_ref` (Secrets Manager / SSM), as 64 hex
-characters. Pseudonyms are made once, when the lake publishes a batch's protected projection
+characters. Pseudonyms are made once, with a batch's protected projection, before it is published
 (tenantlake.privacy): the warehouse never computes one and never sees a clear consumer id. On the
 embedded default the key is a random one created once under <home>/secrets (mode 0600), standing
 in for the secret store. Without the key a pseudonym cannot be turned back into a consumer id, and
