@@ -296,6 +296,10 @@ class Ingest:
             self._opening = threading.Thread(target=_open_quietly, args=(self.lake, tables), daemon=True)
             self._opening.start()
 
+    def _pseudonym_key(self, tenant_id: str) -> bytes | None:
+        """What the stager projects a batch with; an entity with no contract has no protected zone."""
+        return self.key_for(tenant_id) if self.contract is not None else None
+
     def _opened(self) -> None:
         if self._opening is not None:
             self._opening.join()
@@ -318,7 +322,7 @@ class Ingest:
         pool = ProcessPoolExecutor(self.workers) if self.workers > 1 and len(export.files) > 1 else None
         try:
             # Worker processes parse on one thread each: the processes already fill the cores.
-            key = self.key_for(tenant_id) if self.contract is not None else None
+            key = self._pseudonym_key(tenant_id)
             args = ((landing, f, self.entity, Source(tenant_id, export.export_id, f.key, export.kind,
                                                      export.export_time_us, export.view),
                      os.path.join(local, f"{i:05d}.parquet"), export.format, pool is None, key)
@@ -342,8 +346,7 @@ class Ingest:
         except (zlib.error, ValueError, UnicodeDecodeError) as e:
             raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
         local = tempfile.mkdtemp(prefix="stage-", dir=self.workdir)
-        stager = _Stager(os.path.join(local, "part.parquet"), self.entity,
-                         self.key_for(tenant_id) if self.contract is not None else None)
+        stager = _Stager(os.path.join(local, "part.parquet"), self.entity, self._pseudonym_key(tenant_id))
         stager.add(decoded)
         part = stager.done()
         # a stream file has no export time: its newest record bounds the audit's "not in the future"

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from tenantlake.settings import Settings
 
 # DuckDB's own default is 80% of the machine: an Airflow worker shares it. 1GB held a 4M-item fleet's
-# load and refresh at 1.3 GiB peak (2.6 GiB unbounded), 12% slower; 512MB ran the refresh out of
-# memory (benchmarks/pipeline_end_to_end.py).
+# load and refresh at 1.3 GiB peak (2.6 GiB unbounded), about 6% slower; 512MB ran the refresh out
+# of memory in one run of two (benchmarks/pipeline_end_to_end.py).
 DUCKDB_MEMORY = "1GB"
 
 

@@ -292,8 +292,9 @@ def _envelope(parsed: pa.Table, expected: tuple[str, ...], redo: Redo) -> None:
 class _Lines:
     """The text's lines, found when first needed, and re-parses of some of them."""
 
-    def __init__(self, text: bytes, parsed: pa.Table | None, threads: bool):
-        self.text, self.parsed, self.threads, self._ends = text, parsed, threads, None
+    def __init__(self, text: bytes, threads: bool):
+        self.text, self.threads, self._ends = text, threads, None
+        self.parsed: pa.Table | None = None  # set once the text is parsed (reparse follows its schema)
 
     @property
     def ends(self) -> np.ndarray:
@@ -356,7 +357,7 @@ def _image_columns(image: pa.StructArray, column: str, entity: Entity, redo: Red
 def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, first_line: int = 1) -> Decoded:
     if not text.endswith(b"\n"):
         text += b"\n"
-    lines = _Lines(text, None, threads)
+    lines = _Lines(text, threads)
     ends = lines.ends  # one pass finds the lines, a blank one among them, and counts them
     if b"\r" in text or ends[0] == 0 or (np.diff(ends) == 1).any():
         raise _NotBulk("blank lines or CRLF: line numbers need the precise path")
