@@ -40,7 +40,8 @@ def open_warehouse(settings: Settings, manifests=None, lake=None):
             local_copy = LocalCache(f"{settings.home}/lake-cache", load_file_io(lake.catalog.properties, settings.lake))
         memory = os.environ.get("TENANTLAKE_WAREHOUSE_MEMORY", DUCKDB_MEMORY)
         try:
-            return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", local_copy=local_copy, memory_limit=memory)
+            return DuckDBWarehouse(f"{settings.home}/warehouse.duckdb", local_copy=local_copy, memory_limit=memory,
+                                   sql_cache=f"{settings.home}/sql-cache")
         except ValueError as e:
             raise ValueError(f"TENANTLAKE_WAREHOUSE_MEMORY: {e}") from None
     if kind == "redshift":
@@ -49,7 +50,8 @@ def open_warehouse(settings: Settings, manifests=None, lake=None):
         from tenantlake.warehouse.redshift import RedshiftWarehouse
 
         hook = RedshiftSQLHook(redshift_conn_id=os.environ.get("TENANTLAKE_REDSHIFT_CONN", "redshift_default"))
-        return RedshiftWarehouse(hook.get_conn, settings.lake, os.environ["TENANTLAKE_COPY_ROLE"], manifests)
+        return RedshiftWarehouse(hook.get_conn, settings.lake, os.environ["TENANTLAKE_COPY_ROLE"], manifests,
+                                 sql_cache=f"{settings.home}/sql-cache")
     raise ValueError(f"TENANTLAKE_WAREHOUSE={kind!r}: expected duckdb or redshift")
 
 

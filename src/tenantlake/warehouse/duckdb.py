@@ -32,10 +32,10 @@ class DuckDBWarehouse(SqlWarehouse):
     placeholder = "?"
 
     def __init__(self, path: str, catalogue: Catalogue | None = None, local_copy=None,
-                 memory_limit: str | None = None):
+                 memory_limit: str | None = None, sql_cache: str | None = None):
         import duckdb
 
-        super().__init__(catalogue)
+        super().__init__(catalogue, sql_cache)
         self.path = path
         self.local_copy = local_copy  # s3:// location (and size) -> a local copy; None: local files only
         self.con = duckdb.connect(path)

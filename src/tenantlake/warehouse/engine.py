@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from graphlib import TopologicalSorter
+from pathlib import Path
 
 from sqlglot import exp
 
@@ -42,6 +44,7 @@ from tenantlake.lake.batches import LakeFile, LoadBatch
 from tenantlake.warehouse import render, security
 from tenantlake.warehouse.catalogue import Catalogue, Table, entity_key, load_catalogue
 from tenantlake.warehouse.interface import BatchOutcome, LoadReport, RefreshReport, TableRefresh
+from tenantlake.warehouse.rendered import RenderedSql, fingerprint
 
 log = logging.getLogger(__name__)
 REMOVED = "TENANT_REMOVED"
@@ -63,9 +66,14 @@ class SqlWarehouse:
     dialect: str = render.READ
     placeholder: str = "%s"
 
-    def __init__(self, catalogue: Catalogue | None = None):
+    def __init__(self, catalogue: Catalogue | None = None, sql_cache: str | None = None):
+        """`sql_cache`: a folder keeping rendered statements for the next process (rendered.py)."""
         self.catalogue = catalogue or load_catalogue()
-        self._rendered: dict[tuple, list[str]] = {}
+        name = None
+        if sql_cache is not None:
+            code = [Path(render.__file__), Path(__file__), Path(sys.modules[type(self).__module__].__file__)]
+            name = f"{self.dialect}-{fingerprint(self.dialect, self.catalogue, code)}"
+        self._rendered = RenderedSql(sql_cache, name)
 
     # ---- primitives a backend provides ---------------------------------------------------------
 
@@ -141,7 +149,8 @@ class SqlWarehouse:
         """A template of sql/load (or sql/checks) rendered for an entity (cached: the same few
         statements run for every load)."""
         key = (folder, name, entity)
-        if key not in self._rendered:
+        out = self._rendered.get(key)
+        if out is None:
             contract = ENTITIES[entity]
             e = entity.lower()
             stage = self.catalogue[f"stage.{e}"]
@@ -158,8 +167,8 @@ class SqlWarehouse:
                 s = render.rename(s, tables, renames, nulls)
                 s = render.fill(s, entity=entity, span=f"span:{entity}")
                 out.append(self.sql(s))
-            self._rendered[key] = out
-        return self._rendered[key]
+            self._rendered.put(key, out)
+        return out
 
     @cached_property
     def derived(self) -> list[Table]:
@@ -457,7 +466,8 @@ class SqlWarehouse:
 
     def _statements(self, t: Table, mode: str) -> list[str]:
         key = ("refresh", t.qualified, mode)
-        if key not in self._rendered:
+        out = self._rendered.get(key)
+        if out is None:
             query, after = render.query_of(t.source, self.dialect)
             cols = t.column_names
             r = t.refresh
@@ -472,8 +482,8 @@ class SqlWarehouse:
                         self.sql(render.within(t.qualified, cols, narrowed, keys, r.key, r.since))]
             else:
                 out = [f"DELETE FROM {t.qualified}", self.sql(render.insert_all(t.qualified, cols, query))]
-            self._rendered[key] = out + [self.sql(s) for s in after]
-        return self._rendered[key]
+            out = self._rendered.put(key, out + [self.sql(s) for s in after])
+        return out
 
     def _refresh_table(self, t: Table, full: bool) -> tuple[str, int]:
         r = t.refresh

@@ -43,8 +43,8 @@ class RedshiftWarehouse(SqlWarehouse):
     placeholder = "%s"
 
     def __init__(self, connect: Callable, lake_url: str, iam_role: str, manifests=None,
-                 catalogue: Catalogue | None = None):
-        super().__init__(catalogue)
+                 catalogue: Catalogue | None = None, sql_cache: str | None = None):
+        super().__init__(catalogue, sql_cache)
         self.connect, self.lake_url, self.iam_role, self.manifests = connect, lake_url.rstrip("/"), iam_role, manifests
         checked(self.lake_url + "/", S3_URL, "lake URL")
         checked(iam_role, ROLE_ARN, "IAM role ARN")
