@@ -19,12 +19,14 @@ consumers dropped.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 import threading
 import time
 import zlib
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -44,7 +46,7 @@ from tenantlake.formats.dynamodb_json import Decoded, Source, decode_file
 from tenantlake.formats.ion import decode_ion
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
-from tenantlake.formats.streams import decode_stream
+from tenantlake.formats.streams import decode_stream, split_records
 from tenantlake.lake.catalog import BATCH_LOG, QUARANTINE_LAKE_SCHEMA, Lake
 from tenantlake.lake.files import day_of, split_table_by_day
 from tenantlake.lake.hive import PartWriter
@@ -53,6 +55,8 @@ from tenantlake.lake.read import live_keys, published_ids
 from tenantlake.privacy import protect, protected_schema, pseudonymise
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
+
+log = logging.getLogger(__name__)
 
 KeyFor = Callable[[str], bytes]  # tenant id -> its pseudonym key
 LARGE_BATCH = 100_000  # rows past which duplicate keys are looked for by DuckDB (Ingest._ids_unique)
@@ -114,6 +118,7 @@ class Staged(BatchHeader):
     started: float
     bytes_exported: int | None = None
     window_from_us: int | None = None  # an incremental export's window start
+    landing: Store | None = None  # where its files are: rows set aside after decoding are read again
 
     @property
     def rows(self) -> int:
@@ -332,7 +337,7 @@ class Ingest:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
         return Staged(tenant_id, self.entity, export.export_id, export.kind, summary_key, export.item_count,
-                      export.export_time_us, parts, started, export.billed_bytes, export.from_us)
+                      export.export_time_us, parts, started, export.billed_bytes, export.from_us, landing)
 
     def stage_stream(self, landing: Store, key: str, tenant_id: str, envelope: str) -> Staged:
         started = time.perf_counter()
@@ -351,7 +356,7 @@ class Ingest:
         part = stager.done()
         # a stream file has no export time: its newest record bounds the audit's "not in the future"
         return Staged(tenant_id, self.entity, export_id, f"STREAM_{envelope.upper()}", key, decoded.lines,
-                      part.max_ts or 0, [part], started)
+                      part.max_ts or 0, [part], started, landing=landing)
 
     # ---- finish and publish --------------------------------------------------------------------
 
@@ -460,7 +465,7 @@ class Ingest:
             cut = sorted(r - first for r in aside if first <= r < first + n)
             table = pq.read_table(part.path) if cut else None
             if cut:
-                quarantine.append(_audit_quarantine(table.take(cut), [aside[first + i] for i in cut]))
+                quarantine.append(_audit_quarantine(s, table.take(cut), [aside[first + i] for i in cut]))
                 keep[cut] = False
             if erased_keys and reference:
                 ids = table if table is not None else pq.read_table(part.path, columns=["tenant_id", reference])
@@ -580,7 +585,8 @@ def _set_aside_duplicates(s: Staged) -> None:
         keep = np.ones(table.num_rows, dtype=bool)
         keep[rows] = False
         part = s.parts[n]
-        set_aside = _audit_quarantine(table.take(rows), ["duplicate_key"] * len(rows), mine["_detail"].to_pylist())
+        set_aside = _audit_quarantine(s, table.take(rows), ["duplicate_key"] * len(rows),
+                                      mine["_detail"].to_pylist())
         pq.write_table(table.filter(pa.array(keep)), part.path, compression="snappy")
         s.parts[n] = StagedFile(part.path, int(keep.sum()), pa.concat_tables([part.quarantine, set_aside]),
                                 part.min_ts, part.max_ts, part.drift)  # its projection is made again
@@ -618,16 +624,44 @@ def _groups(staged: list[Staged], rows: int) -> Iterator[list[Staged]]:
         yield group
 
 
-def _audit_quarantine(rows: pa.Table, reasons: list[str], details: list[str] | None = None) -> pa.Table:
-    """Decoded rows set aside (by the audit, or as duplicates), in the quarantine layout: the whole
-    row as JSON in _raw."""
-    records = rows.to_pylist()
+def _audit_quarantine(s: Staged, rows: pa.Table, reasons: list[str], details: list[str] | None = None) -> pa.Table:
+    """Decoded rows set aside (by the audit, or as duplicates), in the quarantine layout: in _raw
+    the line (stream record) each came from as it was sent, or where that cannot be read again,
+    the decoded row as JSON."""
+    sent = _sent_lines(s, rows["_source_file"].to_pylist(), rows["_line"].to_pylist())
     return pa.Table.from_pydict({
         "tenant_id": rows["tenant_id"], "_export_id": rows["_export_id"], "_source_file": rows["_source_file"],
         "_line": rows["_line"], "_reason": reasons,
         "_detail": details or [f"failed {r} (quality suite)" for r in reasons],
-        "_raw": [orjson.dumps(r, default=str) for r in records],
+        "_raw": [line if line is not None else orjson.dumps(r, default=str)
+                 for line, r in zip(sent, rows.to_pylist(), strict=True)],
     }, schema=QUARANTINE_SCHEMA)
+
+
+def _sent_lines(s: Staged, files: list[str], lines: list[int]) -> list[bytes | None]:
+    """The original lines (stream records) at (file, 1-based line), read again from the landing
+    (only rows set aside after decoding come here, so this is rare); None where they cannot be."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for f, n in zip(files, lines, strict=True):
+        wanted[f].add(n)
+    found: dict[tuple[str, int], bytes] = {}
+    try:
+        if s.landing is None:
+            pass
+        elif s.kind.startswith("STREAM_"):
+            body = s.landing.get(s.source)
+            text = zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body
+            records = split_records(text, s.kind.removeprefix("STREAM_").lower())
+            found = {(s.source, n): records[n - 1][0] for n in wanted.get(s.source, ()) if 0 < n <= len(records)}
+        elif (export := read_export(s.landing, s.source)).format == "DYNAMODB_JSON":
+            for f in export.files:
+                for first, text in stream_slices(s.landing, f) if f.key in wanted else ():
+                    for i, line in enumerate(text.split(b"\n"), first):
+                        if i in wanted[f.key]:
+                            found[(f.key, i)] = line.rstrip(b"\r")
+    except (ExportError, OSError, ValueError, zlib.error) as e:  # the row's JSON stands in for it
+        log.warning("%s: set-aside lines not read again (%s)", s.source, e)
+    return [found.get((f, n)) for f, n in zip(files, lines, strict=True)]
 
 
 def ingest_export(landing: Store, summary_key: str, lake: Lake, *, tenant_id: str, entity: str,

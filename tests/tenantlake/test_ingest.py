@@ -52,7 +52,7 @@ def test_every_item_is_published_or_set_aside_with_a_reason(tmp_path, lake, regi
     assert (r.items, r.rows, r.quarantined) == (4, 2, 2)
     quarantine = read(lake, "quarantine", "Debt").to_pylist()
     assert sorted((q["_line"], q["_reason"]) for q in quarantine) == [(2, "n_range"), (3, "key_type")]
-    assert all(q["_raw"] for q in quarantine)  # the original line, to repair and replay
+    assert {q["_line"]: q["_raw"] for q in quarantine} == {2: lines[1].rstrip(), 3: lines[2].rstrip()}  # to replay
     assert sorted(read(lake, "raw", "Debt")["id"].to_pylist()) == ["d-1", "d-3"]
 
 
@@ -69,7 +69,17 @@ def test_the_same_key_twice_keeps_the_newest_and_the_batch_publishes(tmp_path, l
     assert str(raw["d-1"]["balance"]) == "90.00"
     (q,) = read(lake, "quarantine", "Debt").to_pylist()
     assert q["_reason"] == "duplicate_key" and "newer _version" in q["_detail"] and q["_item_id"] == "d-1"
-    assert json.loads(q["_raw"])["balance"] == "100.00"
+    assert q["_raw"] == line(older).rstrip()  # the line as sent, not the decoded row
+
+
+def test_rows_the_audit_sets_aside_keep_the_line_as_sent(tmp_path, lake, registry):
+    bad = line(debt(2, balance={"N": "-5.00"}))  # decodes, then fails the suite's balance range
+    store = write_export(tmp_path / "landing", [line(debt(1)), bad + line(debt(3))])
+    r = go(store, lake, registry)
+    assert (r.items, r.rows, r.quarantined) == (3, 2, 1)
+    (q,) = read(lake, "quarantine", "Debt").to_pylist()
+    assert q["_reason"] == "expect_column_values_to_be_between(balance)" and q["_line"] == 1
+    assert q["_raw"] == bad.rstrip() and q["_item_id"] == "d-2"
 
 
 def test_drift_is_published_kept_in_extra_and_logged(tmp_path, lake, registry):
