@@ -402,6 +402,9 @@ def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, 
         event_ts = pc.fill_null(ts, 0).to_numpy(zero_copy_only=False)
         keys = parsed.column("Keys").combine_chunks()
         wrapper = child(keys, key.name)
+        redo.flag(pc.and_(pc.is_valid(keys), pc.is_null(wrapper)))  # Keys without the key
+        for other in (f.name for f in keys.type if f.name != key.name):
+            redo.flag(pc.is_valid(child(keys, other)))  # Keys naming more than the contract's key
         for tk in (wrapper.type.field(i).name for i in range(wrapper.type.num_fields)):
             if tk != "S":
                 redo.flag(pc.is_valid(child(wrapper, tk)))  # a key of another type

@@ -251,6 +251,12 @@ def _key(name: str, av) -> str:
 def key_of(entity: Entity, image: dict | None, keys: dict | None) -> str:
     """The item's partition key from its image and, on change lines, its Keys; they must agree."""
     name = entity.key.name
+    if keys is not None:  # a change line's Keys is the table's whole primary key, and only that
+        if name not in keys:
+            raise BadValue("missing_key", f"Keys has no {name!r}")
+        if len(keys) > 1:
+            raise BadValue("key_mismatch", f"Keys holds {str(sorted(keys))[:80]}, but the contract's key is {name!r} "
+                                           "alone (a table keyed otherwise cannot be merged by it)")
     found = [(where, _key(name, doc[name])) for where, doc in (("the image", image), ("Keys", keys))
              if doc is not None and name in doc]
     if not found:

@@ -49,7 +49,7 @@ def precise_lines(monkeypatch):
 
 
 def change(new=None, old=None, keys=None, ts=AT):
-    doc = {"Metadata": {"WriteTimestampMicros": {"N": str(ts)}}, "Keys": keys or {"id": (new or old)["id"]}}
+    doc = {"Metadata": {"WriteTimestampMicros": {"N": str(ts)}}, "Keys": keys if keys is not None else {"id": (new or old)["id"]}}
     if new is not None:
         doc["NewImage"] = new
     if old is not None:
@@ -270,6 +270,8 @@ def test_a_whitespace_id_is_a_key_dynamodb_accepts():
     (change(debt(1), keys={"id": {"N": "1"}}), "key_type"),
     (change(debt(1, id=None), keys={"id": {"S": ""}}), "empty_key"),
     (change(debt(1, id=None), keys={"pk": {"S": "d-1"}}), "missing_key"),
+    (change(debt(1), keys={}), "missing_key"),  # the image's key does not stand in for the Keys
+    (change(debt(1), keys={"id": {"S": "d-1"}, "sk": {"S": "x"}}), "key_mismatch"),  # keyed otherwise
 ])
 def test_a_change_line_whose_keys_are_dirty_or_disagree_with_its_image_is_quarantined(doc, reason):
     d = both(change(debt(5)) + doc, src=INCR)
