@@ -22,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenantlake.formats.attributes import MAX_DEPTH, NUMBER, BadValue, number
-from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, DriftTally
-from tenantlake.formats.rows import _date, _fit_decimal, _timestamp, integer
+from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, TRUNCATED, DriftTally
+from tenantlake.formats.rows import SUB_MICROSECOND, _date, _fit_decimal, _timestamp, integer
 
 N_PATTERN = f"^(?:{NUMBER.pattern})$"
+FINER_THAN_US = r"([.,]\d{6})\d+"  # digits of a second past the microseconds
 # Number text the bulk path vouches for without the precise checks: no exponent and at most 38
 # characters, hence at most 38 significant digits and well inside DynamoDB's range.
 PLAIN_N = r"^-?(?:\d+\.?\d*|\.\d+)$"
@@ -174,6 +175,10 @@ class Columns:
             if _has_duplicates(v):
                 redo.flag(_duplicate_mask(v), rows)
             return v
+        if kind == "timestamp" and pc.any(pc.match_substring_regex(v, FINER_THAN_US)).as_py():
+            observe(self.observed, redo, (path, key, TRUNCATED),
+                    pc.match_substring_regex(v, SUB_MICROSECOND.pattern), rows)
+            v = pc.replace_substring_regex(v, FINER_THAN_US, r"\1")  # as datetime.fromisoformat cuts
         out = _scalar(v, t, kind, rows, redo)
         if alt in kids and pa.types.is_string(kids[alt].type) and pc.any(pc.is_valid(kids[alt])).as_py():
             sent = kids[alt]

@@ -23,6 +23,7 @@ Drift policy as the decoder applies it (tenantlake.contracts states it for every
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -31,7 +32,7 @@ import pyarrow as pa
 
 from tenantlake.contracts import SHAPES, Entity
 from tenantlake.formats.attributes import DECODERS, NUMBER, BadValue, envelope, number, plain_json, value
-from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD
+from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, TRUNCATED
 
 # An item attribute naming its own tenant; if present it must agree with the registry's tenant.
 TENANT_FIELDS = ("tenantId", "tenant_id", "agencyId")
@@ -87,6 +88,11 @@ def _fit_decimal(v: Decimal, t: pa.Decimal128Type) -> Decimal:
     if v.adjusted() >= t.precision - t.scale:
         raise BadValue("n_overflow", f"{v} does not fit decimal({t.precision},{t.scale})")
     return v.quantize(Decimal(1).scaleb(-t.scale))
+
+
+# A fraction of a second finer than microseconds with a digit that is not 0 (.NET writes 7 digits):
+# the lake and Redshift hold microseconds, so the value is cut to them and the cut recorded as drift.
+SUB_MICROSECOND = re.compile(r"[.,]\d{6}\d*[1-9]")
 
 
 def _timestamp(text: str) -> datetime:
@@ -185,6 +191,8 @@ class _Image:
                                             f"({e.detail})") from None
         if coerced:
             self.drift.append((dpath, coerced, COERCED))
+        if kind == "timestamp" and SUB_MICROSECOND.search(v):
+            self.drift.append((dpath, key, TRUNCATED))
         return out
 
     def shaped(self, av, t: pa.DataType, path: str, dpath: str, depth: int):

@@ -215,6 +215,16 @@ def test_a_number_sent_as_text_or_text_as_a_number_is_coerced_when_exact(name, a
     assert [(x.path, x.type, x.what, x.rows) for x in d.drift] == [(*drift, "coerced", 1)]
 
 
+def test_a_timestamp_finer_than_microseconds_is_published_cut_to_them_and_recorded():
+    """.NET writes 7 digits of a second; the lake and Redshift hold 6. Digits cut that are all 0 lose
+    nothing and are not drift."""
+    sent = ["2026-10-01T10:00:00.1234567Z", "2026-10-01T12:00:00.1234560+02:00", "2026-10-01T10:00:00.5Z"]
+    d = both(b"".join(line(debt(i, createdAt={"S": s})) for i, s in enumerate(sent, 1)))
+    assert [str(v) for v in d.rows["created_at"].to_pylist()] == [
+        "2026-10-01 10:00:00.123456+00:00", "2026-10-01 10:00:00.123456+00:00", "2026-10-01 10:00:00.500000+00:00"]
+    assert [(x.path, x.type, x.what, x.rows) for x in d.drift] == [("createdAt", "S", "truncated", 1)]
+
+
 @pytest.mark.parametrize(("attrs", "detail"), [
     ({"apr": {"S": "19.99x"}}, "attribute 'apr': expected N, got S '19.99x'"),
     ({"balance": {"S": "12.345"}}, "attribute 'balance': expected N, got S '12.345' (12.345 has more than 2 decimal"),
