@@ -11,13 +11,19 @@ Drift policy as the decoder applies it (tenantlake.contracts states it for every
     element, {"M": {}} where an element has nothing undeclared, so positions survive:
     {"concessions": {"L": [{"M": {}}, {"M": {"waived": {"BOOL": true}}}]}}. Text is canonical
     (keys sorted at every level, no spaces); null when nothing is undeclared. Merging `_extra` into
-    the declared attributes (maps key by key, lists position by position) gives the item back.
+    the declared attributes (maps key by key, lists position by position) gives the item's values
+    back; the DynamoDB type a coerced value was sent as, and digits of a second past microseconds,
+    are not kept per row (the drift log counts them) and an empty declared map reads as one whose
+    fields are all absent: the line as sent is the only byte-exact record.
   * A declared N sent as S holding number text, or a declared S sent as N, is coerced when the
     value fits the column exactly (the N text as sent becomes the string), and recorded as drift
     of type "S->N" / "N->S"; anything else of the wrong type is `type_mismatch`, naming the path
     and both types. Enum values are not judged here (the quality suite does).
+  * A timestamp finer than microseconds is cut to them, recorded as "truncated" when a digit cut
+    is not 0.
   * The partition key must be a non-empty S: `missing_key`, `empty_key`, `key_type`; an
-    incremental line whose Keys disagree with its image is `key_mismatch`.
+    incremental line whose Keys lack the key (`missing_key`), name more than it, or disagree with
+    its image is `key_mismatch`.
 """
 
 from __future__ import annotations
