@@ -47,7 +47,7 @@ def test_a_merge_keyed_without_tenant_id_fails_the_checks(fresh, lake, registry)
     on = tree.args["on"]
     keep = [c for c in on.flatten() if "tenant_id" not in c.sql()]  # the mutation: ON id only
     tree.set("on", exp.and_(*keep))
-    w._rendered[("load", "merge", "Debt")] = [tree.sql("duckdb")]
+    w._rendered.put(("load", "merge", "Debt"), [tree.sql("duckdb")])
     for batches in (first, second):
         w.register_lake(lake.raw, lake.protected)
         w.load(batches)
@@ -64,7 +64,7 @@ def test_a_latest_wins_that_lets_an_older_row_win_fails_the_checks(fresh, lake, 
     winners = sqlglot.parse_one(w._template("winners", "Debt")[0], read="duckdb")
     where = winners.find(exp.Select).args["where"]
     where.set("this", where.this.left)  # the mutation: the newest in the load, newer than current or not
-    w._rendered[("load", "winners", "Debt")] = [winners.sql("duckdb")]
+    w._rendered.put(("load", "winners", "Debt"), [winners.sql("duckdb")])
     for batches in (first, late):
         w.register_lake(lake.raw, lake.protected)
         w.load(batches)
