@@ -289,6 +289,21 @@ def test_a_change_line_whose_keys_are_dirty_or_disagree_with_its_image_is_quaran
     assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, reason)]
 
 
+@pytest.mark.parametrize("bad", [{"balance": {"N": "abc"}}, {"createdAt": {"S": "2026-13-45"}},
+                                 {"consumerId": None}, {"apr": {"BOOL": True}}])
+def test_a_delete_is_applied_though_its_old_image_holds_a_value_the_contract_refuses(bad):
+    """The value was quarantined when it was written; a delete needs only its key (invariant 4)."""
+    old = debt(7, **bad)
+    d = both(change(debt(5)) + change(old=old), src=INCR)
+    assert [(r["id"], r["_op"]) for r in d.rows.to_pylist()] == [("d-5", "insert"), ("d-7", "remove")]
+    assert d.quarantine.num_rows == 0
+
+
+def test_a_delete_naming_another_tenant_is_still_refused():
+    d = both(change(old=debt(7, agencyId={"S": "agency-999"})), src=INCR)
+    assert [q["_reason"] for q in d.quarantine.to_pylist()] == ["tenant_mismatch"]
+
+
 def test_a_keys_only_delete_takes_its_key_from_keys():
     text = b'{"Metadata":{"WriteTimestampMicros":{"N":"5"}},"Keys":{"id":{"S":"d-7"}}}\n'
     (row,) = both(text, src=dataclasses.replace(INCR, view="NEW_IMAGE")).rows.to_pylist()
