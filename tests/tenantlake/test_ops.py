@@ -264,6 +264,8 @@ def test_status_json_lists_every_table_worst_first_and_exits_1(fleet, capsys):
     late = rows[2]
     assert (late["lag_seconds"], late["objective_seconds"]) == (29 * 3600, 26 * 3600)
     assert rows[3]["lag_seconds"] is None
+    assert "ExportError: data/abc.json.gz: MD5 mismatch" in rows[0]["error"]  # what the text table prints
+    assert [r["error"] for r in rows[2:]] == [None] * (len(rows) - 2)
 
 
 def test_status_text_names_the_late_table_and_the_failing_reason(fleet, capsys):

@@ -20,7 +20,7 @@ PROBLEMS = frozenset({"failing", "late"})  # the states that fail `status` and t
 
 # The keys of `--json`, in this order: a contract with the scripts that read it.
 JSON_KEYS = ("tenant_id", "entity", "state", "lag_seconds", "objective_seconds", "rows_loaded", "rows_quarantined",
-             "drift_count", "cost_usd_month")
+             "drift_count", "cost_usd_month", "error")
 
 
 def duration(seconds: int | None) -> str:
@@ -38,7 +38,12 @@ def duration(seconds: int | None) -> str:
 
 
 def json_rows(rows: list[TableHealth]) -> list[dict]:
-    return [{k: getattr(r, k) for k in JSON_KEYS} for r in rows]
+    """`error`: why a failing row fails, as the text table prints it (null for the other states)."""
+    return [{k: getattr(r, k) if k != "error" else reason(r) for k in JSON_KEYS} for r in rows]
+
+
+def reason(r: TableHealth) -> str | None:
+    return r.error[:300] if r.error and r.state == "failing" else None
 
 
 def last_run(r: TableHealth) -> str:
@@ -58,8 +63,8 @@ def text_table(rows: list[TableHealth]) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
     for r, line in zip(rows, lines, strict=True):
         out.append("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-        if r.error and r.state == "failing":
-            out.append(f"    ! {r.error[:300]}")
+        if reason(r):
+            out.append(f"    ! {reason(r)}")
     return "\n".join(out)
 
 
