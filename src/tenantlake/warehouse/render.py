@@ -80,12 +80,18 @@ def file_statements(path: Path) -> list[exp.Expression]:
     return [s.copy() for s in _file(path)]
 
 
+def for_dialect(source: Path, dialect: str) -> Path:
+    """`<name>.<dialect>.sql` beside `source` where present (a rendering sqlglot cannot give, or
+    one the dialect runs better), else `source` itself."""
+    override = source.with_name(source.name.replace(".sql", f".{dialect}.sql"))
+    return override if dialect != READ and override.exists() else source
+
+
 def query_of(source: Path, dialect: str) -> tuple[exp.Expression, list[exp.Expression]]:
     """A derived table's query (the file's SELECT, or the query of its CREATE TABLE ... AS) and the
     statements that follow it in the file; `<table>.<dialect>.sql` overrides it where present.
     Returned as copies, free to rewrite."""
-    override = source.with_name(source.name.replace(".sql", f".{dialect}.sql"))
-    first, *rest = file_statements(override if dialect != READ and override.exists() else source)
+    first, *rest = file_statements(for_dialect(source, dialect))
     if isinstance(first, exp.Create) and first.expression is not None:
         first = first.expression
     if not isinstance(first, exp.Query):
@@ -328,9 +334,8 @@ def sql_text(schema: str, table: str, dialect: str = READ, root: Path | None = N
     from tenantlake.warehouse.catalogue import SQL_ROOT
 
     source = (root or SQL_ROOT) / schema / f"{table}.sql"
-    override = source.with_name(f"{table}.{dialect}.sql")
-    if dialect != READ and override.exists():
-        return override.read_text()
+    if for_dialect(source, dialect) != source:
+        return for_dialect(source, dialect).read_text()
     if dialect == READ:
         return source.read_text()
     return ";\n".join(sql(s, dialect) for s in file_statements(source))

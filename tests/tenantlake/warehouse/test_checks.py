@@ -42,12 +42,12 @@ def test_checks_pass_when_the_load_is_right(fresh, lake, registry):
 def test_a_merge_keyed_without_tenant_id_fails_the_checks(fresh, lake, registry):
     first, second = two_agencies_sharing_ids(lake)
     w = fresh()
-    merge = w._template("merge", "Debt")[0]
-    tree = sqlglot.parse_one(merge, read="duckdb")
-    on = tree.args["on"]
-    keep = [c for c in on.flatten() if "tenant_id" not in c.sql()]  # the mutation: ON id only
-    tree.set("on", exp.and_(*keep))
-    w._rendered.put(("load", "merge", "Debt"), [tree.sql("duckdb")])
+    delete, insert = w._template("merge", "Debt")
+    tree = sqlglot.parse_one(delete, read="duckdb")
+    where = tree.args["where"]
+    keep = [c for c in where.this.flatten() if "tenant_id" not in c.sql()]  # the mutation: by id only
+    where.set("this", exp.and_(*keep))
+    w._rendered.put(("load", "merge", "Debt"), [tree.sql("duckdb"), insert])
     for batches in (first, second):
         w.register_lake(lake.raw, lake.protected)
         w.load(batches)
