@@ -2,7 +2,7 @@
 
 The warehouse is chosen at run time: TENANTLAKE_WAREHOUSE = duckdb (the embedded default, a file
 at $TENANTLAKE_HOME/warehouse.duckdb, whose memory TENANTLAKE_WAREHOUSE_MEMORY bounds, default
-1GB: past it DuckDB spills to disk) or redshift (the Airflow connection in
+768MB: past it DuckDB spills to disk) or redshift (the Airflow connection in
 TENANTLAKE_REDSHIFT_CONN, default redshift_default, and TENANTLAKE_COPY_ROLE for COPY).
 
 The steps, each one function (a DAG may run them as one task or as visible steps):
@@ -19,10 +19,11 @@ from contextlib import contextmanager
 
 from tenantlake.settings import Settings
 
-# DuckDB's own default is 80% of the machine: an Airflow worker shares it. 1GB held a 4M-item fleet's
-# load and refresh at 1.3 GiB peak (2.6 GiB unbounded), about 6% slower; 512MB ran the refresh out
-# of memory in one run of two (benchmarks/pipeline_end_to_end.py).
-DUCKDB_MEMORY = "1GB"
+# DuckDB's own default is 80% of the machine: an Airflow worker shares it. 768MB holds the load and
+# refresh at ~0.96 GiB peak for 1M items and ~1.04 GiB for 4M (1GB: 0.97 and 1.3 GiB; unbounded 2.6
+# GiB at 4M), no slower in the same runs; 512MB ran a 4M refresh out of memory in one run of two
+# (benchmarks/pipeline_end_to_end.py).
+DUCKDB_MEMORY = "768MB"
 
 
 def open_warehouse(settings: Settings, manifests=None, lake=None):
