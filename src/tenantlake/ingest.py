@@ -346,7 +346,7 @@ class Ingest:
             raise ExportError(f"{key}: stream file not found")
         body = landing.get(key)
         try:
-            text = zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body  # gzip or plain
+            text = _stream_text(body)
             decoded = decode_stream(text, self.contract, Source(tenant_id, export_id, key, "STREAM", 0), envelope)
         except (zlib.error, ValueError, UnicodeDecodeError) as e:
             raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
@@ -624,6 +624,11 @@ def _groups(staged: list[Staged], rows: int) -> Iterator[list[Staged]]:
         yield group
 
 
+def _stream_text(body: bytes) -> bytes:
+    """A landed stream file's text: gzip or plain."""
+    return zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body
+
+
 def _audit_quarantine(s: Staged, rows: pa.Table, reasons: list[str], details: list[str] | None = None) -> pa.Table:
     """Decoded rows set aside (by the audit, or as duplicates), in the quarantine layout: in _raw
     the line (stream record) each came from as it was sent, or where that cannot be read again,
@@ -647,11 +652,9 @@ def _sent_lines(s: Staged, files: list[str], lines: list[int]) -> list[bytes | N
     found: dict[tuple[str, int], bytes] = {}
     try:
         if s.landing is None:
-            pass
-        elif s.kind.startswith("STREAM_"):
-            body = s.landing.get(s.source)
-            text = zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body
-            records = split_records(text, s.kind.removeprefix("STREAM_").lower())
+            raise ValueError("the batch does not say where its files are")
+        if s.kind.startswith("STREAM_"):
+            records = split_records(_stream_text(s.landing.get(s.source)), s.kind.removeprefix("STREAM_").lower())
             found = {(s.source, n): records[n - 1][0] for n in wanted.get(s.source, ()) if 0 < n <= len(records)}
         elif (export := read_export(s.landing, s.source)).format == "DYNAMODB_JSON":
             for f in export.files:

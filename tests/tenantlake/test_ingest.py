@@ -82,6 +82,31 @@ def test_rows_the_audit_sets_aside_keep_the_line_as_sent(tmp_path, lake, registr
     assert q["_raw"] == bad.rstrip() and q["_item_id"] == "d-2"
 
 
+def _firehose(event: str, item: dict, ms: int) -> bytes:
+    """One Kinesis-via-Firehose stream record, written by hand."""
+    image = "OldImage" if event == "REMOVE" else "NewImage"
+    return orjson.dumps({"awsRegion": "us-east-1", "eventID": f"e-{ms}", "eventName": event,
+                         "dynamodb": {"ApproximateCreationDateTime": ms, "Keys": {"id": item["id"]}, image: item}})
+
+
+def test_a_stream_record_the_audit_sets_aside_keeps_the_record_as_sent(tmp_path, lake):
+    from tenantlake.storage import LocalStore
+
+    records = [_firehose("INSERT", debt(1), 1791200000000), _firehose("INSERT", debt(2, balance={"N": "-5.00"}),
+                                                                          1791200001000),
+               _firehose("REMOVE", debt(3, balance={"N": "abc"}), 1791200002000)]  # a refused old value
+    landing = LocalStore(tmp_path / "landing")
+    key = "tenant=agency-001/table=Debt/streams/firehose/part-1.json.gz"
+    landing.put(key, gzip.compress(b"".join(records)))  # concatenated, as Firehose delivers them
+    with Ingest(lake, "Debt", "t", lambda t: KEY) as session:
+        (r,), _ = session.publish([session.stage_stream(landing, key, "agency-001", "firehose")])
+    assert (r.items, r.rows, r.quarantined) == (3, 2, 1)
+    assert sorted((x["id"], x["_op"]) for x in read(lake, "raw", "Debt").to_pylist()) == [
+        ("d-1", "insert"), ("d-3", "remove")]  # the delete is applied
+    (q,) = read(lake, "quarantine", "Debt").to_pylist()
+    assert (q["_line"], q["_raw"]) == (2, records[1])
+
+
 def test_drift_is_published_kept_in_extra_and_logged(tmp_path, lake, registry):
     drifting = debt(1, riskScore={"N": "712"}, apr={"S": "19.99"})
     store = write_export(tmp_path / "landing", [line(drifting) + line(debt(2))])

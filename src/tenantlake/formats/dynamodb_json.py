@@ -35,7 +35,7 @@ from tenantlake.formats.columnar import (
     temporal_rows,
 )
 from tenantlake.formats.drift import Drift, DriftTally, merge_drift
-from tenantlake.formats.rows import QUARANTINE_SCHEMA, TENANT_FIELDS, TYPE_KEY, image_row, lake_schema
+from tenantlake.formats.rows import QUARANTINE_SCHEMA, TENANT_FIELDS, TYPE_KEY, change_row, image_row, lake_schema
 
 SCALAR = {"S": pa.string(), "N": pa.string(), "BOOL": pa.bool_(), "SS": pa.list_(pa.string())}
 BLOCK = 4 << 20  # pyarrow's parse block; a longer line gets a larger block, never the slow path
@@ -73,11 +73,6 @@ def concat_decoded(parts: list[Decoded]) -> Decoded:
                    sum(p.lines for p in parts), merge_drift(*(p.drift for p in parts)))
 
 
-# Reasons that say whose item a line is, or that it is no item: a remove is refused for these too.
-WHOSE_ITEM = ("missing_key", "empty_key", "key_type", "key_mismatch", "tenant_mismatch", "not_an_item",
-              "not_an_export_line")
-
-
 class _NotBulk(Exception):
     """The fast path cannot take this text as a whole."""
 
@@ -104,15 +99,7 @@ def _line_row(entity: Entity | None, doc, src: Source) -> tuple[dict, list]:
         raise BadValue("missing_timestamp", f"WriteTimestampMicros is {str(ts)[:30]!r}") from None
     old, new = doc.get("OldImage"), doc.get("NewImage")
     image = new if new is not None else old
-    try:
-        row, drift = image_row(entity, image, doc["Keys"], src.tenant_id)
-    except BadValue as e:
-        if new is not None or old is None or e.code in WHOSE_ITEM:
-            raise
-        # A delete needs only its key: an old image holding a value the contract refuses (it was
-        # quarantined when it was written) must not keep a deleted item alive. The remove is
-        # published as a Keys-only one; the refused values stay in that earlier quarantine row.
-        row, drift = image_row(entity, None, doc["Keys"], src.tenant_id)
+    row, drift = change_row(entity, image, doc["Keys"], src.tenant_id, remove=new is None)
     return {**row, "_op": _op(old is not None, new is not None, src.view), "_event_ts": ts}, drift
 
 

@@ -327,3 +327,22 @@ def image_row(entity: Entity | None, image: dict | None, keys: dict | None,
             raise BadValue("missing_required", f"required attribute {missing[0]!r} is missing or NULL")
     row["_extra"] = extra_json(extra) if extra else None
     return row, walk.drift
+
+
+# Reasons that say whose item a change is, or that it is no item: a remove is refused for these too.
+WHOSE_ITEM = ("missing_key", "empty_key", "key_type", "key_mismatch", "tenant_mismatch", "not_an_item",
+              "not_an_export_line")
+
+
+def change_row(entity: Entity | None, image: dict | None, keys: dict | None, tenant_id: str,
+               remove: bool) -> tuple[dict, list[tuple[str, str, str]]]:
+    """image_row for a change line or stream record. A delete needs only its key: an old image
+    holding a value the contract refuses (quarantined when it was written) must not keep a deleted
+    item alive, so such a remove is published as a Keys-only one (the refused values stay in that
+    earlier quarantine row)."""
+    try:
+        return image_row(entity, image, keys, tenant_id)
+    except BadValue as e:
+        if not remove or image is None or e.code in WHOSE_ITEM:
+            raise
+        return image_row(entity, None, keys, tenant_id)

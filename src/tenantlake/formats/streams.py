@@ -20,7 +20,7 @@ from tenantlake.contracts import Entity
 from tenantlake.formats.attributes import BadValue
 from tenantlake.formats.drift import DriftTally
 from tenantlake.formats.dynamodb_json import Decoded, Source, quarantine_table, stamp_rows
-from tenantlake.formats.rows import image_row, lake_schema
+from tenantlake.formats.rows import change_row, lake_schema
 
 OPS = {"INSERT": "insert", "MODIFY": "modify", "REMOVE": "remove"}
 
@@ -73,7 +73,7 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
                 raise BadValue("not_a_stream_record", f"eventName {str(rec.get('eventName'))[:20]!r}")
             body = rec["dynamodb"]
             image = body.get("OldImage") if op == "remove" else body.get("NewImage")
-            row, drift = image_row(entity, image, body.get("Keys"), src.tenant_id)
+            row, drift = change_row(entity, image, body.get("Keys"), src.tenant_id, remove=op == "remove")
             seq = body.get("SequenceNumber")
             if seq is not None and not (isinstance(seq, str) and seq.isdigit() and len(seq) <= 40):
                 raise BadValue("not_a_stream_record", f"SequenceNumber {str(seq)[:45]!r}")
