@@ -175,11 +175,17 @@ class Columns:
             if _has_duplicates(v):
                 redo.flag(_duplicate_mask(v), rows)
             return v
-        if kind == "timestamp" and pc.any(pc.match_substring_regex(v, FINER_THAN_US)).as_py():
-            observe(self.observed, redo, (path, key, TRUNCATED),
-                    pc.match_substring_regex(v, SUB_MICROSECOND.pattern), rows)
-            v = pc.replace_substring_regex(v, FINER_THAN_US, r"\1")  # as datetime.fromisoformat cuts
-        out = _scalar(v, t, kind, rows, redo)
+        out = None
+        if kind == "timestamp":
+            try:
+                out = pc.cast(v, t)  # the usual case, whole; Arrow refuses digits past microseconds
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                if pc.any(pc.match_substring_regex(v, FINER_THAN_US)).as_py():
+                    observe(self.observed, redo, (path, key, TRUNCATED),
+                            pc.match_substring_regex(v, SUB_MICROSECOND.pattern), rows)
+                    v = pc.replace_substring_regex(v, FINER_THAN_US, r"\1")  # as datetime.fromisoformat cuts
+        if out is None:
+            out = _scalar(v, t, kind, rows, redo)
         if alt in kids and pa.types.is_string(kids[alt].type) and pc.any(pc.is_valid(kids[alt])).as_py():
             sent = kids[alt]
             # exact only for number text the bulk path vouches for; the precise path judges the rest
