@@ -443,7 +443,8 @@ class Ingest:
             # The row count the suite expects is what the export listed less what was already set
             # aside: a row the decoder lost without a reason would show here.
             batches = [quality.AuditBatch(s.id, s.tenant_id, s.kind, _read_parts(s, columns),
-                                          quality.params_for(s.tenant_id, s.items - s.set_aside, s.export_time_us))
+                                          quality.params_for(s.tenant_id, s.items - s.set_aside, s.export_time_us,
+                                                             s.window_from_us))
                        for s in group]
             verdicts |= quality.audit_many(self.entity, batches, published)
         return verdicts

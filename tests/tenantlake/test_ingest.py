@@ -184,6 +184,21 @@ DAY_US = 86_400_000_000
 NOV_1 = 1_793_491_200_000_000  # 2026-11-01T00:00:00Z
 
 
+def test_a_change_stamped_outside_its_incremental_window_is_published_and_warned(tmp_path, lake, registry):
+    """The kit's window is [2026-11-01T00:00, 01:00): the start is in it, the end and later are not,
+    nor is a change before the start. Each such change is published (latest-wins orders it) and the
+    batch's result counts the rows outside the window."""
+    hour = DAY_US // 24
+    lines = [_incremental(1, NOV_1), _incremental(2, NOV_1 + hour - 1),  # in: the start, the last microsecond
+             _incremental(3, NOV_1 + hour), _incremental(4, NOV_1 + 5 * hour), _incremental(5, NOV_1 - 1)]
+    store = write_export(tmp_path / "landing", [b"".join(lines)], kind="INCREMENTAL_EXPORT")
+    result = go(store, lake, registry)
+    assert result.rows == 5 and result.quarantined == 0
+    log = [orjson.loads(r["quality"]) for r in read(lake, "ops", "batches").to_pylist() if r["quality"]]
+    assert "expect_column_values_to_be_between(_event_ts): 3" in log[0]["warned"]
+    assert not log[0]["failed"]
+
+
 @pytest.mark.parametrize("case", ["as staged", "a duplicate set aside", "an erased consumer", "two days"])
 def test_the_protected_zone_is_the_published_rows_projection_row_for_row(tmp_path, lake, registry, case):
     """Each file's projection is made where it is decoded; whatever then changes the rows (a duplicate

@@ -6,7 +6,8 @@ time). Each expectation's meta.severity says what a failure does:
   quarantine  the failing rows go to quarantine with the expectation as their reason
   warn        recorded in the results only
 meta.applies_to (optional) limits an expectation to batch kinds (FULL_EXPORT, STREAM_PIPES, ...).
-Run-time values enter kwargs as parameters: $tenant_id, $expected_rows, $max_time and $max_date.
+Run-time values enter kwargs as parameters: $tenant_id, $expected_rows, $max_time, $max_date, and
+$window_from and $window_to (an incremental export's window).
 expect_column_values_to_reference_published (tenantlake.references) checks ids against what is
 already published for the tenant.
 

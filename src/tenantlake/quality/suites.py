@@ -46,7 +46,8 @@ def name(exp: dict) -> str:
 
 # Values a suite's $parameters take when a suite is checked (the real ones come per batch).
 SAMPLE_PARAMS = {"$tenant_id": "t", "$expected_rows": 0, "$max_time": "2026-01-01T00:00:00+00:00",
-                 "$max_date": "2026-01-01"}
+                 "$max_date": "2026-01-01", "$window_from": "2025-12-31T23:00:00+00:00",
+                 "$window_to": "2026-01-01T00:00:00+00:00"}
 
 
 @cache
@@ -109,11 +110,19 @@ def resolve_suite(entity: str, params: dict, kind: str, folder: str | None = Non
     return [{**e, "kwargs": resolve(e["kwargs"], params)} for e in doc["expectations"] if applies(e, kind)]
 
 
-def params_for(tenant_id: str, expected_rows: int, export_time_us: int) -> dict:
-    """The values a suite's $parameters take for one batch."""
+def params_for(tenant_id: str, expected_rows: int, export_time_us: int, window_from_us: int | None = None) -> dict:
+    """The values a suite's $parameters take for one batch. An incremental export's window is
+    [$window_from, $window_to): exportFromTime inclusive, exportToTime exclusive (other batches
+    have no window; theirs is their export time)."""
     max_time = datetime.fromtimestamp(export_time_us / 1e6, UTC) + FUTURE_TOLERANCE
+    window_from = export_time_us if window_from_us is None else window_from_us
     return {"$tenant_id": tenant_id, "$expected_rows": expected_rows,
-            "$max_time": max_time.isoformat(), "$max_date": max_time.date().isoformat()}
+            "$max_time": max_time.isoformat(), "$max_date": max_time.date().isoformat(),
+            "$window_from": _iso(window_from), "$window_to": _iso(export_time_us)}
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000).isoformat()
 
 
 def contract_mismatches(entity: str, folder: str | None = None) -> list[str]:
