@@ -18,9 +18,9 @@ Load, per run and entity, in ONE transaction:
      stage emptied. Then COMMIT.
 
 Refresh, in dependency order (read from the queries), in one transaction: a table is recomputed
-whole (`full`: small or cross-tenant tables; every table with full=True) or only for the keys the
-pending changes touch (`keys`, `tenant`): its sources narrowed to those keys, the keys' rows
-deleted and inserted again. Tables are refilled, never dropped, so grants and RLS policies stay.
+whole (`full`: small or cross-tenant tables; an empty table; every table with full=True) or only
+for the keys the pending changes touch (`keys`, `tenant`): its sources narrowed to those keys, the
+keys' rows deleted and inserted again. Tables are refilled, never dropped, so grants and RLS policies stay.
 The pending changes are consumed in the same transaction. Nothing pending, nothing to do.
 """
 
@@ -489,10 +489,13 @@ class SqlWarehouse:
 
     def _refresh_table(self, t: Table, full: bool) -> tuple[str, int]:
         r = t.refresh
-        if r.scope == "once" and not full:
-            if self._fetch(f"SELECT 1 FROM {t.qualified} LIMIT 1"):
+        if r.scope in ("once", "keys", "tenant") and not full:
+            # An empty table is filled whole: narrowing to keys would cover every row at twice the
+            # statements (a first load; a table added later). "once" tables are filled only then.
+            empty = not self._fetch(f"SELECT 1 FROM {t.qualified} LIMIT 1")
+            if r.scope == "once" and not empty:
                 return "skipped", 0
-            full = True
+            full = empty
         if r.scope in ("keys", "tenant") and not full:
             empty_keys, fill_keys, *work = self._statements(t, "keys")
             self._execute(empty_keys)
