@@ -7,8 +7,8 @@ WITH ranked AS (
     SELECT l.tenant_id, l.item_key, l._event_ts, l._export_id, l._source_file, l._line,
            ROW_NUMBER() OVER (PARTITION BY l.tenant_id, l.item_key
                               ORDER BY l._event_ts DESC, CASE WHEN l._op = 'snapshot' THEN 0 ELSE 1 END DESC,
-                                       NVL(l._sequence, '') DESC, l._line DESC, l._export_id DESC,
-                                       l._source_file DESC) AS newest
+                                       NVL(l._sequence, '') DESC, l._source_file DESC, l._line DESC,
+                                       l._export_id DESC) AS newest
     FROM lake_protected.entity AS l
     WHERE l.tenant_id IN (SELECT tenant_id FROM stage.check_tenants)
 ), latest AS (

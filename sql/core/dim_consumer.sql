@@ -6,8 +6,8 @@ WITH versions AS (
     SELECT h.*,
            ROW_NUMBER() OVER (PARTITION BY h.tenant_id, h.consumer_key, h.ddb_version,
                                            CASE WHEN h._op = 'remove' THEN 1 ELSE 0 END
-                              ORDER BY h._event_ts, h._op_rank, NVL(h._sequence, ''), h._line, h._export_id,
-                                       h._source_file) AS first_seen
+                              ORDER BY h._event_ts, h._op_rank, NVL(h._sequence, ''), h._source_file, h._line,
+                                       h._export_id) AS first_seen
     FROM core.history_consumer AS h
 ), kept AS (
     SELECT * FROM versions WHERE first_seen = 1
@@ -23,7 +23,7 @@ SELECT consumer_key,
        counselor_id,
        _event_ts AS valid_from,
        LEAD(_event_ts) OVER (PARTITION BY tenant_id, consumer_key
-                             ORDER BY _event_ts, _op_rank, NVL(_sequence, ''), _line, _export_id,
-                                      _source_file) AS valid_to,
+                             ORDER BY _event_ts, _op_rank, NVL(_sequence, ''), _source_file, _line,
+                                      _export_id) AS valid_to,
        CASE WHEN _op = 'remove' OR NVL(is_deleted, FALSE) THEN TRUE ELSE FALSE END AS is_deleted
 FROM kept

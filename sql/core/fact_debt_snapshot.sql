@@ -6,8 +6,8 @@ WITH versions AS (
            CASE WHEN h._op = 'remove' OR NVL(h.is_deleted, FALSE) THEN TRUE ELSE FALSE END AS gone,
            h._event_ts AS valid_from,
            LEAD(h._event_ts) OVER (PARTITION BY h.tenant_id, h.id
-                                   ORDER BY h._event_ts, h._op_rank, NVL(h._sequence, ''), h._line, h._export_id,
-                                            h._source_file) AS valid_to
+                                   ORDER BY h._event_ts, h._op_rank, NVL(h._sequence, ''), h._source_file, h._line,
+                                            h._export_id) AS valid_to
     FROM core.history_debt AS h
 ), span AS (
     SELECT tenant_id, CAST(first_event_ts AS DATE) AS first_day, CAST(last_event_ts AS DATE) AS last_day

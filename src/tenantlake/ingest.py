@@ -339,7 +339,10 @@ class Ingest:
         return Staged(tenant_id, self.entity, export.export_id, export.kind, summary_key, export.item_count,
                       export.export_time_us, parts, started, export.billed_bytes, export.from_us, landing)
 
-    def stage_stream(self, landing: Store, key: str, tenant_id: str, envelope: str) -> Staged:
+    def stage_stream(self, landing: Store, key: str, tenant_id: str, envelope: str,
+                     tenant: Tenant | None = None) -> Staged:
+        """One landed stream file; with the registry entry, records of another table or account
+        are quarantined."""
         started = time.perf_counter()
         export_id = stream_batch_id(key)
         if not landing.exists(key):
@@ -347,7 +350,8 @@ class Ingest:
         body = landing.get(key)
         try:
             text = _stream_text(body)
-            decoded = decode_stream(text, self.contract, Source(tenant_id, export_id, key, "STREAM", 0), envelope)
+            decoded = decode_stream(text, self.contract, Source(tenant_id, export_id, key, "STREAM", 0), envelope,
+                                    tenant.table_arn(self.entity) if tenant is not None else None)
         except (zlib.error, ValueError, UnicodeDecodeError) as e:
             raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
         local = tempfile.mkdtemp(prefix="stage-", dir=self.workdir)

@@ -157,7 +157,7 @@ def sync_shard(landing: Store, lake: Lake, state: Store, entity: str, work: list
                     staged.append(s)
                     order.setdefault(tid, []).append(s)
                 for envelope, key in w.streams:
-                    s = session.stage_stream(landing, key, tid, envelope)
+                    s = session.stage_stream(landing, key, tid, envelope, w.tenant)
                     staged.append(s)
                     order.setdefault(tid, []).append(s)
             except Exception as e:  # noqa: BLE001 - one tenant's failure must not stop the shard
@@ -193,6 +193,10 @@ def plan_local(landing: Store, lake: Lake, state: Store, tenant: Tenant, entity:
     if streams and (mark is not None or todo):
         done = {src for t, src in published_sources(lake, entity, {tenant.tenant_id}) if t == tenant.tenant_id}
         work.streams = [(env, key) for env, key in stream_files(landing, tenant.tenant_id, entity) if key not in done]
+    elif waiting := stream_files(landing, tenant.tenant_id, entity):  # landed, but not read this run: say so
+        why = ("wait for the table's first FULL export (changes apply to a snapshot)" if streams else
+               "are not read: the registry's change_source for this tenant is exports")
+        log.warning("%s %s: %d stream file(s) %s", tenant.tenant_id, entity, len(waiting), why)
     return work
 
 

@@ -7,12 +7,22 @@
             milliseconds (or microseconds), no SequenceNumber.
 
 Every record becomes a row: INSERT -> insert, MODIFY -> modify, REMOVE -> remove (TTL deletes
-too). A record that cannot be read is quarantined with its position as `_line` (1-based).
+too). A record that cannot be read is quarantined with its position as `_line` (1-based), and
+reading goes on at the next line, or in a file of concatenated records at the next whole record.
+A record that names another table (`tableName`, or the table in `eventSourceARN`) or another
+account (`eventSourceARN`) than the tenant's is quarantined (`wrong_table`, `tenant_mismatch`): one
+Kinesis stream may carry several tables. An INSERT or MODIFY without a NewImage (a KEYS_ONLY or
+OLD_IMAGE stream) is quarantined as `missing_image`.
+
+A time in whole seconds (Streams, Pipes) is taken as the last microsecond of its second: the change
+happened at most then, so a FULL export taken earlier in that second never wins over it (records
+of one second are ordered by their SequenceNumber).
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 
@@ -30,6 +40,8 @@ def _micros(value) -> int:
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         raise BadValue("missing_timestamp", f"ApproximateCreationDateTime is {str(value)[:30]!r}")
     if value < 1e11:  # seconds (Streams, Pipes)
+        if float(value).is_integer():  # known to the second: its last microsecond (see above)
+            return int(value) * 1_000_000 + 999_999
         return int(round(value * 1_000_000))
     if value < 1e14:  # milliseconds (Kinesis for DynamoDB)
         return int(value) * 1000
@@ -53,13 +65,60 @@ def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
         try:
             record, end = decoder.raw_decode(s, pos)
         except json.JSONDecodeError as e:
-            out.append((s[pos:].encode()[:10_000], e))  # the rest cannot be delimited
-            return out
+            end = _next_record(s, pos, decoder)
+            out.append((s[pos:end].rstrip("\r\n").encode(), e))  # whole, as sent
+            pos = end
+            continue
         out.append((s[pos:end].encode(), record))
         pos = end
 
 
-def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str) -> Decoded:
+_RESTART = re.compile(r"[\n{]")
+
+
+def _next_record(s: str, pos: int, decoder: json.JSONDecoder) -> int:
+    """Where reading can go on after the unreadable record at `pos`: the next line (a raw newline
+    is never inside a JSON string), or the next `{` from which a whole stream record reads, or the
+    end of the text."""
+    for m in _RESTART.finditer(s, pos + 1):
+        at = m.start()
+        if s[at] == "\n":
+            return at + 1
+        try:
+            record, _ = decoder.raw_decode(s, at)
+        except json.JSONDecodeError:
+            continue
+        if _is_record(record):
+            return at
+    return len(s)
+
+
+def _is_record(doc) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("eventName"), str) and isinstance(doc.get("dynamodb"), dict)
+
+
+def _check_source(rec: dict, table_arn: str) -> None:
+    """The record must come from the tenant's table, in the tenant's account, where it says."""
+    account, table = table_arn.split(":")[4], table_arn.split(":table/", 1)[1]
+    name = rec.get("tableName")
+    if name is not None and name != table:
+        raise BadValue("wrong_table", f"the record is of table {str(name)[:80]!r}, not {table!r}")
+    arn = rec.get("eventSourceARN")
+    if arn is None:
+        return
+    parts = str(arn).split(":", 5)
+    if len(parts) < 6 or not parts[5].startswith("table/"):
+        raise BadValue("not_a_stream_record", f"eventSourceARN {str(arn)[:120]!r} names no table")
+    if parts[4] != account:
+        raise BadValue("tenant_mismatch", f"the record comes from account {parts[4]!r}, not the tenant's {account!r}")
+    if parts[5].split("/")[1] != table:
+        raise BadValue("wrong_table", f"the record is of table {parts[5].split('/')[1][:80]!r}, not {table!r}")
+
+
+def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str,
+                  table_arn: str | None = None) -> Decoded:
+    """The file's records as rows; with `table_arn` (the tenant's table), records of any other
+    table or account are quarantined."""
     rows, bad, tally = [], [], DriftTally()
     records = split_records(text, envelope)
     for n, (raw, rec) in enumerate(records, 1):
@@ -71,7 +130,14 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
             op = OPS.get(rec.get("eventName"))
             if op is None:
                 raise BadValue("not_a_stream_record", f"eventName {str(rec.get('eventName'))[:20]!r}")
+            if table_arn is not None:
+                _check_source(rec, table_arn)
             body = rec["dynamodb"]
+            if op != "remove" and not isinstance(body.get("NewImage"), dict):
+                view = body.get("StreamViewType")
+                raise BadValue("missing_image", f"an {rec['eventName']} record without NewImage: the stream must send "
+                                                f"new images (NEW_IMAGE or NEW_AND_OLD_IMAGES)"
+                                                + (f", not {str(view)[:20]}" if view else ""))
             image = body.get("OldImage") if op == "remove" else body.get("NewImage")
             row, drift = change_row(entity, image, body.get("Keys"), src.tenant_id, remove=op == "remove")
             seq = body.get("SequenceNumber")

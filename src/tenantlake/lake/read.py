@@ -134,15 +134,16 @@ def grouped(rows: pa.Table | None, column: str, tenants: set[str]) -> dict[str, 
 
 def live_keys(lake: Lake, entity: str, tenant_ids: set[str]) -> dict[str, set[str]]:
     """Per tenant, the keys of its table that are live in the lake: their latest change (by event
-    time, then a change over a snapshot of the same instant, then sequence and line, as the
+    time, then a change over a snapshot of the same instant, then sequence, file and line, as the
     warehouse orders them) is not a remove. One scan for every tenant asked about."""
     rows = scan(lake, "raw", entity, In("tenant_id", tenant_ids),
-                ("tenant_id", "id", "_op", "_event_ts", "_sequence", "_line")) if tenant_ids else None
+                ("tenant_id", "id", "_op", "_event_ts", "_sequence", "_source_file", "_line")) if tenant_ids else None
     if rows is None or not rows.num_rows:
         return grouped(None, "id", tenant_ids)
     rank = pc.if_else(pc.equal(rows["_op"], "snapshot"), 0, 1)
     rows = rows.append_column("_rank", rank).append_column("_seq", pc.fill_null(rows["_sequence"], ""))
     rows = rows.sort_by([("tenant_id", "ascending"), ("id", "ascending"), ("_event_ts", "ascending"),
-                         ("_rank", "ascending"), ("_seq", "ascending"), ("_line", "ascending")])
+                         ("_rank", "ascending"), ("_seq", "ascending"), ("_source_file", "ascending"),
+                         ("_line", "ascending")])
     last = rows.group_by(["tenant_id", "id"], use_threads=False).aggregate([("_op", "last")])
     return grouped(last.filter(pc.not_equal(last["_op_last"], "remove")), "id", tenant_ids)

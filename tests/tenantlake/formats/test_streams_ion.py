@@ -99,3 +99,66 @@ def test_unreadable_pipes_file_is_a_batch_error():
     """The caller (ingest) turns it into an ExportError naming the file."""
     with pytest.raises(ValueError):
         decode_stream(b"{not json", contract("Debt"), STREAM, "pipes")
+
+
+def _firehose(i: int, event: str = "INSERT", **more) -> str:
+    return json.dumps({"eventName": event, "tableName": "Debt-abc-prod", **more,
+                       "dynamodb": {"ApproximateCreationDateTime": 1793491300000 + i,
+                                    "Keys": {"id": {"S": f"d-{i}"}}, "NewImage": debt(i)}})
+
+
+@pytest.mark.parametrize("delimiter", ["\n", ""])
+def test_a_broken_firehose_record_costs_only_itself(delimiter):
+    """Newline-delimited or concatenated, reading goes on after the broken record; its text is
+    quarantined whole, as sent."""
+    broken = _firehose(2)[:-40]
+    text = delimiter.join([_firehose(1), broken, *(_firehose(i) for i in range(3, 9))]) + delimiter
+    d = decode_stream(text.encode(), contract("Debt"), STREAM, "firehose")
+    assert sorted(d.rows["id"].to_pylist()) == ["d-1", *(f"d-{i}" for i in range(3, 9))]
+    assert d.lines == 8 and d.quarantine["_reason"].to_pylist() == ["malformed_json"]
+    assert d.quarantine["_raw"].to_pylist() == [broken.encode()] and d.quarantine["_line"].to_pylist() == [2]
+
+
+TABLE = "arn:aws:dynamodb:us-east-1:111122223333:table/Debt-abc-prod"
+
+
+def _pipes(i: int, arn: str, event: str = "INSERT", **body) -> dict:
+    return {"eventName": event, "eventSourceARN": arn,
+            "dynamodb": {"ApproximateCreationDateTime": 1793491300, "SequenceNumber": f"{i:021d}",
+                         "Keys": {"id": {"S": f"d-{i}"}}, "NewImage": debt(i), **body}}
+
+
+def test_records_of_another_table_or_account_are_quarantined_not_published():
+    """One Kinesis stream can carry several tables, and a misrouted Pipes target another account's."""
+    records = [_pipes(1, TABLE + "/stream/2026-11-01T00:00:00.000"),
+               _pipes(2, "arn:aws:dynamodb:us-east-1:299999999999:table/Debt-abc-prod/stream/2026-11-01T00:00:00.000"),
+               _pipes(3, "arn:aws:dynamodb:us-east-1:111122223333:table/Debt-abc-dev/stream/2026-11-01T00:00:00.000"),
+               _pipes(4, "arn:aws:dynamodb:eu-west-1:111122223333:table/Debt-abc-prod/stream/2026-11-01T00:00:00.000")]
+    d = decode_stream(json.dumps({"Records": records}).encode(), contract("Debt"), STREAM, "pipes", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-1", "d-4"]  # a global table's replica in another region is the table
+    assert dict(zip(d.quarantine["_line"].to_pylist(), d.quarantine["_reason"].to_pylist(), strict=True)) == {
+        2: "tenant_mismatch", 3: "wrong_table"}
+    text = "\n".join([_firehose(1), _firehose(2, tableName="Debt-abc-dev")])
+    d = decode_stream(text.encode(), contract("Debt"), STREAM, "firehose", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-1"] and d.quarantine["_reason"].to_pylist() == ["wrong_table"]
+
+
+def test_a_change_without_its_new_image_is_quarantined_as_missing_image():
+    records = [_pipes(1, TABLE + "/stream/x", "MODIFY", NewImage=None, StreamViewType="KEYS_ONLY"),
+               _pipes(2, TABLE + "/stream/x", "INSERT", NewImage=None, OldImage=debt(2)),
+               _pipes(3, TABLE + "/stream/x", "REMOVE", NewImage=None)]  # a delete needs only its key
+    for r in records:
+        del r["dynamodb"]["NewImage"]
+    d = decode_stream(json.dumps(records).encode(), contract("Debt"), STREAM, "pipes", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-3"] and d.rows["_op"].to_pylist() == ["remove"]
+    assert d.quarantine["_reason"].to_pylist() == ["missing_image", "missing_image"]
+    assert "KEYS_ONLY" in d.quarantine["_detail"][0].as_py()
+
+
+def test_a_time_in_whole_seconds_is_the_last_microsecond_of_its_second():
+    """So a FULL export taken in the same second (at .500) never wins over the change."""
+    records = [_pipes(1, TABLE + "/stream/x"), {**_pipes(2, TABLE + "/stream/x")}]
+    records[1]["dynamodb"]["ApproximateCreationDateTime"] = 1793491300.25
+    d = decode_stream(json.dumps(records).encode(), contract("Debt"), STREAM, "pipes", TABLE)
+    assert [t.isoformat() for t in d.rows["_event_ts"].to_pylist()] == [
+        "2026-11-01T00:01:40.999999+00:00", "2026-11-01T00:01:40.250000+00:00"]

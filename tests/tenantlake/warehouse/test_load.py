@@ -50,6 +50,23 @@ def test_a_change_beats_a_snapshot_of_the_same_instant_whatever_the_order(fresh,
     assert current(w)[("agency-001", "d1")]["balance"] == 300
 
 
+@pytest.mark.parametrize("order", [("first", "second"), ("second", "first")])
+def test_of_two_firehose_changes_in_one_millisecond_the_later_file_wins(fresh, lake, order):
+    """Firehose records carry no sequence number: at the same time, the file landed later (its key
+    sorts after) holds the later change, whatever line each is on."""
+    w = fresh()
+    folder = "tenant=agency-001/table=Debt/streams/firehose/2026/11/01/00/"
+
+    def change(i, balance, second):
+        return debt(i, balance, _op="modify", _event_ts=at(3), _source_file=f"{folder}f-2026-11-01-00-00-0{second}")
+
+    b = {"first": lake.publish("agency-001", "Debt", "s9", [change(9, 1, 1), change(1, 111, 1)], "STREAM_FIREHOSE"),
+         "second": lake.publish("agency-001", "Debt", "s1", [change(1, 222, 2)], "STREAM_FIREHOSE")}  # line 1
+    for name in order:
+        w.load([b[name]])
+    assert current(w)[("agency-001", "d1")]["balance"] == 222
+
+
 def test_removes_and_soft_deletes_stay_as_marked_rows(fresh, lake, registry):
     w = fresh()
     lake.publish("agency-001", "Debt", "e1", [debt(1, 100), debt(2, 50), debt(3, 7)])
