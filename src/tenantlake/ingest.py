@@ -244,30 +244,19 @@ def _plain_string(av) -> str | None:
     return av if isinstance(av, str) else None
 
 
-def _strings(doc) -> Iterator[str]:
-    """Every string in a JSON document: the ids an unreadable item may still name."""
-    if isinstance(doc, str):
-        yield doc
-    elif isinstance(doc, dict):
-        for v in doc.values():
-            yield from _strings(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from _strings(v)
-
-
-def _drop_erased_quarantine(q: pa.Table, tenant_id: str, erased: set[str], key_for: KeyFor) -> tuple[pa.Table, int]:
-    """Quarantined lines naming an erased consumer anywhere (as the item's id or its consumer)."""
+def _drop_erased_quarantine(q: pa.Table, tenant_id: str, erased: set[str], key_for: KeyFor,
+                            consumer: tuple[str, str]) -> tuple[pa.Table, int]:
+    """Quarantined lines whose item names an erased consumer as its consumer (`consumer`: the
+    contract's reference as (attribute, column)), exactly: never a line that merely holds the same
+    text in another attribute (a status value, a note)."""
     from tenantlake.pseudonyms import pseudonym
 
     key = key_for(tenant_id)
     keep = []
     for raw in q["_raw"].to_pylist():
-        try:
-            names = set(_strings(orjson.loads(raw or b"")))
-        except orjson.JSONDecodeError:
-            names = set()
-        keep.append(not any(pseudonym(key, tenant_id, s) in erased for s in names))
+        item = _item_of(raw)
+        who = next((_plain_string(item[k]) for k in consumer if k in item), None)
+        keep.append(who is None or pseudonym(key, tenant_id, who) not in erased)
     return q.filter(pa.array(keep, pa.bool_())), keep.count(False)
 
 
@@ -442,16 +431,37 @@ class Ingest:
         # Only the columns the suite reads, and batches a few at a time: a shard's rows are never all
         # in memory at once (each batch is audited on its own, so the verdicts are the same).
         columns = [c for c in lake_schema(self.contract).names if c in quality.columns_read(self.entity)]
+        ref = self.contract.consumer_reference
+        read = columns + ([ref.column] if ref and ref.column not in columns else [])
         verdicts: dict[tuple[str, str], quality.Audit] = {}
         for group in _groups(staged, AUDIT_ROWS):
-            # The row count the suite expects is what the export listed less what was already set
-            # aside: a row the decoder lost without a reason would show here.
-            batches = [quality.AuditBatch(s.id, s.tenant_id, s.kind, _read_parts(s, columns),
-                                          quality.params_for(s.tenant_id, s.items - s.set_aside, s.export_time_us,
-                                                             s.window_from_us))
-                       for s in group]
-            verdicts |= quality.audit_many(self.entity, batches, published)
+            # Erased consumers' rows are left out of the audit (their values must not reach its
+            # results); the row count the suite expects is what the export listed less what was
+            # set aside and erased: a row the decoder lost without a reason would show here.
+            batches, kept = [], {}
+            for s in group:
+                rows, kept[s.id] = self._without_erased(s.tenant_id, _read_parts(s, read), ref)
+                batches.append(quality.AuditBatch(
+                    s.id, s.tenant_id, s.kind, rows.select(columns),
+                    quality.params_for(s.tenant_id, s.items - s.set_aside - (s.rows - rows.num_rows),
+                                       s.export_time_us, s.window_from_us)))
+            for batch_id, verdict in quality.audit_many(self.entity, batches, published).items():
+                at = kept[batch_id]
+                if at is not None:  # the audit's rows back to the batch's own positions
+                    verdict.quarantined_rows = {int(at[i]): why for i, why in verdict.quarantined_rows.items()}
+                verdicts[batch_id] = verdict
         return verdicts
+
+    def _without_erased(self, tenant_id: str, rows: pa.Table, ref) -> tuple[pa.Table, np.ndarray | None]:
+        """The rows of consumers not erased, and where they were (None: all of them)."""
+        erased = self.erased.get(tenant_id)
+        if not erased or ref is None or not rows.num_rows:
+            return rows, None
+        keys = pseudonymise(rows["tenant_id"], rows[ref.column].combine_chunks(), self.key_for)
+        gone = pc.fill_null(pc.is_in(keys, pa.array(sorted(erased), pa.string())), False)
+        if not pc.any(gone).as_py():
+            return rows, None
+        return rows.filter(pc.invert(gone)), np.flatnonzero(~np.asarray(gone))
 
     def _finish(self, s: Staged, verdict: quality.Audit | None) -> StagedBatch:
         """Quarantine what the audit set aside, drop erased consumers' rows, cut at days, protect."""
@@ -507,7 +517,7 @@ class Ingest:
             lo.append(inferred.min_ts)
             hi.append(inferred.max_ts)
         if erased_keys and reference and q.num_rows:
-            q, dropped = _drop_erased_quarantine(q, s.tenant_id, erased_keys, self.key_for)
+            q, dropped = _drop_erased_quarantine(q, s.tenant_id, erased_keys, self.key_for, (ref.name, ref.column))
             erased += dropped
         drift = merge_drift(*(p.drift for p in s.parts))
         batch = StagedBatch(

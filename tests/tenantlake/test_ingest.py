@@ -199,6 +199,26 @@ def test_a_change_stamped_outside_its_incremental_window_is_published_and_warned
     assert not log[0]["failed"]
 
 
+def test_an_erased_consumers_rows_never_reach_the_audit_or_its_results(tmp_path, lake, registry):
+    """Their values would come back in the stored results (an unknown enum value is listed there)
+    and their bad rows in quarantine; the row count the audit expects leaves them out too."""
+    items = [debt(1, consumerId={"S": "c-1"}, accountType={"S": "ERASED_ONLY_TYPE"}),
+             debt(2, consumerId={"S": "c-1"}, balance={"N": "-5"}),  # would be quarantined
+             debt(3, consumerId={"S": "c-2"}, accountType={"S": "KEPT_TYPE"}),
+             debt(4, consumerId={"S": "c-12"}),  # an id that merely contains the erased one
+             debt(5, consumerId={"S": "c-1"}, balance={"N": "abc"}),  # the decoder sets it aside
+             debt(6, consumerId={"S": "c-2"}, balance={"N": "abc"}, creditorName={"S": "c-1"})]  # not c-1's
+    store = write_export(tmp_path / "landing", [b"".join(map(line, items))])
+    with Ingest(lake, "Debt", "t", lambda t: KEY, erased={"agency-001": {_hmac_key("c-1")}}) as session:
+        (r,), _ = session.publish([session.stage_export(store, SUMMARY, "agency-001", registry.tenant("agency-001"))])
+    assert (r.outcome, r.rows, r.quarantined, r.erased) == ("published", 2, 1, 3)
+    assert [x["_item_id"] for x in read(lake, "quarantine", "Debt").to_pylist()] == ["d-6"]
+    assert sorted(x["id"] for x in read(lake, "raw", "Debt").to_pylist()) == ["d-3", "d-4"]
+    (stored,) = [x["quality"] for x in read(lake, "ops", "batches").to_pylist() if x["quality"]]
+    assert "KEPT_TYPE" in stored and "ERASED_ONLY_TYPE" not in stored
+    assert not orjson.loads(stored)["failed"]
+
+
 @pytest.mark.parametrize("case", ["as staged", "a duplicate set aside", "an erased consumer", "two days"])
 def test_the_protected_zone_is_the_published_rows_projection_row_for_row(tmp_path, lake, registry, case):
     """Each file's projection is made where it is decoded; whatever then changes the rows (a duplicate
