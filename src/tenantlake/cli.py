@@ -151,12 +151,24 @@ def _onboard(args) -> dict:
 # ---- lifecycle ------------------------------------------------------------------------------------
 
 def _erase(args) -> dict:
-    from tenantlake.lifecycle import erase
+    from tenantlake.lifecycle import ErasureIncomplete, ErasureRefused, erase
 
+    if not args.consumer.strip():
+        raise UserError("--consumer: empty; an erasure names exactly one consumer (their id in the agency's table)")
     runtime = _runtime()
     if args.tenant not in runtime.registry.by_id:
         raise UserError(f"--tenant {args.tenant}: not a valid tenant of the registry")
-    return erase(runtime, args.tenant, args.consumer)
+    try:
+        result = erase(runtime, args.tenant, args.consumer)
+    except ErasureRefused as e:
+        raise UserError(str(e)) from None
+    except ErasureIncomplete as e:  # every other layer is erased: say what is left, and fail
+        _print(e.result)
+        _say(f"tenantlake erase: incomplete: {e}")
+        raise SystemExit(1) from None
+    if "warning" in result:
+        _say(f"tenantlake erase: warning: {result['warning']}")
+    return result
 
 
 def _offboard(args) -> dict:

@@ -209,9 +209,9 @@ def _quarantine_rows(decoder_rows: pa.Table, consumer: tuple[str, str] | None) -
     consumer reference as (DynamoDB attribute, column): lines hold the one, audit rows the other."""
     item_ids, consumer_ids = [], []
     for raw in decoder_rows["_raw"].to_pylist():
-        item = _item_of(raw)
-        item_ids.append(_plain_string(item.get("id")))
-        consumer_ids.append(next((_plain_string(item[k]) for k in consumer if k in item), None) if consumer else None)
+        item = item_of(raw)
+        item_ids.append(plain_string(item.get("id")))
+        consumer_ids.append(next((plain_string(item[k]) for k in consumer if k in item), None) if consumer else None)
     now = datetime.now(UTC)
     return decoder_rows.append_column("_item_id", pa.array(item_ids, pa.string())).append_column(
         "_consumer_id", pa.array(consumer_ids, pa.string())).append_column(
@@ -219,7 +219,7 @@ def _quarantine_rows(decoder_rows: pa.Table, consumer: tuple[str, str] | None) -
         QUARANTINE_LAKE_SCHEMA)
 
 
-def _item_of(raw: bytes | None) -> dict:
+def item_of(raw: bytes | None) -> dict:
     """The item inside a quarantined line, as far as it can be read (any envelope)."""
     try:
         doc = orjson.loads(raw or b"")
@@ -237,7 +237,7 @@ def _item_of(raw: bytes | None) -> dict:
     return doc
 
 
-def _plain_string(av) -> str | None:
+def plain_string(av) -> str | None:
     """An id as a line holds it ({"S": "c-1"}) or as an audit row holds it ("c-1")."""
     if isinstance(av, dict) and isinstance(av.get("S"), str):
         return av["S"]
@@ -254,8 +254,8 @@ def _drop_erased_quarantine(q: pa.Table, tenant_id: str, erased: set[str], key_f
     key = key_for(tenant_id)
     keep = []
     for raw in q["_raw"].to_pylist():
-        item = _item_of(raw)
-        who = next((_plain_string(item[k]) for k in consumer if k in item), None)
+        item = item_of(raw)
+        who = next((plain_string(item[k]) for k in consumer if k in item), None)
         keep.append(who is None or pseudonym(key, tenant_id, who) not in erased)
     return q.filter(pa.array(keep, pa.bool_())), keep.count(False)
 
@@ -547,7 +547,7 @@ class Ingest:
         for path in raw_parts:
             present |= set(pq.read_table(path, columns=["id"])["id"].to_pylist())
         for raw in quarantine["_raw"].to_pylist():
-            item_id = _plain_string(_item_of(raw).get("id"))
+            item_id = plain_string(item_of(raw).get("id"))
             if item_id is None:
                 return None  # an unreadable item could be any key: infer nothing rather than delete it
             present.add(item_id)

@@ -480,9 +480,12 @@ def lifecycle_action(params: dict | None = None) -> dict:
     if tenant_id not in runtime.registry.by_id:
         raise AirflowFailException(f"tenant_id {tenant_id!r} is not a valid tenant of the registry")
     if params.get("action") == "erase":
-        if not params.get("consumer_id"):
+        if not str(params.get("consumer_id") or "").strip():
             raise AirflowFailException("erase needs consumer_id (the consumer's id in the agency's table)")
-        return lifecycle.erase(runtime, tenant_id, params["consumer_id"])
+        try:
+            return lifecycle.erase(runtime, tenant_id, params["consumer_id"])
+        except lifecycle.ErasureRefused as e:  # nothing was done, and retrying would not change that
+            raise AirflowFailException(str(e)) from None
     if params.get("action") == "offboard":
         if params.get("confirm") != tenant_id:
             raise AirflowFailException("offboard needs confirm set to the tenant id: it cannot be undone")

@@ -170,3 +170,66 @@ def test_offboarding_removes_exactly_one_tenant(world, monkeypatch):
     shards = plan_shards(runtime.registry, {}, offboarded_tenants(runtime.state))
     refused = [s for s in shards if A in s["tenants"]]
     assert len(refused) == 1 and "offboarded" in refused[0]["problem"]
+    from tenantlake.ops.health import collect
+
+    tenants = {r.tenant_id for r in collect(runtime.lake, runtime.state, runtime.registry)[0]}
+    assert A not in tenants and B in tenants  # status lists the fleet, which it left
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in text, text
+    return lines[0]
+
+
+def test_erase_refuses_what_it_must_not_do_names_what_it_could_not_and_warns_when_it_finds_nothing(world, capsys):
+    runtime, home = world
+    from tenantlake.ops.tables import read_twin, refresh_ops
+
+    for empty in ("", "   "):  # refused before anything is recorded
+        assert cli.main(["erase", "--tenant", A, "--consumer", empty]) == 2
+        assert "--consumer: empty" in one_line(capsys.readouterr().err)
+    assert read(runtime.lake, "ops", "erasures") is None
+
+    # nothing of them here (an unknown id; the other agency's consumer): recorded, and said so
+    b_consumer = read(runtime.lake, "raw", "Consumer", B)["id"].to_pylist()[0]
+    assert b_consumer not in set(read(runtime.lake, "raw", "Consumer", A)["id"].to_pylist())
+    for nobody in ("nobody-999", b_consumer):
+        assert cli.main(["erase", "--tenant", A, "--consumer", nobody]) == 0
+        out = capsys.readouterr()
+        assert "warning: nothing of consumer" in one_line(out.err) and nobody not in out.err
+    assert len(read(runtime.lake, "ops", "erasures", A)) == 2
+
+    # a landed file of theirs cut short: named, every other layer erased, the request left incomplete
+    consumer = a_consumer_with_debts(runtime)
+    theirs = next(p for p in sorted((home / "landing" / f"tenant={A}" / "table=Debt").rglob("*.json.gz"))
+                  if consumer.encode() in gzip.decompress(p.read_bytes()))
+    theirs.write_bytes(theirs.read_bytes()[:-12])
+    key = str(theirs.relative_to(home / "landing"))
+    for _ in range(2):  # a rerun fails the same way, and still names it
+        assert cli.main(["erase", "--tenant", A, "--consumer", consumer]) == 1
+        out = capsys.readouterr()
+        message = one_line(out.err)
+        assert message.startswith("tenantlake erase: incomplete: 1 landed file(s)") and key in message
+        assert json.loads(out.out)["unreadable"][0].startswith(f"{key}: not a readable gzip file")
+    assert consumer not in set(read(runtime.lake, "raw", "Debt", A)["consumer_id"].to_pylist())
+    assert consumer not in set(read(runtime.lake, "raw", "Consumer", A)["id"].to_pylist())
+    mine = pseudonym(runtime.key_for(A), A, consumer)
+    (request,) = [r for r in read(runtime.lake, "ops", "erasures", A).to_pylist() if r["consumer_key"] == mine]
+    assert request["completed_at"] is None and json.loads(request["removed"])["raw"] > 0
+
+    # offboarded: the ops twin loses the tenant at once; an erasure is refused and leaves no trace
+    refresh_ops(runtime)
+    twin_b = {n: [r for r in read_twin(runtime.state, n).to_pylist() if r["tenant_id"] == B]
+              for n in ("tenant_health", "tenant_cost_monthly", "drift_summary")}
+    assert any(r["tenant_id"] == A for r in read_twin(runtime.state, "tenant_health").to_pylist())
+    assert cli.main(["offboard", "--tenant", A, "--yes"]) == 0
+    capsys.readouterr()
+    for name, rows in twin_b.items():
+        assert [r for r in read_twin(runtime.state, name).to_pylist() if r["tenant_id"] == A] == [], name
+        assert [r for r in read_twin(runtime.state, name).to_pylist() if r["tenant_id"] == B] == rows, name
+    assert not (home / "secrets" / f"pseudonym-{A}.key").exists()
+    assert cli.main(["erase", "--tenant", A, "--consumer", "nobody-999"]) == 2
+    assert "offboarded" in one_line(capsys.readouterr().err)
+    assert not (home / "secrets" / f"pseudonym-{A}.key").exists()  # no new key made
+    assert read(runtime.lake, "ops", "erasures", A) is None

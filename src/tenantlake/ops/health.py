@@ -242,9 +242,12 @@ def collect(lake: Lake, state: Store, registry: Registry, *, now: datetime | Non
     extract they came from (the cost table reuses it)."""
     from tenantlake.ops.config import load_objectives, load_prices
 
+    from tenantlake.lifecycle import offboarded_tenants
+
     now = now or datetime.now(UTC)
     batches = read_batch_log(lake)
     _, failures = latest_run_failures(state)
     rows = table_health(registry, batches, read_watermarks(state), failures, now=now,
                         objectives=objectives or load_objectives(), prices=prices or load_prices(), window=window)
-    return rows, batches
+    gone = offboarded_tenants(state)  # still in the registry, but refused by planning: not the fleet's
+    return [r for r in rows if r.tenant_id not in gone], batches

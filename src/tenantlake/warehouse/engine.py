@@ -637,4 +637,8 @@ class SqlWarehouse:
             for t in self.derived:  # what spans tenants is recomputed without this one
                 if t.refresh.scope == "full":
                     self._refresh_table(t, full=True)
+            # ... and what that changed (a creditor spelled only by this tenant, as a pending row
+            # with no tenant) is carried through now, not left pending with its spellings
+            if self._fetch("SELECT COUNT(*) FROM ops.refresh_pending")[0][0]:
+                self._refresh()
         return removed

@@ -87,3 +87,17 @@ def test_removing_a_tenant_leaves_a_record_and_everyone_else_as_they_were(golden
     assert golden.query("SELECT COUNT(*) AS n FROM core.dim_agency WHERE tenant_id = ?", [A]) == [{"n": 0}]
     assert rows_of(golden, OTHERS) == others
     assert golden.check(OTHERS) == []
+
+
+def test_removing_a_tenant_leaves_nothing_pending_that_came_from_it(golden, registry):
+    for table in ("core.current_debt", "core.history_debt"):  # a creditor spelling only A uses
+        golden._execute(f"UPDATE {table} SET creditor_name = 'ZQ ONLY AGENCY ONE CU' WHERE tenant_id = '{A}'")
+    golden.refresh(registry, full=True)
+    spelled = "SELECT COUNT(*) AS n FROM core.dim_creditor WHERE spelling = 'ZQ ONLY AGENCY ONE CU'"
+    assert golden.query(spelled) == [{"n": 1}]
+    assert golden.query("SELECT COUNT(*) AS n FROM ops.refresh_pending") == [{"n": 0}]
+    golden.remove_tenant(A)
+    # recomputing the cross-tenant tables without A drops its spelling; that change is carried
+    # through at once, not left as a pending row (tenant NULL) holding A's spelling
+    assert golden.query(spelled) == [{"n": 0}]
+    assert golden.query("SELECT source, tenant_id, item_key FROM ops.refresh_pending") == []

@@ -1,0 +1,243 @@
+"""Erasure takes exactly one consumer's lines and rows, on exports written by hand and ingested by
+the real ingest: an id is never matched as a substring of another ("12" is not "123"), an enum
+value names no consumer, an empty id is refused; audit results lose only values of the consumer's
+items; a landed file that cannot be read is named and does not stop the other layers; a rerun
+keeps the record of what the first run removed."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from tenantlake import cli
+from tenantlake.ingest import ingest_export
+from tenantlake.lake.publish import log_batches
+from tenantlake.lake.read import read
+from tenantlake.lifecycle import ErasureRefused, _scrub_quality, erase_consumer, scrub_batch_log
+from tenantlake.storage import LocalStore
+from tests.tenantlake.formats.kit import debt
+
+A = "agency-001"
+KEY = b"k" * 32
+DEBT_EXPORT, CONSUMER_EXPORT, BROKEN_EXPORT = ("01793491200000-aaaa0001", "01793491200000-aaaa0002",
+                                               "01793491200000-aaaa0003")
+
+
+def line(item: dict) -> bytes:
+    return json.dumps({"Item": item}, separators=(",", ":")).encode() + b"\n"
+
+
+def consumer(cid: str, **attrs) -> dict:
+    item = {"id": {"S": cid}, "__typename": {"S": "Consumer"}, "_version": {"N": "1"},
+            "_lastChangedAt": {"N": "1790000000000"}, "createdAt": {"S": "2026-10-01T10:00:00.000Z"},
+            "updatedAt": {"S": "2026-10-02T10:00:00.000Z"}, "firstName": {"S": "Ann"}, "lastName": {"S": "Lee"},
+            "email": {"S": f"{cid}@example.com"}, "state": {"S": "OH"}, "postalCode": {"S": "43004"},
+            "householdSize": {"N": "2"}, "status": {"S": "ENROLLED"}, "counselorId": {"S": "co-1"}}
+    item.update(attrs)
+    return item
+
+
+def export(store: LocalStore, entity: str, export_id: str, text: bytes, *, gz: bytes | None = None) -> str:
+    """One full export folder as AWS writes it (one data file); returns its summary key."""
+    base = f"tenant={A}/table={entity}/AWSDynamoDB/{export_id}"
+    body = gzip.compress(text, mtime=0) if gz is None else gz
+    store.put(f"{base}/data/f0.json.gz", body)
+    n = len([x for x in text.splitlines() if x.strip()])
+    store.put(f"{base}/manifest-files.json", json.dumps({
+        "itemCount": n, "md5Checksum": base64.b64encode(hashlib.md5(body).digest()).decode(), "etag": "x",
+        "dataFileS3Key": f"{base}/data/f0.json.gz"}).encode() + b"\n")
+    arn = f"arn:aws:dynamodb:us-east-1:211111111111:table/{entity}-k3j2h5-prod"
+    store.put(f"{base}/manifest-summary.json", json.dumps({
+        "version": "2020-06-30", "exportArn": f"{arn}/export/{export_id}", "tableArn": arn,
+        "exportTime": "2026-11-01T00:00:00.000Z", "s3Prefix": f"tenant={A}/table={entity}",
+        "manifestFilesS3Key": f"{base}/manifest-files.json", "outputFormat": "DYNAMODB_JSON",
+        "itemCount": n}).encode())
+    return f"{base}/manifest-summary.json"
+
+
+DEBT_LINES = [
+    line(debt(1, consumerId={"S": "12"})),
+    line(debt(2, consumerId={"S": "123"})),
+    line(debt(3, consumerId={"S": "123"}, balance={"N": "1e999"})),  # quarantined: n_range
+    line(debt(4, consumerId={"S": "12"}, balance={"N": "1e999"})),  # quarantined: n_range
+    b'{"Item":{"id":{"S":"d-5"},"consumerId":{"S":"12"}\n',  # quarantined: malformed_json
+    b'{"Item":{"id":{"S":"d-6"},"consumerId":{"S":"123"}\n',  # quarantined: malformed_json
+]
+CONSUMER_LINES = [
+    line(consumer("12")),
+    line(consumer("123")),
+    line(consumer("1234", householdSize={"N": "1e999"})),  # quarantined, status ENROLLED
+]
+
+
+@pytest.fixture
+def world(tmp_path, registry):
+    """Consumers "12", "123" and "1234" of agency-001: their Debt and Consumer exports landed and
+    ingested (a few lines quarantined)."""
+    landing = LocalStore(tmp_path / "landing")
+    lake = cli.local_lake(tmp_path / "lake")
+    for entity, export_id, lines in (("Debt", DEBT_EXPORT, DEBT_LINES), ("Consumer", CONSUMER_EXPORT, CONSUMER_LINES)):
+        summary = export(landing, entity, export_id, b"".join(lines))
+        ingest_export(landing, summary, lake, tenant_id=A, entity=entity, tenant=registry.tenant(A), run_id="t",
+                      key_for=lambda t: KEY)
+    return landing, lake, tmp_path
+
+
+def landed(landing: LocalStore, entity: str, export_id: str) -> tuple[list[bytes], int]:
+    base = f"tenant={A}/table={entity}/AWSDynamoDB/{export_id}"
+    (entry,) = [orjson.loads(x) for x in landing.get(f"{base}/manifest-files.json").splitlines()]
+    body = landing.get(f"{base}/data/f0.json.gz")
+    assert entry["md5Checksum"] == base64.b64encode(hashlib.md5(body).digest()).decode()  # still verifies
+    return gzip.decompress(body).splitlines(keepends=True), entry["itemCount"]
+
+
+def quarantined(lake, entity: str) -> list[int]:
+    return sorted(read(lake, "quarantine", entity)["_line"].to_pylist())
+
+
+def erase(world, consumer_id: str):
+    landing, lake, tmp = world
+    return erase_consumer(lake, landing, A, consumer_id, KEY, workdir=str(tmp))
+
+
+def record(lake) -> list[dict]:
+    return [{**r, "removed": orjson.loads(r["removed"]) if r["removed"] else None}
+            for r in read(lake, "ops", "erasures").to_pylist()]
+
+
+def test_an_erasure_takes_the_consumers_lines_and_rows_and_never_an_id_that_merely_contains_theirs(world):
+    landing, lake, _ = world
+    assert quarantined(lake, "Debt") == [3, 4, 5, 6] and quarantined(lake, "Consumer") == [3]
+
+    done = erase(world, "12")
+
+    assert landed(landing, "Debt", DEBT_EXPORT) == ([DEBT_LINES[1], DEBT_LINES[2], DEBT_LINES[5]], 3)
+    assert landed(landing, "Consumer", CONSUMER_EXPORT) == ([CONSUMER_LINES[1], CONSUMER_LINES[2]], 2)
+    assert quarantined(lake, "Debt") == [3, 6] and quarantined(lake, "Consumer") == [3]
+    assert read(lake, "raw", "Debt")["id"].to_pylist() == ["d-2"]
+    assert read(lake, "raw", "Consumer")["id"].to_pylist() == ["123"]
+    assert done.removed == {"landing": 4, "quarantine": 2, "quality_results": 0, "protected": 2, "raw": 2}
+    assert done.completed_at and done.unreadable == [] and done.found
+
+
+def test_an_enum_value_an_unknown_id_or_an_empty_id_erases_nothing(world):
+    landing, lake, _ = world
+    before = {e: landed(landing, e, x) for e, x in (("Debt", DEBT_EXPORT), ("Consumer", CONSUMER_EXPORT))}
+
+    for value in ("ENROLLED", "1", "d-1"):  # a status, a prefix of every id, a Debt's own id
+        done = erase(world, value)
+        assert not done.found and not any(done.removed.values()), (value, done.removed)
+
+    assert {e: landed(landing, e, x) for e, x in (("Debt", DEBT_EXPORT), ("Consumer", CONSUMER_EXPORT))} == before
+    assert quarantined(lake, "Debt") == [3, 4, 5, 6] and quarantined(lake, "Consumer") == [3]
+    assert sorted(read(lake, "raw", "Debt")["id"].to_pylist()) == ["d-1", "d-2"]
+    assert len(record(lake)) == 3  # each request is still recorded: later exports are filtered
+    for empty in ("", "  "):
+        with pytest.raises(ErasureRefused, match="empty"):
+            erase(world, empty)
+    assert len(record(lake)) == 3
+
+
+def test_a_rerun_keeps_the_record_of_what_the_first_run_removed(world):
+    _, lake, _ = world
+    erase(world, "12")
+    again = erase(world, "12")
+    assert again.removed == {"landing": 4, "quarantine": 2, "quality_results": 0, "protected": 2, "raw": 2}
+    (r,) = record(lake)
+    assert r["removed"] == {"landing": 4, "quarantine": 2, "quality_results": 0, "protected": 2, "raw": 2}
+    assert r["completed_at"] is not None
+
+
+def test_a_landed_file_that_cannot_be_read_is_named_and_every_other_layer_is_still_erased(world):
+    landing, lake, _ = world
+    whole = gzip.compress(line(consumer("12", firstName={"S": "Later"})), mtime=0)
+    export(landing, "Consumer", BROKEN_EXPORT, line(consumer("12")), gz=whole[:-12])  # an interrupted copy
+    broken = f"tenant={A}/table=Consumer/AWSDynamoDB/{BROKEN_EXPORT}/data/f0.json.gz"
+
+    first = erase(world, "12")
+
+    assert [u.split(": ", 1)[0] for u in first.unreadable] == [broken]
+    assert "not a readable gzip file" in first.unreadable[0] and "\n" not in first.unreadable[0]
+    assert first.completed_at is None
+    # every other layer is erased all the same
+    assert landed(landing, "Debt", DEBT_EXPORT) == ([DEBT_LINES[1], DEBT_LINES[2], DEBT_LINES[5]], 3)
+    assert quarantined(lake, "Debt") == [3, 6]
+    assert read(lake, "raw", "Debt")["id"].to_pylist() == ["d-2"]
+    removed = {"landing": 4, "quarantine": 2, "quality_results": 0, "protected": 2, "raw": 2}
+    (r,) = record(lake)
+    assert r["completed_at"] is None and r["removed"] == {**removed, "unreadable": first.unreadable}
+
+    second = erase(world, "12")  # the file is still broken: still incomplete, nothing forgotten
+    assert second.unreadable == first.unreadable and second.completed_at is None and second.removed == removed
+
+    landing.put(broken, whole)  # repaired: the rerun takes its line and completes
+    export(landing, "Consumer", BROKEN_EXPORT, line(consumer("12", firstName={"S": "Later"})))
+    third = erase(world, "12")
+    assert third.unreadable == [] and third.completed_at is not None
+    assert third.removed == {**removed, "landing": 5}
+    (r,) = record(lake)
+    assert r["removed"] == {**removed, "landing": 5} and r["completed_at"] is not None
+
+
+QUALITY = {  # a stored Debt audit: one expectation on the key column, one on an enum column
+    "failed": [], "warned": ["expect_column_values_to_match_regex(id): 2",
+                             "expect_column_values_to_be_in_set(account_type): 1"], "quarantined": 0,
+    "result": {"success": False, "results": [
+        {"success": False,
+         "expectation_config": {"type": "expect_column_values_to_match_regex",
+                                "kwargs": {"column": "id", "regex": "^d-"}, "meta": {"severity": "warn"}},
+         "result": {"unexpected_count": 2, "partial_unexpected_list": ["d-1", "x-9"],
+                    "partial_unexpected_counts": [{"value": "d-1", "count": 1}, {"value": "x-9", "count": 1}],
+                    "unexpected_list": ["d-1", "x-9"], "unexpected_index_list": [{"_row": 0}, {"_row": 4}]}},
+        {"success": False,
+         "expectation_config": {"type": "expect_column_values_to_be_in_set",
+                                "kwargs": {"column": "account_type", "value_set": ["CREDIT_CARD", "d-1"]},
+                                "meta": {"severity": "warn"}},
+         "result": {"unexpected_count": 1, "partial_unexpected_list": ["d-1"], "unexpected_list": ["d-1"],
+                    "unexpected_index_list": [{"_row": 2}]}}]}}
+
+SCRUBBED = {
+    "failed": [], "warned": ["expect_column_values_to_match_regex(id): 2",
+                             "expect_column_values_to_be_in_set(account_type): 1"], "quarantined": 0,
+    "result": {"success": False, "results": [
+        {"success": False,
+         "expectation_config": {"type": "expect_column_values_to_match_regex",
+                                "kwargs": {"column": "id", "regex": "^d-"}, "meta": {"severity": "warn"}},
+         "result": {"unexpected_count": 2, "partial_unexpected_list": ["[erased]", "x-9"],
+                    "partial_unexpected_counts": [{"value": "[erased]", "count": 1}, {"value": "x-9", "count": 1}],
+                    "unexpected_list": ["[erased]", "x-9"], "unexpected_index_list": [{"_row": 0}, {"_row": 4}]}},
+        {"success": False,
+         "expectation_config": {"type": "expect_column_values_to_be_in_set",
+                                "kwargs": {"column": "account_type", "value_set": ["CREDIT_CARD", "d-1"]},
+                                "meta": {"severity": "warn"}},
+         "result": {"unexpected_count": 1, "partial_unexpected_list": ["d-1"], "unexpected_list": ["d-1"],
+                    "unexpected_index_list": [{"_row": 2}]}}]}}
+
+
+def test_audit_results_lose_the_values_of_the_consumers_items_and_nothing_that_merely_equals_one():
+    assert _scrub_quality(json.loads(json.dumps(QUALITY)), "Debt", {"d-1"}) == SCRUBBED
+    # a value_set is the suite's, never a consumer's, whatever it holds
+    assert _scrub_quality(json.loads(json.dumps(QUALITY)), "Debt", {"CREDIT_CARD"}) == QUALITY
+
+
+def test_the_batch_log_is_rewritten_only_where_it_held_a_value_of_theirs(tmp_path):
+    lake = cli.local_lake(tmp_path / "lake")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = [{"tenant_id": A, "entity": entity, "export_id": export_id, "run_id": "r1", "outcome": "published",
+             "quality": json.dumps(QUALITY), "drift": '[{"path":"d-1","type":"S","what":"new_attribute"}]',
+             "logged_at": now} for entity, export_id in (("Debt", "e-debt"), ("Plan", "e-plan"))]
+    log_batches(lake, rows, "r1", str(tmp_path))
+
+    assert scrub_batch_log(lake, A, {"Debt": {"d-1"}, "Plan": set(), "Consumer": {"ENROLLED"}}, "erase",
+                           str(tmp_path)) == 1
+
+    after = {r["entity"]: r for r in read(lake, "ops", "batches").to_pylist()}
+    assert json.loads(after["Debt"]["quality"]) == SCRUBBED
+    assert json.loads(after["Plan"]["quality"]) == QUALITY
+    assert after["Debt"]["drift"] == after["Plan"]["drift"] == '[{"path":"d-1","type":"S","what":"new_attribute"}]'
