@@ -92,9 +92,6 @@ class Entity:
     name: str
     attributes: tuple[Attribute, ...]
     doc: str = ""
-    # Undeclared attributes (`_extra`) reach the warehouse only for entities that hold no personal
-    # data: on Consumer a drifted attribute may be a new personal field nobody has classified yet.
-    extra_leaves_raw: bool = True
 
     @property
     def key(self) -> Attribute:
@@ -169,7 +166,7 @@ ENTITIES: dict[str, Entity] = {
             _a("status", "status", "string", "Where the consumer is in the program.", nullable=False,
                values=CONSUMER_STATUS),
             _a("counselorId", "counselor_id", "string", "The counselor assigned to the consumer."),
-        ), "A person seeking credit counseling at an agency.", extra_leaves_raw=False),
+        ), "A person seeking credit counseling at an agency."),
         Entity("Counselor", _common("counselor") + (
             _a("name", "name", "string", "The counselor's name (agency staff)."),
             _a("email", "email", "string", "The counselor's work email (agency staff)."),

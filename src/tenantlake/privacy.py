@@ -12,9 +12,11 @@ part; again at publish only for a part whose rows changed):
   reference  the per-tenant keyed pseudonym (tenantlake.pseudonyms), in the column `consumer_key`
   none       kept as it is
 
-`_extra` (undeclared attributes) leaves raw only for entities that cannot hold personal data
-(Entity.extra_leaves_raw): on Consumer a drifted attribute may be a new personal field that nobody
-has classified yet.
+`_extra` (undeclared attributes) never leaves raw, whatever the entity: a drifted attribute has no
+PII class until a data engineer declares it, and an app's new free-text field (a counselor's note
+on a Debt) holds names as readily as Consumer does. Declaring it (promotion) classifies it; its
+values reach the protected table then, projected by that class, for old rows too
+(tenantlake.lake.evolve). ops.drift_summary shows what drifted, by path, without values.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def protected_columns(entity: Entity, lake_schema: pa.Schema) -> list[ProtectedC
     for f in lake_schema:
         a = by_column.get(f.name)
         if a is None:  # the lake's own metadata columns
-            if f.name == "_extra" and not entity.extra_leaves_raw:
+            if f.name == "_extra":  # unclassified: see the module doc
                 continue
             out.append(ProtectedColumn(f.name, f.name, "keep", f.type))
             continue

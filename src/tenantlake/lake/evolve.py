@@ -3,12 +3,14 @@
 Declaring the attribute in tenantlake.contracts is the whole of a data engineer's work. The next
 time a table is opened, Iceberg adds the column (additive only: catalog.Lake evolves the schema);
 files written before read it as null. `promote` then fills it for the rows published earlier from
-what they kept in `_extra`, without re-exporting: every current file that predates the column
+what they kept in `_extra`, without re-exporting: every current raw file that predates the column
 and holds the attribute in `_extra` is rewritten with the column filled (through the decoder's own
 conversion, so a value converts exactly as it would in a new export) and the attribute taken out
 of `_extra`, and the rewritten files replace the old ones in one Iceberg commit per table
 (`tenantlake.operation=backfill`: readers that load new batches ignore it, no row was added).
-The protected table gets the same value, projected by the attribute's PII class.
+The protected table gets the same value, projected by the attribute's PII class: `_extra` never
+leaves raw (tenantlake.privacy), so each protected row takes it from its raw row, the same
+(tenant, export, file, line).
 
 Top-level attributes are promoted this way; a new field inside a declared map becomes a column of
 its struct for new data, and older rows keep it in `_extra`.
@@ -31,11 +33,12 @@ from tenantlake.formats.rows import attribute_value
 from tenantlake.lake.catalog import Lake
 from tenantlake.lake.files import Placer
 from tenantlake.lake.publish import summary
-from tenantlake.privacy import protected_columns
+from tenantlake.lake.read import scan
+from tenantlake.privacy import ProtectedColumn, protected_columns
 
 
-def _fill(table: pa.Table, entity, attrs: list[Attribute], protected: bool) -> pa.Table | None:
-    """The rows with the attributes taken from `_extra` into their columns; None when no row holds
+def _fill(table: pa.Table, attrs: list[Attribute]) -> pa.Table | None:
+    """Raw rows with the attributes taken from `_extra` into their columns; None when no row holds
     any of them."""
     if "_extra" not in table.column_names:
         return None
@@ -62,23 +65,37 @@ def _fill(table: pa.Table, entity, attrs: list[Attribute], protected: bool) -> p
             values[a.column].append(value)
         kept.append(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode() if rest else None)
     out = table.set_column(table.column_names.index("_extra"), "_extra", pa.array(kept, pa.string()))
-    columns = {c.source: c for c in protected_columns(entity, _lake_schema(entity))} if protected else None
     for a in attrs:
-        array = pa.array(values[a.column], a.arrow_type)
-        name = a.column
-        if columns is not None:
-            c = columns.get(a.column)
-            if c is None:  # a direct identifier: never past raw
-                continue
-            name = c.name
-            if c.rule != "keep":  # coarsened exactly as ingest would: through the same projection
-                from tenantlake.privacy import protect
+        out = _set(out, a.column, pa.array(values[a.column], a.arrow_type))
+    return out
 
-                probe = pa.table({"tenant_id": table["tenant_id"], a.column: array, "_event_ts": table["_event_ts"]})
-                array = protect(probe.append_column("_op", pa.nulls(len(probe), pa.string())), entity,
-                                lambda t: b"")[name]
-        out = out.set_column(out.column_names.index(name), name, array) if name in out.column_names \
-            else out.append_column(name, array)
+
+def _set(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
+    return table.set_column(table.column_names.index(name), name, array) if name in table.column_names \
+        else table.append_column(name, array)
+
+
+IDENTITY = ("tenant_id", "_export_id", "_source_file", "_line")  # one row, the same in raw and protected
+
+
+def _fill_protected(rows: pa.Table, entity, missing: list[ProtectedColumn], raw: dict, raw_rows: pa.Table
+                    ) -> pa.Table | None:
+    """Protected rows with the missing columns projected from their raw rows' (`raw`: identity ->
+    row of `raw_rows`); None when no row has a value to take."""
+    at = [raw.get(k) for k in zip(*(rows[c].to_pylist() for c in IDENTITY), strict=True)]
+    taken = {c.source: raw_rows[c.source].take(pa.array(at, pa.int64())) for c in missing}
+    if not any(v.null_count < len(v) for v in taken.values()):
+        return None
+    out = rows
+    for c in missing:
+        array = taken[c.source]
+        if c.rule != "keep":  # coarsened exactly as ingest would: through the same projection
+            from tenantlake.privacy import protect
+
+            probe = pa.table({"tenant_id": rows["tenant_id"], c.source: array, "_event_ts": rows["_event_ts"]})
+            array = protect(probe.append_column("_op", pa.nulls(len(probe), pa.string())), entity,
+                            lambda t: b"")[c.name]
+        out = _set(out, c.name, array)
     return out
 
 
@@ -91,40 +108,68 @@ def _lake_schema(entity):
 @retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(5),
        wait=wait_random_exponential(multiplier=0.1, max=5), reraise=True)
 def promote(lake: Lake, entity_name: str, run_id: str = "promote", workdir: str = "/tmp") -> dict[str, int]:
-    """Fill the columns the contract gained from the `_extra` of rows published before them;
-    returns the files rewritten per zone."""
+    """Fill the columns the contract gained for rows published before them (raw from `_extra`,
+    protected from raw); returns the files rewritten per zone."""
     entity = ENTITIES[entity_name]
     out = {}
-    for zone in ("raw", "protected"):
-        if not lake.exists(zone, entity_name):
-            continue
-        table = lake.evolve(zone, entity_name)  # the schema gains the contract's new columns first
-        if table.current_snapshot() is None:
-            continue
-        placer = Placer(table)
-        replaced, added = [], []
-        for task in table.scan().plan_files():
-            with table.io.new_input(task.file.file_path).open() as stream:
-                names = pq.ParquetFile(stream).schema_arrow.names  # the footer first: most files are current
+    if lake.exists("raw", entity_name):
+        def raw_missing(names: list[str]) -> list[Attribute]:
             missing = [a for a in entity.attributes if a.column not in names and not a.key]
-            if not missing or "_extra" not in names:
-                continue
-            with table.io.new_input(task.file.file_path).open() as stream:
-                rows = pq.read_table(stream)
-            filled = _fill(rows, entity, missing, protected=zone == "protected")
-            if filled is None:
-                continue
-            local = os.path.join(workdir, f"promote-{uuid.uuid4().hex}.parquet")
-            pq.write_table(filled, local, compression="snappy")
-            added.append(placer.place(local, rows["tenant_id"][0].as_py(), "promoted", "b"))
-            replaced.append(task.file)
-        if added:
-            props = summary("backfill", run_id, files_replaced=len(replaced), columns=",".join(
-                a.column for a in entity.attributes))
-            with table.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
-                for f in replaced:
-                    rewrite.delete_data_file(f)
-                for p in added:
-                    rewrite.append_data_file(p.data_file)
-        out[zone] = len(added)
+            return missing if "_extra" in names else []
+
+        out["raw"] = _rewrite(lake, "raw", entity_name, raw_missing, _fill, run_id, workdir)
+    if lake.exists("protected", entity_name) and lake.exists("raw", entity_name):
+        attributes = {a.column: a for a in entity.attributes}
+        declared = [c for c in protected_columns(entity, _lake_schema(entity))
+                    if c.source in attributes and not attributes[c.source].key]
+        lookup: dict = {}  # the raw rows' columns a protected file lacks, read when first needed
+
+        def protected_missing(names: list[str]) -> list[ProtectedColumn]:
+            return [c for c in declared if c.name not in names]
+
+        def from_raw(rows: pa.Table, missing: list[ProtectedColumn]) -> pa.Table | None:
+            sources = tuple(sorted({c.source for c in missing}))
+            if sources not in lookup:  # one promotion lacks the same columns in every old file
+                raw = scan(lake, "raw", entity_name, None, (*IDENTITY, *sources))
+                if raw is None:
+                    return None
+                index = {k: i for i, k in enumerate(zip(*(raw[c].to_pylist() for c in IDENTITY), strict=True))}
+                lookup[sources] = (index, raw)
+            return _fill_protected(rows, entity, missing, *lookup[sources])
+
+        out["protected"] = _rewrite(lake, "protected", entity_name, protected_missing, from_raw, run_id, workdir)
     return out
+
+
+def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: str, workdir: str) -> int:
+    """Each current file lacking columns (`missing_in(its column names)`) that `fill(rows, missing)`
+    changes, replaced in one backfill commit; how many were rewritten."""
+    table = lake.evolve(zone, entity_name)  # the schema gains the contract's new columns first
+    if table.current_snapshot() is None:
+        return 0
+    placer = Placer(table)
+    replaced, added = [], []
+    for task in table.scan().plan_files():
+        with table.io.new_input(task.file.file_path).open() as stream:
+            names = pq.ParquetFile(stream).schema_arrow.names  # the footer first: most files are current
+        missing = missing_in(names)
+        if not missing:
+            continue
+        with table.io.new_input(task.file.file_path).open() as stream:
+            rows = pq.read_table(stream)
+        filled = fill(rows, missing)
+        if filled is None:
+            continue
+        local = os.path.join(workdir, f"promote-{uuid.uuid4().hex}.parquet")
+        pq.write_table(filled, local, compression="snappy")
+        added.append(placer.place(local, rows["tenant_id"][0].as_py(), "promoted", "b"))
+        replaced.append(task.file)
+    if added:
+        props = summary("backfill", run_id, files_replaced=len(replaced), columns=",".join(
+            a.column for a in ENTITIES[entity_name].attributes))
+        with table.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
+            for f in replaced:
+                rewrite.delete_data_file(f)
+            for p in added:
+                rewrite.append_data_file(p.data_file)
+    return len(added)

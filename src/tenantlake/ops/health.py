@@ -240,9 +240,8 @@ def collect(lake: Lake, state: Store, registry: Registry, *, now: datetime | Non
             window: timedelta = WINDOW) -> tuple[list[TableHealth], pa.Table | None]:
     """The health rows from the lake, the state store and the registry; and the batch-log
     extract they came from (the cost table reuses it)."""
-    from tenantlake.ops.config import load_objectives, load_prices
-
     from tenantlake.lifecycle import offboarded_tenants
+    from tenantlake.ops.config import load_objectives, load_prices
 
     now = now or datetime.now(UTC)
     batches = read_batch_log(lake)

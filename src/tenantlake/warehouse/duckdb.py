@@ -97,11 +97,6 @@ class DuckDBWarehouse(SqlWarehouse):
             kind=exp.DataType.build(render.duckdb_type(column.type, column.arrow), dialect="duckdb"))])
         return [self.sql(add), self.sql(render.comment(f"{t.qualified}.{column.name}", column.doc, "COLUMN"))]
 
-    def _extra_value(self, attribute: str, type_key: str) -> exp.Expression:
-        """The text of `_extra`'s attribute as DynamoDB JSON holds it ({"riskScore": {"N": "712"}})."""
-        return exp.Anonymous(this="json_extract_string", expressions=[
-            exp.column("_extra"), exp.Literal.string(f'$."{attribute}"."{type_key}"')])
-
     def _type(self, column) -> exp.DataType:
         return exp.DataType.build(render.duckdb_type(column.type, column.arrow), dialect="duckdb")
 

@@ -115,10 +115,6 @@ class SqlWarehouse:
     def _add_column_statements(self, t: Table, column) -> list[str]:
         raise NotImplementedError
 
-    def _extra_value(self, attribute: str, type_key: str) -> exp.Expression:
-        """`_extra`'s value of a top-level attribute under its DynamoDB type key."""
-        raise NotImplementedError
-
     def register_lake(self, raw: Mapping[str, Sequence[LakeFile]], protected: Mapping[str, Sequence[LakeFile]]) -> None:
         raise NotImplementedError
 
@@ -216,8 +212,9 @@ class SqlWarehouse:
         return out
 
     def ensure(self) -> list[str]:
-        """Create what is missing; add the columns the contracts gained (entity tables: from their
-        kept `_extra`; derived tables: refilled at the next refresh). Idempotent."""
+        """Create what is missing; add the columns the contracts gained (entity tables: empty for
+        rows loaded before, until their tenant is reloaded; derived tables: refilled at the next
+        refresh). Idempotent."""
         changed, grown = [], []
         existing = self._all_columns()
         with self._transaction():
@@ -239,9 +236,10 @@ class SqlWarehouse:
         return changed
 
     def _add_columns(self, t: Table, missing) -> list[str]:
-        """A promoted attribute: ALTER TABLE ... ADD COLUMN (one per statement, as Redshift allows),
-        rows already loaded filled from their `_extra` in the same transaction; a stage table is
-        scratch and simply recreated (COPY maps a Parquet file's columns by position)."""
+        """A promoted attribute: ALTER TABLE ... ADD COLUMN (one per statement, as Redshift allows);
+        rows already loaded get its value by reloading their tenant once the lake's promotion has
+        filled the protected table (`_extra` never leaves raw); a stage table is scratch and simply
+        recreated (COPY maps a Parquet file's columns by position)."""
         out = []
         with self._transaction():
             if t.schema == "stage" and t.kind == "entity":
@@ -253,13 +251,6 @@ class SqlWarehouse:
                 for s in self._add_column_statements(t, c):
                     self._execute(s)
                 out.append(f"added {t.qualified}.{c.name}")
-                attribute = ENTITIES[t.entity].by_name.get(self._attribute_name(t.entity, c.name)) if t.entity else None
-                if attribute is not None and t.kind == "entity" and "_extra" in t.column_names:
-                    fill = self._promote_statements(t, c, attribute)
-                    for statement in fill:
-                        self._execute(statement)
-                    if fill:
-                        out.append(f"filled {t.qualified}.{c.name} from _extra")
             if t.kind == "derived":
                 self._insert_rows("ops.refresh_pending", ("source", "tenant_id", "item_key"),
                                   [("rebuild", None, t.qualified)])
@@ -267,35 +258,6 @@ class SqlWarehouse:
 
     def _type(self, column) -> exp.DataType:
         return exp.DataType.build(column.type, dialect=render.READ)
-
-    def _promote_statements(self, t: Table, column, attribute) -> list[str]:
-        update = self._promote_update(t, column, attribute)
-        return [update] if update else []
-
-    def _promote_update(self, t: Table, column, attribute) -> str | None:
-        """UPDATE filling a promoted column from the `_extra` kept with each row (scalar kinds;
-        maps, lists and sets are left to a reload from the lake, which republishes them typed)."""
-        from tenantlake.formats.rows import TYPE_KEY
-
-        type_key = TYPE_KEY.get(attribute.kind)
-        if type_key not in ("S", "N", "BOOL"):
-            return None
-        value = self._extra_value(attribute.name, type_key)
-        text = exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
-        if attribute.kind == "epoch_ms":
-            target = exp.UnixToTime(this=exp.Cast(this=text, to=exp.DataType.build("BIGINT")),
-                                    scale=exp.UnixToTime.MILLIS)
-        else:
-            target = exp.Cast(this=text, to=self._type(column))
-        update = exp.Update(this=exp.to_table(t.qualified),
-                            expressions=[exp.EQ(this=exp.column(column.name), expression=target)],
-                            where=exp.Where(this=exp.and_(exp.column(column.name).is_(exp.Null()),
-                                                          exp.Not(this=value.copy().is_(exp.Null())))))
-        return self.sql(update)
-
-    @staticmethod
-    def _attribute_name(entity: str, column: str) -> str:
-        return next((a.name for a in ENTITIES[entity].attributes if a.column == column), column)
 
     # ---- load ----------------------------------------------------------------------------------
 

@@ -35,7 +35,6 @@ from tenantlake.warehouse.engine import SqlWarehouse
 from tenantlake.warehouse.security import ROLE_ARN, Statement, checked
 
 S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*()/=-]*)?$")  # never a quote
-CASE_SENSITIVE = "SET enable_case_sensitive_identifier TO true"  # "riskScore" stays riskScore in SUPER paths
 
 
 class RedshiftWarehouse(SqlWarehouse):
@@ -102,16 +101,6 @@ class RedshiftWarehouse(SqlWarehouse):
         add = exp.Alter(this=exp.to_table(t.qualified), kind="TABLE", actions=[exp.ColumnDef(
             this=exp.to_identifier(column.name), kind=exp.DataType.build(column.type, dialect=self.dialect))])
         return [self.sql(add), self.sql(render.comment(f"{t.qualified}.{column.name}", column.doc, "COLUMN"))]
-
-    def _extra_value(self, attribute: str, type_key: str) -> exp.Expression:
-        """PartiQL navigation into the SUPER `_extra`: _extra."riskScore"."N" (quoted, and with
-        enable_case_sensitive_identifier on, the attribute's case is kept)."""
-        return exp.Dot.build([exp.to_identifier("_extra"), exp.to_identifier(attribute, quoted=True),
-                              exp.to_identifier(type_key, quoted=True)])
-
-    def _promote_statements(self, t: Table, column, attribute) -> list[str]:
-        update = self._promote_update(t, column, attribute)
-        return [CASE_SENSITIVE, update] if update else []
 
     def manifest(self, files: Sequence[LakeFile]) -> dict:
         return {"entries": [{"url": checked(f.path, S3_URL, "lake file URL"), "mandatory": True,

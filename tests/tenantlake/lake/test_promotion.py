@@ -48,7 +48,10 @@ def test_a_promoted_attribute_is_filled_for_old_rows_from_extra(tmp_path, regist
     # a value that does not convert to the declared type stays where it was: nothing is lost
     assert rows["d-3"]["risk_score"] is None and orjson.loads(rows["d-3"]["_extra"]) == {"riskScore": {"S": "n/a"}}
     protected = {r["id"]: r for r in read(lake, "protected", "Debt").to_pylist()}
-    assert protected["d-1"]["risk_score"] == 712
+    # taken from each row's raw row: `_extra` (unclassified, "keep me" in it) never leaves raw
+    assert {k: r["risk_score"] for k, r in protected.items()} == {"d-1": 712, "d-2": None, "d-3": None}
+    assert all("_extra" not in r for r in protected.values())
+    assert not [p for p in (tmp_path / "lake").rglob("*.parquet") if "protected" in str(p) and b"keep me" in p.read_bytes()]
     assert new_batches(lake, "Debt", snapshot)[0] == []  # a backfill adds no batch to load
     assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 0, "protected": 0}  # nothing left to fill
 

@@ -146,3 +146,18 @@ def test_no_redshift_stage_core_or_mart_column_can_hold_clear_personal_data():
             query, _ = render.query_of(t.source, "redshift")
             assert not {r for r in render.references(query) if r.startswith("lake.")}, t.qualified
             assert t.pii in ("none", "pseudonymous"), t.qualified
+
+
+def test_an_undeclared_attribute_never_reaches_the_warehouse(fresh, lake, registry):
+    """An agency's newer app adds a free-text note to Debt: unclassified, it stays in raw's `_extra`
+    (the lake view of raw shows it, so the scan can find it), and no other relation holds it."""
+    note = "Called Jane Plantedname at 555-0142"
+    lake.publish("agency-001", "Debt", "e1", [{"id": "d1", "consumer_id": "c1", "balance": 10,
+                                               "_extra": json.dumps({"counselorNote": {"S": note}})}])
+    w = fresh()
+    w.register_lake(lake.raw, lake.protected)
+    assert w.load(lake.batches).loaded == 1
+    w.refresh(registry)
+    found = {r: n for r in relations(w)
+             if (n := w._fetch(f"SELECT COUNT(*) FROM {r} AS t WHERE CAST(t AS VARCHAR) LIKE '%Plantedname%'")[0][0])}
+    assert found == {"lake.debt": 1}

@@ -1,11 +1,16 @@
 """Promotion: a drifted attribute declared in the contract becomes a column of every entity table
-(ALTER TABLE ... ADD COLUMN, one per statement), rows loaded before filled from their kept
-`_extra` (DynamoDB JSON, as in the item); and a value the contract does not list is counted under
-its own name in the marts, never dropped."""
+(ALTER TABLE ... ADD COLUMN, one per statement); rows loaded before get its value from the lake
+once the lake's promotion has filled the protected table from raw's `_extra` (tenantlake.lake.evolve,
+tested there), by reloading the tenant (`_extra` itself never reaches the warehouse); and a value
+the contract does not list is counted under its own name in the marts, never dropped."""
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tenantlake.contracts import ENTITIES, Attribute
 from tenantlake.warehouse.catalogue import load_catalogue
@@ -22,12 +27,12 @@ def promoted_debt():
                                      Attribute("reviewedAt", "reviewed_at", "timestamp", doc="When it was reviewed.")))
 
 
-def test_a_promoted_attribute_becomes_a_column_filled_from_extra(fresh, lake, registry, monkeypatch):
+def test_a_promoted_attribute_becomes_a_column_filled_from_the_lake(fresh, lake, registry, monkeypatch):
     w = fresh()
     extra = {"riskScore": {"N": "712"}, "reviewedAt": {"S": "2026-10-02T08:00:00Z"}, "bureauRef": {"S": "x-1"}}
-    lake.publish(A, "Debt", "e1", [{"id": "d1", "consumer_id": "c1", "balance": Decimal(10),
-                                    "_extra": json.dumps(extra)},
-                                   {"id": "d2", "consumer_id": "c1", "balance": Decimal(20)}])
+    first = lake.publish(A, "Debt", "e1", [{"id": "d1", "consumer_id": "c1", "balance": Decimal(10),
+                                            "_extra": json.dumps(extra)},
+                                           {"id": "d2", "consumer_id": "c1", "balance": Decimal(20)}])
     w.register_lake(lake.raw, lake.protected)
     assert w.load(lake.batches).loaded == 1
     w.refresh(registry)
@@ -38,13 +43,22 @@ def test_a_promoted_attribute_becomes_a_column_filled_from_extra(fresh, lake, re
     load_catalogue.cache_clear()
     w = DuckDBWarehouse(path, load_catalogue())
     try:
+        assert {r["risk_score"] for r in w.query("SELECT risk_score FROM core.current_debt")} == {None}
+        comment = w.query("SELECT comment FROM duckdb_columns() WHERE schema_name = 'core' "
+                          "AND table_name = 'current_debt' AND column_name = 'risk_score'")
+        assert comment == [{"comment": "The bureau's risk score."}]
+        # the lake's promotion fills the protected file from raw (as tenantlake.lake.evolve does);
+        # reloading the tenant brings the values to every layer
+        protected = pq.read_table(first.files[0].path)
+        pq.write_table(protected.append_column("risk_score", pa.array([712, None], pa.int64())).append_column(
+            "reviewed_at", pa.array([datetime(2026, 10, 2, 8, tzinfo=UTC), None], pa.timestamp("us", tz="UTC"))),
+            first.files[0].path)
+        w.register_lake(lake.raw, lake.protected)
+        w.reload_tenant(A, lake.batches, registry)
         for table in ("core.history_debt", "core.current_debt"):
             rows = {r["id"]: r for r in w.query(f"SELECT id, risk_score, reviewed_at FROM {table}")}
             assert rows["d1"]["risk_score"] == 712 and str(rows["d1"]["reviewed_at"]) == "2026-10-02 08:00:00+00:00"
             assert rows["d2"]["risk_score"] is None
-        comment = w.query("SELECT comment FROM duckdb_columns() WHERE schema_name = 'core' "
-                          "AND table_name = 'current_debt' AND column_name = 'risk_score'")
-        assert comment == [{"comment": "The bureau's risk score."}]
         # files written after the promotion carry the column in its contract position; earlier files
         # and later ones load together
         lake.publish(A, "Debt", "e2", [{"id": "d2", "consumer_id": "c1", "balance": Decimal(21), "risk_score": 640,
@@ -53,7 +67,7 @@ def test_a_promoted_attribute_becomes_a_column_filled_from_extra(fresh, lake, re
         assert w.load(lake.batches).loaded == 1
         assert {r["id"]: r["risk_score"] for r in w.query("SELECT id, risk_score FROM core.current_debt")} == \
             {"d1": 712, "d2": 640}
-        assert {r["risk_score"] for r in w.query("SELECT risk_score FROM lake_protected.debt")} == {None, 640}
+        assert {r["risk_score"] for r in w.query("SELECT risk_score FROM lake_protected.debt")} == {712, None, 640}
         w.refresh(registry)
         assert w.check([A]) == []
     finally:

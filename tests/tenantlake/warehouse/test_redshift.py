@@ -189,10 +189,10 @@ def test_stage_tables_follow_the_protected_files_column_order():
 
 def test_large_items_and_nested_columns_are_super():
     debt = load_catalogue()["stage.debt"]
-    assert {c.name: c.type for c in debt.columns if c.type == "SUPER"} == {"tags": "SUPER", "bureau": "SUPER",
-                                                                           "_extra": "SUPER"}
+    assert {c.name: c.type for c in debt.columns if c.type == "SUPER"} == {"tags": "SUPER", "bureau": "SUPER"}
     ddl = render.sql(render.create_table(load_catalogue()["core.current_debt"], "redshift"), "redshift")
-    assert "_extra SUPER" in ddl and "DISTKEY(id)" in ddl and "COMPOUND SORTKEY(tenant_id, id, _event_ts)" in ddl
+    assert "tags SUPER" in ddl and "DISTKEY(id)" in ddl and "COMPOUND SORTKEY(tenant_id, id, _event_ts)" in ddl
+    assert "_extra" not in ddl  # undeclared attributes are unclassified: they never leave raw
 
 
 def test_refresh_refills_tables_and_never_drops_one(redshift, registry):
@@ -221,21 +221,16 @@ def test_an_incremental_refresh_deletes_and_inserts_only_the_affected_keys(redsh
     assert insert.startswith("INSERT INTO core.dim_consumer (consumer_key, tenant_id, version")
 
 
-def test_promotion_adds_one_column_per_statement_and_fills_it_from_extra(redshift):
-    from tenantlake.contracts import Attribute
+def test_promotion_adds_one_column_per_statement(redshift):
     from tenantlake.warehouse.catalogue import Column
 
     wh = redshift(Recorder())
     t = wh.catalogue["core.current_debt"]
     column = Column("risk_score", "BIGINT", "The bureau's risk score.")
-    attribute = Attribute("riskScore", "risk_score", "int", doc="The bureau's risk score.")
-    statements = [*wh._add_column_statements(t, column), *wh._promote_statements(t, column, attribute)]
+    statements = wh._add_column_statements(t, column)
     assert statements == [
         "ALTER TABLE core.current_debt ADD COLUMN risk_score BIGINT",
-        "COMMENT ON COLUMN core.current_debt.risk_score IS 'The bureau\\'s risk score.'",
-        "SET enable_case_sensitive_identifier TO true",
-        'UPDATE core.current_debt SET risk_score = CAST(CAST(_extra."riskScore"."N" AS VARCHAR) AS BIGINT) '
-        'WHERE risk_score IS NULL AND NOT (_extra."riskScore"."N") IS NULL']
+        "COMMENT ON COLUMN core.current_debt.risk_score IS 'The bureau\\'s risk score.'"]
     for s in statements:
         render.parse(s)
 
