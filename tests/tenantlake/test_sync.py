@@ -58,3 +58,23 @@ def test_stream_files_are_picked_up_once(fleet, registry, tmp_path):
     assert {b["export_id"] for b in streamed} == {stream_batch_id(k) for k in files}
     again = sync.plan_local(landing, lake, state, tenant, "Payment")
     assert again.exports == [] and again.streams == []  # each file read once
+
+
+def test_stream_files_that_are_not_read_are_said_so(registry, tmp_path, caplog):
+    """Landed but not read this run: a streams tenant's table with no FULL export yet waits for it;
+    an exports tenant's stream files are never read. Neither is silent."""
+    from tenantlake.cli import local_lake
+
+    landing, state = LocalStore(tmp_path / "landing"), LocalStore(tmp_path / "lake")
+    landing.put("tenant=agency-001/table=Payment/streams/firehose/2026/11/01/00/f-1", b"{}")
+    lake = local_lake(tmp_path / "lake")
+    exports_tenant = registry.tenant("agency-001").model_copy(update={"change_source": "exports"})
+    with caplog.at_level("WARNING", logger="tenantlake.sync"):
+        assert sync.plan_local(landing, lake, state, exports_tenant, "Payment").streams == []
+        streams_tenant = exports_tenant.model_copy(update={"change_source": "streams"})
+        assert sync.plan_local(landing, lake, state, streams_tenant, "Payment").streams == []
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["agency-001 Payment: 1 stream file(s) are not read: the registry's change_source for this "
+                    "tenant is exports",
+                    "agency-001 Payment: 1 stream file(s) wait for the table's first FULL export (changes apply "
+                    "to a snapshot)"]
