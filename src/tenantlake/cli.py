@@ -27,14 +27,9 @@ def _say(text: str) -> None:
 
 def _runtime():
     """The runtime the DAGs use, for commands acting on the configured lake and warehouse."""
-    from tenantlake.runtime import Runtime
+    from tenantlake.connections import runtime
 
-    def central(conn_id):
-        from tenantlake.connections import central_access
-
-        return central_access(conn_id)
-
-    return Runtime.from_env(central)
+    return runtime()
 
 
 # ---- dev tools ------------------------------------------------------------------------------------

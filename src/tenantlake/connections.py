@@ -61,6 +61,15 @@ def central_access(aws_conn_id: str | None = "aws_default", region_name: str | N
                      config=wrapper.botocore_config, verify=wrapper.verify)
 
 
+def runtime():
+    """The process's Runtime, with the central account reached through the Airflow connection in
+    aws mode: every task, command and ops job takes this one (a Runtime made without it would reach
+    the lake with boto3's and pyarrow's defaults: the real AWS endpoints, not the connection's)."""
+    from tenantlake.runtime import Runtime
+
+    return Runtime.from_env(central_access)
+
+
 def iam_policy(name: str, registry=None, tenant=None, **values: str) -> dict:
     """iam/<name>.json with its ${Placeholders} filled from `values`.
 

@@ -58,9 +58,9 @@ def open_warehouse(settings: Settings, manifests=None, lake=None):
 
 @contextmanager
 def _session(runtime=None):
-    from tenantlake.runtime import Runtime
+    from tenantlake.connections import runtime as airflow_runtime
 
-    rt = runtime or Runtime.from_env()
+    rt = runtime or airflow_runtime()
     wh = open_warehouse(rt.settings, rt.state, rt.lake)
     try:
         yield rt, wh

@@ -41,7 +41,7 @@ class Runtime:
         benchmark's many batches, share the lake catalog, the registry and the keys).
         `central(conn_id)` gives the central account's AwsAccess (tenantlake.connections)."""
         settings = Settings.from_env(load_registry().landing_bucket)
-        key = (settings, os.environ.get("TENANTLAKE_REGISTRY"))
+        key = (settings, os.environ.get("TENANTLAKE_REGISTRY"), central is not None)  # with access, or not
         with _lock:
             found = _cache.get(key)
             if found is None:

@@ -41,10 +41,9 @@ RUN_RETENTION_DAYS = 14  # run summaries under _state/runs older than this are p
 
 
 def _runtime():
-    from tenantlake.connections import central_access
-    from tenantlake.runtime import Runtime
+    from tenantlake.connections import runtime
 
-    return Runtime.from_env(central_access)
+    return runtime()
 
 
 def shards_per_entity() -> int:

@@ -204,3 +204,29 @@ def test_tenant_client_is_inside_the_tenants_account(world, registry):
     """The seeding helper's own identity (used by tests to change a tenant's tables)."""
     tenant = registry.tenant("agency-002")
     assert tenant_client(tenant, "sts", world.endpoint_url).get_caller_identity()["Account"] == "212222222222"
+
+
+def test_every_task_reaches_aws_through_the_connection_even_after_a_runtime_without_it(monkeypatch, tmp_path):
+    """warehouse_load's steps and the ops refresh ran in their own process with a Runtime made
+    without the connection, so the lake went to boto3's and pyarrow's defaults (the real AWS
+    endpoints). Each entry point now takes connections.runtime(), and a Runtime cached without
+    access is never handed to a caller that brings it."""
+    from tenantlake import connections, loading, runtime
+    from tenantlake.ops import tables
+
+    monkeypatch.setenv("TENANTLAKE_MODE", "aws")
+    monkeypatch.setenv("TENANTLAKE_HOME", str(tmp_path))
+    sentinel = object()
+    monkeypatch.setattr(connections, "central_access", lambda conn_id=None, region_name=None: sentinel)
+    runtime.forget()
+    try:
+        assert runtime.Runtime.from_env().central is None  # a demo or a benchmark made one first
+        assert connections.runtime().central is sentinel
+        handed = []
+        monkeypatch.setattr(connections, "runtime", lambda: handed.append("asked") or SystemExit)
+        for entry in (lambda: loading._session().__enter__(), lambda: tables.refresh_ops()):
+            with pytest.raises(BaseException):  # noqa: B017,PT011 - the sentinel is not a runtime: stop there
+                entry()
+        assert handed == ["asked", "asked"]
+    finally:
+        runtime.forget()

@@ -97,10 +97,9 @@ def status_rows(args, runtime=None, now: datetime | None = None) -> list[TableHe
     from tenantlake.ops.health import collect
 
     if runtime is None:
-        from tenantlake.connections import central_access
-        from tenantlake.runtime import Runtime
+        from tenantlake.connections import runtime as airflow_runtime
 
-        runtime = Runtime.from_env(central_access)
+        runtime = airflow_runtime()
     registry = runtime.registry
     known = set(registry.by_id) | {e.tenant_id for e in registry.invalid if e.tenant_id}
     unknown = sorted(set(args.tenant) - known)

@@ -84,9 +84,9 @@ def refresh_ops(runtime=None, *, now: datetime | None = None) -> dict[str, pa.Ta
     """Compute both tables for the runtime's lake and write the lake twin; returns the tables (the
     warehouse load refreshes its ops schema from them)."""
     if runtime is None:
-        from tenantlake.runtime import Runtime
+        from tenantlake.connections import runtime as airflow_runtime
 
-        runtime = Runtime.from_env()
+        runtime = airflow_runtime()
     tables = ops_tables(runtime.lake, runtime.state, runtime.registry, now=now)
     write_twin(runtime.state, tables)
     return tables

@@ -6,10 +6,9 @@ from airflow.sdk import task
 
 
 def _runtime():
-    from tenantlake.connections import central_access
-    from tenantlake.runtime import Runtime
+    from tenantlake.connections import runtime
 
-    return Runtime.from_env(central_access)
+    return runtime()
 
 
 def why(row) -> str:
