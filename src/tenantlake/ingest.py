@@ -42,7 +42,7 @@ from tenantlake import quality
 from tenantlake.contracts import ENTITIES
 from tenantlake.formats.drift import merge_drift
 from tenantlake.formats.duplicates import duplicated, resolve_duplicates, row_digests
-from tenantlake.formats.dynamodb_json import Decoded, Source, decode_file
+from tenantlake.formats.dynamodb_json import WRONG_EXPORT_TYPE, Decoded, Source, decode_file
 from tenantlake.formats.ion import decode_ion
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
@@ -176,6 +176,11 @@ def stage_data_file(landing: Store, f: DataFile, entity_name: str | None, src: S
     staged = stager.done()
     if stager.lines != f.item_count:
         raise ExportError(f"{f.key}: {stager.lines} item lines, but the manifest lists {f.item_count}")
+    reasons = staged.quarantine["_reason"]
+    wrong = pc.sum(pc.equal(reasons, WRONG_EXPORT_TYPE)).as_py() if len(reasons) else 0
+    if wrong:  # the export is not what its manifest says: nothing of it is published, and it waits
+        raise ExportError(f"{f.key}: {wrong} of {stager.lines} lines are not {src.kind} lines, as the manifest says "
+                          f"(the export's type and its data disagree)")
     return staged
 
 

@@ -219,6 +219,19 @@ def test_an_erased_consumers_rows_never_reach_the_audit_or_its_results(tmp_path,
     assert not orjson.loads(stored)["failed"]
 
 
+@pytest.mark.parametrize("kind", ["FULL_EXPORT", "INCREMENTAL_EXPORT"])
+def test_lines_of_the_other_export_type_fail_the_batch_and_publish_nothing(tmp_path, lake, registry, kind):
+    """An export double (moto's) writing full-export lines under an incremental manifest had every
+    item quarantined while the window counted as done: the export is not what it says, so the batch
+    fails with the file named, nothing is published and the tenant's windows wait."""
+    lines = [_incremental(1, NOV_1 + 10), _incremental(2, NOV_1 + 20)] if kind == "FULL_EXPORT" else \
+        [line(debt(1)), line(debt(2))]
+    store = write_export(tmp_path / "landing", [b"".join(lines)], kind=kind)
+    with pytest.raises(ExportError, match=rf"file0.json.gz: 2 of 2 lines are not {kind} lines"):
+        go(store, lake, registry)
+    assert read(lake, "raw", "Debt") is None and read(lake, "quarantine", "Debt") is None
+
+
 @pytest.mark.parametrize("case", ["as staged", "a duplicate set aside", "an erased consumer", "two days"])
 def test_the_protected_zone_is_the_published_rows_projection_row_for_row(tmp_path, lake, registry, case):
     """Each file's projection is made where it is decoded; whatever then changes the rows (a duplicate

@@ -79,16 +79,25 @@ class _NotBulk(Exception):
 
 # ---- the precise path -------------------------------------------------------------------------
 
+CHANGE_LINE = ("Metadata", "Keys", "OldImage", "NewImage")
+# Lines of the other export type than the manifest says: the export is not what it claims, so the
+# whole batch fails (ingest) and waits, rather than each of its items being set aside.
+WRONG_EXPORT_TYPE = "wrong_export_type"
+
 def _line_row(entity: Entity | None, doc, src: Source) -> tuple[dict, list]:
     if not isinstance(doc, dict):
         raise BadValue("not_an_export_line", "a line must be a JSON object")
     if src.kind == "FULL_EXPORT":
         if set(doc) != {"Item"}:
+            if "Keys" in doc and set(doc) <= set(CHANGE_LINE):
+                raise BadValue(WRONG_EXPORT_TYPE, "an incremental-export line, but the manifest says FULL_EXPORT")
             raise BadValue("not_an_export_line", "a full-export line is {\"Item\": {...}}")
         row, drift = image_row(entity, doc["Item"], None, src.tenant_id)
         return {**row, "_op": "snapshot", "_event_ts": src.export_time_us}, drift
-    unknown = set(doc) - {"Metadata", "Keys", "OldImage", "NewImage"}
+    unknown = set(doc) - set(CHANGE_LINE)
     if unknown or "Keys" not in doc:
+        if set(doc) == {"Item"}:
+            raise BadValue(WRONG_EXPORT_TYPE, "a full-export line, but the manifest says INCREMENTAL_EXPORT")
         raise BadValue("not_an_export_line", "an incremental line has Metadata, Keys, OldImage, NewImage")
     meta = doc.get("Metadata")
     ts = meta.get("WriteTimestampMicros") if isinstance(meta, dict) else None
