@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from botocore.exceptions import ClientError
 
 MIN_WINDOW = timedelta(minutes=15)
 MAX_WINDOW = timedelta(hours=24)
@@ -119,7 +120,13 @@ def request_export(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_own
         args["IncrementalExportSpecification"] = {
             "ExportFromTime": req.from_time, "ExportToTime": req.to_time,
             "ExportViewType": "NEW_AND_OLD_IMAGES"}
-    return dynamodb.export_table_to_point_in_time(**args)["ExportDescription"]["ExportArn"]
+    try:
+        return dynamodb.export_table_to_point_in_time(**args)["ExportDescription"]["ExportArn"]
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") != "PointInTimeRecoveryUnavailableException":
+            raise
+        raise ExportFailed(f"{args['TableArn']}: point-in-time recovery is off, and exports need it: turn it on "
+                           f"(UpdateContinuousBackups; `tenantlake onboard --check` checks every table)") from None
 
 
 def request_once(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_owner: str, ledger) -> str:

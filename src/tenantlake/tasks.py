@@ -211,6 +211,7 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
                 reqs = self._requests(runtime, t, end, resnapshot, backfill)
                 if not reqs:
                     continue
+                runtime.key_for(t.tenant_id)  # a missing pseudonym key fails here, before an export is paid for
                 dynamodb = aws.tenant_access(t, runtime.central).client("dynamodb")
                 requested[t.tenant_id] = [exports.request_once(dynamodb, t, r, runtime.registry.landing_bucket,
                                                                runtime.registry.landing_account_id, runtime.state)

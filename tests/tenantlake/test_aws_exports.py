@@ -8,9 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tenantlake import aws, exports, watermarks
+from tenantlake import aws, errors, exports, watermarks
 from tenantlake.exports import ExportRequest, plan_requests, windows
 from tenantlake.storage import LocalStore
 from tenantlake_dev.aws_double import export_double, seed, tenant_client
@@ -153,14 +152,15 @@ def test_export_request_lands_in_the_central_bucket_and_a_retry_reuses_it(fleet_
     assert sent[-1]["IncrementalExportSpecification"]["ExportViewType"] == "NEW_AND_OLD_IMAGES"
 
 
-def test_table_without_pitr_is_a_clear_aws_error(fleet_aws):
+def test_table_without_pitr_is_a_clear_error_that_says_what_to_do(fleet_aws):
     tenant, central, double = fleet_aws
     tenant_client(tenant).update_continuous_backups(TableName=tenant.tables["Debt"], PointInTimeRecoverySpecification={
         "PointInTimeRecoveryEnabled": False})
     double.advance(2 * H)
     req = plan_requests("agency-001", "Debt", None, double.clock.now() - H, H)[0]
-    with pytest.raises(ClientError, match="PointInTimeRecoveryUnavailable"):
+    with pytest.raises(exports.ExportFailed, match=rf"{tenant.table_arn('Debt')}: point-in-time recovery is off") as e:
         exports.request_export(aws.tenant_access(tenant, central), tenant, req, "tenantlake-landing", "200000000000")
+    assert "turn it on" in str(e.value) and errors.fail_fast(e.value)  # not retried: it cannot heal alone
 
 
 def test_failed_export_carries_aws_failure_code_and_message(fleet_aws):

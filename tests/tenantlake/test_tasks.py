@@ -74,3 +74,29 @@ def test_an_invalid_registry_entry_plans_a_failing_shard_of_its_own(registry):
     assert [s["tenants"] for s in bad] == [["agency-002"]] and "aws_account_id" in bad[0]["problem"]
     assert {t for s in shards if not s.get("problem") for t in s["tenants"]} == {
         "agency-001", "agency-003", "agency-004", "agency-005"}
+
+
+def test_a_missing_pseudonym_key_fails_the_tenant_before_an_export_is_requested(registry, monkeypatch):
+    """An export costs money: the tenant's key (needed to publish anything) is read first, so a
+    missing secret fails that tenant without a request; the shard's other tenants go on."""
+    from tenantlake import aws
+
+    op = SyncShardOperator(task_id="t", shard={"entity": "Debt", "tenants": ["agency-001", "agency-002"], "label": "s"})
+    monkeypatch.setattr(op, "_requests", lambda runtime, tenant, *a: ["a window"])
+    asked = []
+    monkeypatch.setattr(aws, "tenant_access", lambda tenant, central: asked.append(tenant.tenant_id) or
+                        SimpleNamespace(client=lambda name: None))
+    monkeypatch.setattr("tenantlake.exports.request_once", lambda *a: "arn")
+    monkeypatch.setattr(op, "defer", lambda **kw: None)
+    monkeypatch.setattr(op, "_ingest", lambda context, runtime, work, problems: problems)
+
+    def key_for(tenant_id):
+        if tenant_id == "agency-001":
+            raise ValueError("secret tenantlake/agency-001/pseudonym-key not found")
+        return b"k" * 32
+
+    runtime = SimpleNamespace(key_for=key_for, central=None, state=None, settings=SimpleNamespace(aws_conn_id=None),
+                              registry=SimpleNamespace(landing_bucket="b", landing_account_id="200000000000"))
+    problems = op._request({"data_interval_end": None}, runtime, [registry.tenant("agency-001"),
+                                                                    registry.tenant("agency-002")], set())
+    assert asked == ["agency-002"] and list(problems) == ["agency-001"] and "pseudonym-key" in problems["agency-001"]
