@@ -109,7 +109,8 @@ def alert_from_context(context) -> Alert:
     task_id = getattr(ti, "task_id", None) or getattr(task, "task_id", "?")
     label = getattr(ti, "rendered_map_index", None) or (getattr(task, "shard", None) or {}).get("label")
     tables = _task_tables(task, exception)
-    where = f" — {label}" if label else (f" — {tables[0][0]} / {tables[0][1]}" if tables else "")
+    where = f" — {label}" if label else (f" — {tables[0][0]} / {tables[0][1]}" if len(tables) == 1 else
+                                         f" — {len(tables)} tenant tables" if tables else "")
     lines = [f"dag {dag_id}, task {task_id}, run {context.get('run_id', '?')}"]
     if tables:
         lines.append("tenant tables: " + ", ".join(f"{t} / {e}" for t, e in tables[:BODY_LIMIT]))

@@ -163,7 +163,7 @@ def test_a_task_without_a_shard_names_the_tables_its_exception_lists():
                                      "agency-010/Plan, agency-011/-")}
     alert = alert_from_context(ctx)
     assert alert.tables == (("agency-002", "Debt"), ("agency-010", "Plan"), ("agency-011", "-"))
-    assert alert.subject == "tenantlake: tenant_exports.report failed — agency-002 / Debt"
+    assert alert.subject == "tenantlake: tenant_exports.report failed — 3 tenant tables"  # the body names them
 
 
 @pytest.mark.parametrize("text", ["the export failed - retrying", "agency-002/Debtor", "agency-002 Debts", "x-agency/-y"])
