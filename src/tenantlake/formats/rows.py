@@ -68,7 +68,7 @@ QUARANTINE_SCHEMA = pa.schema([
     pa.field("_line", pa.int32(), nullable=False),
     pa.field("_reason", pa.string(), nullable=False),  # a reason code, e.g. n_precision
     pa.field("_detail", pa.string(), nullable=False),
-    pa.field("_raw", pa.binary()),  # the line as it came, byte for byte
+    pa.field("_raw", pa.binary()),  # the line or record as it came (a Pipes batch's record: re-serialised)
 ])
 
 
