@@ -108,14 +108,14 @@ def truth(played, tenant_id: str) -> dict:
 def test_aws_mode_from_table_writes_to_marts(aws_world, airflow_db, dagbag):
     import duckdb
 
-    from tenantlake.runtime import Runtime
+    from tenantlake.connections import runtime as airflow_runtime
     from tenantlake.tasks import run_key
 
     server, control, played, registry = aws_world
     exports = dagbag.dags["tenant_exports"]
     first = run(exports, T0)  # a manual run's data interval ends at its logical date: the FULL export is at T0
     assert first.state == "success"
-    runtime = Runtime.from_env()
+    runtime = airflow_runtime()  # the lake in S3 through the connection, as each task reaches it
     from tenantlake import watermarks
 
     assert all(watermarks.read(runtime.state, t.tenant_id, e) is not None for t in registry.tenants for e in t.tables)
