@@ -243,9 +243,11 @@ def item_of(raw: bytes | None) -> dict:
 
 
 def plain_string(av) -> str | None:
-    """An id as a line holds it ({"S": "c-1"}) or as an audit row holds it ("c-1")."""
-    if isinstance(av, dict) and isinstance(av.get("S"), str):
-        return av["S"]
+    """An id as a line holds it ({"S": "c-1"}, or {"N": "12"} for a numeric one) or as an audit row
+    holds it ("c-1")."""
+    if isinstance(av, dict):
+        text = av.get("S", av.get("N"))
+        return text if isinstance(text, str) else None
     return av if isinstance(av, str) else None
 
 

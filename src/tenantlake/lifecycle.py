@@ -129,23 +129,13 @@ class _Theirs:
         item = item_of(raw)
         if not item:
             return any(t in raw for t in self.tokens)
-        named = [_scalar(item[k]) for k in self.fields if k in item]
+        named = [plain_string(item[k]) for k in self.fields if k in item]
         item_id = plain_string(item.get("id"))
         if self.consumer_id in named or (item_id is not None and item_id in self.item_ids):
             return True
         if named or item_id is not None:
             return False
         return any(t in raw for t in self.tokens)  # an item with neither its id nor its consumer
-
-
-def _scalar(av) -> str | None:
-    """An id as a line holds it: {"S": "c-1"}, {"N": "12"} (a numeric id), or plain."""
-    from tenantlake.ingest import plain_string
-
-    plain = plain_string(av)
-    if plain is None and isinstance(av, dict) and isinstance(av.get("N"), str):
-        return av["N"]
-    return plain
 
 
 def _entity_of(key: str) -> str:
