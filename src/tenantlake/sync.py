@@ -196,7 +196,8 @@ def plan_local(landing: Store, lake: Lake, state: Store, tenant: Tenant, entity:
     elif waiting := stream_files(landing, tenant.tenant_id, entity):  # landed, but not read this run: say so
         why = ("wait for the table's first FULL export (changes apply to a snapshot)" if streams else
                "are not read: the registry's change_source for this tenant is exports")
-        log.warning("%s %s: %d stream file(s) %s", tenant.tenant_id, entity, len(waiting), why)
+        log.warning("%s %s: %d stream file(s) %s (first: %s)", tenant.tenant_id, entity, len(waiting), why,
+                    waiting[0][1])
     return work
 
 

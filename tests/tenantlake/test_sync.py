@@ -74,7 +74,8 @@ def test_stream_files_that_are_not_read_are_said_so(registry, tmp_path, caplog):
         streams_tenant = exports_tenant.model_copy(update={"change_source": "streams"})
         assert sync.plan_local(landing, lake, state, streams_tenant, "Payment").streams == []
     said = [r.getMessage() for r in caplog.records]
-    assert said == ["agency-001 Payment: 1 stream file(s) are not read: the registry's change_source for this "
-                    "tenant is exports",
-                    "agency-001 Payment: 1 stream file(s) wait for the table's first FULL export (changes apply "
-                    "to a snapshot)"]
+    key = "tenant=agency-001/table=Payment/streams/firehose/2026/11/01/00/f-1"
+    assert said == [f"agency-001 Payment: 1 stream file(s) are not read: the registry's change_source for this "
+                    f"tenant is exports (first: {key})",
+                    f"agency-001 Payment: 1 stream file(s) wait for the table's first FULL export (changes apply "
+                    f"to a snapshot) (first: {key})"]

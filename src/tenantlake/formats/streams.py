@@ -135,7 +135,7 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
             body = rec["dynamodb"]
             if op != "remove" and not isinstance(body.get("NewImage"), dict):
                 view = body.get("StreamViewType")
-                raise BadValue("missing_image", f"an {rec['eventName']} record without NewImage: the stream must send "
+                raise BadValue("missing_image", f"{rec['eventName']} without NewImage: the stream must send "
                                                 f"new images (NEW_IMAGE or NEW_AND_OLD_IMAGES)"
                                                 + (f", not {str(view)[:20]}" if view else ""))
             image = body.get("OldImage") if op == "remove" else body.get("NewImage")
