@@ -129,7 +129,7 @@ def compact(lake: Lake, zone: str, entity: str, min_files: int = 8, run_id: str 
             workdir: str = "/tmp") -> Maintained:
     """Rewrite every partition holding `min_files` or more files as one file, one commit per table.
     Rows and their order within a batch are kept; readers see the same rows before and after."""
-    table = lake.table(zone, entity, refresh=True)
+    table = lake.load(zone, entity)  # as it is: compaction neither creates nor evolves a table
     result = Maintained(f"{lake.namespace(zone)}.{entity.lower()}")
     if table.current_snapshot() is None:
         return result
@@ -138,14 +138,14 @@ def compact(lake: Lake, zone: str, entity: str, min_files: int = 8, run_id: str 
     if groups:
         _rewrite(lake, zone, entity, groups, run_id, workdir)
         result.partitions_compacted = len(groups)
-    result.files_after = sum(1 for _ in lake.table(zone, entity, refresh=True).scan().plan_files())
+    result.files_after = sum(1 for _ in lake.load(zone, entity).scan().plan_files())
     return result
 
 
 @retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(5),
        wait=wait_random_exponential(multiplier=0.1, max=5), reraise=True)
 def _rewrite(lake: Lake, zone: str, entity: str, groups: dict[tuple, list], run_id: str, workdir: str) -> None:
-    table = lake.table(zone, entity, refresh=True)
+    table = lake.load(zone, entity)
     current = {t.file.file_path for t in table.scan().plan_files()}
     placer = Placer(table)
     replaced, added = [], []

@@ -114,6 +114,20 @@ def test_compaction_keeps_every_row_and_readers_ignore_it(lake, tmp_path):
     assert again.replayed == [("agency-001", "e3")]  # recognised inside the compacted file too
 
 
+def test_the_scheduled_upkeep_runs_over_every_table_the_catalog_lists(lake, tmp_path):
+    """What lake_maintenance and `tenantlake maintain` run: the catalog names tables in lower case
+    ("debt"), which no contract is keyed by; upkeep failed on its first table before."""
+    from tenantlake.lake.upkeep import upkeep
+
+    for n in range(10):
+        publish(lake, tmp_path, debt_rows("agency-001", f"e{n}", [f"d{n}"]), run=f"r{n}")
+    rows_before = sorted(read(lake, "raw", "Debt").to_pylist(), key=lambda r: r["id"])
+    figures = upkeep(lake)
+    raw = figures["tenantlake_raw.debt"]
+    assert (raw["files_before"], raw["files_after"], raw["partitions_compacted"]) == (10, 1, 1)
+    assert sorted(read(lake, "raw", "Debt").to_pylist(), key=lambda r: r["id"]) == rows_before
+
+
 def test_deleting_rows_then_forgetting_history_leaves_no_file_holding_them(lake, tmp_path):
     publish(lake, tmp_path, debt_rows("agency-001", "e1", ["keep-1", "gone-1"]), debt_rows("agency-002", "e2", ["other"]))
     assert delete_rows(lake, "raw", "Debt", tenant_predicate("agency-001", id="gone-1"), "erase", "x") == 1
