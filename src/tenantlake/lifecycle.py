@@ -315,23 +315,26 @@ def _scrub(doc, ids: set[str]):
     return doc
 
 
-def _scrub_quality(quality: dict, entity: str, ids: set[str]) -> dict:
-    """A stored audit without the consumer's values. Results hold no values of a personal or
-    reference column (tenantlake.quality.results.redact), so what can be theirs is only the
-    unexpected values listed by an expectation on the entity's key column, where a value equal to
-    one of their items' ids is that item. Nothing else is touched: an enum value in a value_set or
-    a count is never theirs, whatever it happens to equal."""
+def _scrub_quality(quality: dict, entity: str, items: dict[str, set[str]]) -> dict:
+    """A stored audit without the consumer's values. Results hold no values of a personal column
+    (tenantlake.quality.results.redact), so what can be theirs is the unexpected values listed by
+    an expectation on the entity's key column (a value equal to one of their items' ids of this
+    entity is that item) or on a column referencing another entity's items (a payment's plan_id,
+    checked against published Plans: one of their plans' ids). Nothing else is touched: an enum
+    value in a value_set or a count is never theirs, whatever it happens to equal."""
     from tenantlake.contracts import ENTITIES
     from tenantlake.quality.results import VALUE_KEYS
     from tenantlake.quality.suites import COLUMN_KEYS
 
     contract = ENTITIES.get(entity)
-    if contract is None or not ids:
+    if contract is None or not any(items.values()):
         return quality
     key = contract.key.column
     for r in (quality.get("result") or {}).get("results") or []:
         kwargs = (r.get("expectation_config") or {}).get("kwargs") or {}
-        if key not in {kwargs.get(k) for k in COLUMN_KEYS} or not isinstance(r.get("result"), dict):
+        ids = set(items.get(entity, ())) if key in {kwargs.get(k) for k in COLUMN_KEYS} else set()
+        ids |= set(items.get(kwargs.get("entity"), ()))  # a reference check names the entity it refers to
+        if not ids or not isinstance(r.get("result"), dict):
             continue
         for k in VALUE_KEYS:
             if k in r["result"]:
@@ -348,12 +351,12 @@ def scrub_batch_log(lake: Lake, tenant_id: str, items: dict[str, set[str]], run_
     if found is None:
         return 0
     touched = []
+    every = set().union(*items.values())
     for r in found.to_pylist():
-        ids = items.get(r["entity"]) or set()
-        if not r.get("quality") or not any(i in r["quality"] for i in ids):
+        if not r.get("quality") or not any(i in r["quality"] for i in every):
             continue
         before = orjson.loads(r["quality"])
-        after = _scrub_quality(orjson.loads(r["quality"]), r["entity"], ids)
+        after = _scrub_quality(orjson.loads(r["quality"]), r["entity"], items)
         if after != before:
             r["quality"] = orjson.dumps(after).decode()
             touched.append(r)

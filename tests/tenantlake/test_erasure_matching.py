@@ -211,9 +211,22 @@ SCRUBBED["result"]["results"][0]["result"].update(
 
 
 def test_audit_results_lose_the_values_of_the_consumers_items_and_nothing_that_merely_equals_one():
-    assert _scrub_quality(json.loads(json.dumps(QUALITY)), "Debt", {"d-1"}) == SCRUBBED
+    assert _scrub_quality(json.loads(json.dumps(QUALITY)), "Debt", {"Debt": {"d-1"}}) == SCRUBBED
     # a value_set is the suite's, never a consumer's, whatever it holds
-    assert _scrub_quality(json.loads(json.dumps(QUALITY)), "Debt", {"CREDIT_CARD"}) == QUALITY
+    assert _scrub_quality(json.loads(json.dumps(QUALITY)), "Debt", {"Debt": {"CREDIT_CARD"}}) == QUALITY
+    assert _scrub_quality(json.loads(json.dumps(QUALITY)), "Debt", {"Plan": {"d-1"}}) == QUALITY  # not a Plan check
+
+
+def test_a_reference_check_loses_the_ids_of_the_consumers_items_it_refers_to():
+    """A payment whose plan was not published yet lists the plan's id: the erased consumer's plan."""
+    payment = {"failed": [], "warned": ["expect_column_values_to_reference_published(plan_id): 2"], "quarantined": 0,
+               "result": {"success": True, "results": [{
+                   "success": False,
+                   "expectation_config": {"type": "expect_column_values_to_reference_published",
+                                          "kwargs": {"column": "plan_id", "entity": "Plan"}, "meta": {"severity": "warn"}},
+                   "result": {"unexpected_count": 2, "partial_unexpected_list": ["p-1", "p-9"]}}]}}
+    scrubbed = _scrub_quality(json.loads(json.dumps(payment)), "Payment", {"Plan": {"p-1"}, "Payment": {"pay-1"}})
+    assert scrubbed["result"]["results"][0]["result"]["partial_unexpected_list"] == ["[erased]", "p-9"]
 
 
 def test_the_batch_log_is_rewritten_only_where_it_held_a_value_of_theirs(tmp_path):
