@@ -126,7 +126,8 @@ def request_export(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_own
         if e.response.get("Error", {}).get("Code") != "PointInTimeRecoveryUnavailableException":
             raise
         raise ExportFailed(f"{args['TableArn']}: point-in-time recovery is off, and exports need it: turn it on "
-                           f"(UpdateContinuousBackups; `tenantlake onboard --check` checks every table)") from None
+                           f"(UpdateContinuousBackups; `tenantlake onboard --tenant {tenant.tenant_id} --check` "
+                           f"checks every table of the tenant)") from None
 
 
 def request_once(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_owner: str, ledger) -> str:

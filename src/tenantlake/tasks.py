@@ -287,7 +287,8 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
             message = "; ".join(f"{t} {self.entity}: {s['error']}" for t, s in sorted(failed.items()))
             if any(s.get("heals") for s in failed.values()):
                 raise RuntimeError(f"{len(failed)} tenant table(s) failed, some may heal on retry: {message}")
-            raise AirflowFailException(f"{len(failed)} tenant table(s) failed (the others published): {message}")
+            raise AirflowFailException(f"{len(failed)} tenant table(s) failed ({len(by_tenant) - len(failed)} other(s) "
+                                       f"went through): {message}")
         return {"tables": len(by_tenant), "rows": sum(s["rows"] for s in by_tenant.values())}
 
 
@@ -403,7 +404,9 @@ def report(shards: list[dict], run_id: str | None = None) -> dict:
     runtime.state.put(f"{run_key(run_id)}/summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     prune_runs(runtime.state, datetime.now(UTC) - timedelta(days=RUN_RETENTION_DAYS))
     if failed:
-        raise RuntimeError(f"{len(failed)} tenant table(s) failed (the others published): {', '.join(failed[:20])}")
+        done = sum(t["tables"] for t in per_tenant.values())
+        raise RuntimeError(f"{len(failed)} tenant table(s) failed ({done} other(s) went through): "
+                           f"{', '.join(failed[:20])}")
     return {"tenants": len(per_tenant), "failed": 0}
 
 

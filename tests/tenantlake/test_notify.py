@@ -33,7 +33,7 @@ def _shard_context(tenants, entity, message, label=None):
 
 def test_a_shard_failure_names_the_failed_tenants_and_the_table():
     ctx = _shard_context(["agency-002", "agency-003", "agency-004"], "Debt",
-                         "1 tenant table(s) failed (the others published): agency-003 Debt: ExportError: "
+                         "1 tenant table(s) failed (2 other(s) went through): agency-003 Debt: ExportError: "
                          "data/x.json.gz: MD5 mismatch", "agency-002 .. agency-004 (3 tenants) / Debt")
     alert = alert_from_context(ctx)
     assert alert.tables == (("agency-003", "Debt"),)  # named by the exception; its shard-mates published

@@ -44,10 +44,18 @@ def shard(tmp_path, monkeypatch, registry):
 def test_a_failure_that_cannot_heal_fails_at_once_and_names_the_tenant(shard):
     run, state = shard
     denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
-    with pytest.raises(AirflowFailException, match="agency-002 Debt: ClientError"):
+    with pytest.raises(AirflowFailException, match=r"1 tenant table\(s\) failed \(1 other\(s\) went through\): "
+                                                   r"agency-002 Debt: ClientError"):
         run({"agency-002": denied})
     (summary,) = [orjson.loads(state.get(k)) for k in state.list("_state/runs/")]
     assert summary["tables"]["agency-001"]["error"] is None and "AccessDenied" in summary["tables"]["agency-002"]["error"]
+
+
+def test_a_shard_where_every_table_failed_does_not_say_the_others_went_through(shard):
+    run, _ = shard
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
+    with pytest.raises(AirflowFailException, match=r"2 tenant table\(s\) failed \(0 other\(s\) went through\)"):
+        run({"agency-001": denied, "agency-002": denied})
 
 
 def test_a_failure_that_can_heal_is_left_to_the_retry(shard):
