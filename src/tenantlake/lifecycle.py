@@ -115,7 +115,7 @@ class _Theirs:
         self.consumer_id, self.fields = consumer_id, _consumer_fields(entity)
         self.item_ids = set(item_ids) - {""}
         forms = {consumer_id} | self.item_ids
-        self.tokens = {t for i in [consumer_id] for t in (orjson.dumps(i), json.dumps(i).encode())}
+        self.tokens = {orjson.dumps(consumer_id), json.dumps(consumer_id).encode()}  # as a whole JSON string
         # a file that holds none of these bytes cannot hold a line of theirs (any JSON spelling)
         self.needles = {n for i in forms for n in (i.encode(), orjson.dumps(i)[1:-1], json.dumps(i).encode()[1:-1])}
 

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from tenantlake.settings import Settings
 
 # DuckDB's own default is 80% of the machine: an Airflow worker shares it. 768MB holds the load and
-# refresh at ~0.96 GiB peak for 1M items and ~1.04 GiB for 4M (1GB: 0.97 and 1.3 GiB; unbounded 2.6
-# GiB at 4M), no slower in the same runs; 512MB ran a 4M refresh out of memory in one run of two
-# (benchmarks/pipeline_end_to_end.py).
+# refresh at ~0.65 GiB peak for 1M items and ~1.0 GiB for 4M, the 4M load at the bound (1GB let 4M
+# reach 1.3 GiB; unbounded 2.6 GiB), no slower in the same runs; 512MB ran a 4M refresh out of
+# memory in one run of two (benchmarks/pipeline_end_to_end.py).
 DUCKDB_MEMORY = "768MB"
 
 

@@ -34,7 +34,7 @@ from tenantlake.lake.catalog import Lake
 from tenantlake.lake.files import Placer
 from tenantlake.lake.publish import summary
 from tenantlake.lake.read import scan
-from tenantlake.privacy import ProtectedColumn, protected_columns
+from tenantlake.privacy import ProtectedColumn, protect, protected_columns
 
 
 def _fill(table: pa.Table, attrs: list[Attribute]) -> pa.Table | None:
@@ -90,8 +90,6 @@ def _fill_protected(rows: pa.Table, entity, missing: list[ProtectedColumn], raw:
     for c in missing:
         array = taken[c.source]
         if c.rule != "keep":  # coarsened exactly as ingest would: through the same projection
-            from tenantlake.privacy import protect
-
             probe = pa.table({"tenant_id": rows["tenant_id"], c.source: array, "_event_ts": rows["_event_ts"]})
             array = protect(probe.append_column("_op", pa.nulls(len(probe), pa.string())), entity,
                             lambda t: b"")[c.name]

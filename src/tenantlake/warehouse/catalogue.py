@@ -270,7 +270,7 @@ META_DOCS = {  # the lake's own columns, as every entity table carries them
     CONSUMER_KEY: "The consumer's keyed pseudonym (an HMAC of the agency's consumer id with the agency's "
                   "own key): joins a consumer's rows across tables, never to a person.",
     "_extra": "Attributes the contract does not declare, as DynamoDB JSON nested as in the item (kept "
-              "whole; the source of a column promoted later).",
+              "whole, in the raw zone only: unclassified; the source of a column promoted later).",
     "_op": "What the row records: snapshot (a full export's image), insert, modify or remove.",
     "_event_ts": "When the change happened (UTC): a full export's time, or the item's change time.",
     "_sequence": "The stream record's sequence number (zero-padded), when the row came from a stream.",
