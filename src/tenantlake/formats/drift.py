@@ -4,8 +4,9 @@ An observation is keyed by (path, type, what):
   path  the attribute path: "riskScore", "bureau.history"; a list's elements are "[]", so a new
         field in any element of `concessions` is "concessions[].waived"
   type  the DynamoDB type sent ("N", "L", "M" ...); for a coercion, "sent->declared" ("S->N")
-  what  new_attribute (top level) | new_field (inside a declared map or list element) | coerced |
-        truncated (a timestamp sent finer than the microseconds the lake and Redshift hold: "S")
+  what  new_attribute (top level) | new_field (inside a declared map or list element) | new_shape (a
+        list element of another shape than declared: an S among maps) | coerced | truncated (a
+        timestamp sent finer than the microseconds the lake and Redshift hold: "S")
 
 Only the root of an undeclared part is an observation (a new map's own fields are not). A row
 counts once per key however many list elements carry it. Rows the decoder quarantines are not
@@ -17,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-NEW_ATTRIBUTE, NEW_FIELD, COERCED, TRUNCATED = "new_attribute", "new_field", "coerced", "truncated"
+NEW_ATTRIBUTE, NEW_FIELD, NEW_SHAPE = "new_attribute", "new_field", "new_shape"
+COERCED, TRUNCATED = "coerced", "truncated"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from tenantlake.contracts import SHAPES, Entity
-from tenantlake.formats.attributes import BadValue
+from tenantlake.formats.attributes import BadValue, number
 from tenantlake.formats.columnar import (
     Columns,
     Extras,
@@ -35,7 +35,15 @@ from tenantlake.formats.columnar import (
     temporal_rows,
 )
 from tenantlake.formats.drift import Drift, DriftTally, merge_drift
-from tenantlake.formats.rows import QUARANTINE_SCHEMA, TENANT_FIELDS, TYPE_KEY, change_row, image_row, lake_schema
+from tenantlake.formats.rows import (
+    QUARANTINE_SCHEMA,
+    TENANT_FIELDS,
+    TYPE_KEY,
+    change_row,
+    image_row,
+    integer,
+    lake_schema,
+)
 
 SCALAR = {"S": pa.string(), "N": pa.string(), "BOOL": pa.bool_(), "SS": pa.list_(pa.string())}
 BLOCK = 4 << 20  # pyarrow's parse block; a longer line gets a larger block, never the slow path
@@ -102,9 +110,9 @@ def _line_row(entity: Entity | None, doc, src: Source) -> tuple[dict, list]:
     meta = doc.get("Metadata")
     ts = meta.get("WriteTimestampMicros") if isinstance(meta, dict) else None
     ts = ts.get("N") if isinstance(ts, dict) else ts  # typed in the readings seen; bare accepted
-    try:
-        ts = int(ts)
-    except (TypeError, ValueError):
+    try:  # N text in any form DynamoDB writes ("1.795158061E+15" too), as the bulk path reads it
+        ts = ts if isinstance(ts, int) and not isinstance(ts, bool) else integer(number(ts))
+    except (BadValue, TypeError):
         raise BadValue("missing_timestamp", f"WriteTimestampMicros is {str(ts)[:30]!r}") from None
     old, new = doc.get("OldImage"), doc.get("NewImage")
     image = new if new is not None else old

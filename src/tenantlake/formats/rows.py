@@ -9,7 +9,9 @@ Drift policy as the decoder applies it (tenantlake.contracts states it for every
     item: a new top-level attribute under its name, a new field of a declared map inside that
     map ({"bureau": {"M": {"history": {"L": [...]}}}}). A declared list of maps keeps one entry per
     element, {"M": {}} where an element has nothing undeclared, so positions survive:
-    {"concessions": {"L": [{"M": {}}, {"M": {"waived": {"BOOL": true}}}]}}. Text is canonical
+    {"concessions": {"L": [{"M": {}}, {"M": {"waived": {"BOOL": true}}}]}}. An element of another
+    shape than the declared one (an S among maps) is null in the column and kept whole at its
+    position: {"concessions": {"L": [{"M": {}}, {"S": "waived fee"}]}}. Text is canonical
     (keys sorted at every level, no spaces); null when nothing is undeclared. Merging `_extra` into
     the declared attributes (maps key by key, lists position by position) gives the item's values
     back; the DynamoDB type a coerced value was sent as, and digits of a second past microseconds,
@@ -17,7 +19,8 @@ Drift policy as the decoder applies it (tenantlake.contracts states it for every
     fields are all absent: the line as sent is the only byte-exact record.
   * A declared N sent as S holding number text, or a declared S sent as N, is coerced when the
     value fits the column exactly (the N text as sent becomes the string), and recorded as drift
-    of type "S->N" / "N->S"; anything else of the wrong type is `type_mismatch`, naming the path
+    of type "S->N" / "N->S"; so is a declared SS sent as an L of distinct S ("L->SS", order as
+    sent); anything else of the wrong type is `type_mismatch`, naming the path
     and both types. Enum values are not judged here (the quality suite does).
   * A timestamp finer than microseconds is cut to them, recorded as "truncated" when a digit cut
     is not 0.
@@ -38,7 +41,7 @@ import pyarrow as pa
 
 from tenantlake.contracts import SHAPES, Entity
 from tenantlake.formats.attributes import DECODERS, NUMBER, BadValue, envelope, number, plain_json, value
-from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, TRUNCATED
+from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, NEW_SHAPE, TRUNCATED
 
 # An item attribute naming its own tenant; if present it must agree with the registry's tenant.
 TENANT_FIELDS = ("tenantId", "tenant_id", "agencyId")
@@ -183,6 +186,13 @@ class _Image:
         if kind == "json":
             return dumps(decoded)
         want, coerced = TYPE_KEY[kind], None
+        if (key, want) == ("L", "SS"):  # an app that writes its set as a list (Amplify writes L)
+            if not v or not all(isinstance(x, dict) and list(x) == ["S"] for x in v) or \
+                    len({x["S"] for x in v}) != len(v):
+                raise BadValue("type_mismatch", f"attribute {path!r}: expected SS, got an L that is not a set "
+                                                "of strings (an element that is not S, a duplicate, or none)")
+            self.drift.append((dpath, "L->SS", COERCED))
+            return [x["S"] for x in v]
         if key != want:
             if (key, want) not in (("S", "N"), ("N", "S")) or key == "S" and not NUMBER.fullmatch(v):
                 raise BadValue("type_mismatch", f"attribute {path!r}: expected {want}, got {_sent(key, v)}")
@@ -232,11 +242,25 @@ class _Image:
             return out, ({"M": extra} if extra else None)
         if not isinstance(v, list):
             raise BadValue("type_mismatch", f"attribute {path!r}: L must be a JSON array")
-        pairs = [self.shaped(x, t.value_type, f"{path}[{i}]", f"{dpath}[]", depth + 1) for i, x in enumerate(v)]
+        pairs = [self.element(x, t.value_type, f"{path}[{i}]", f"{dpath}[]", depth + 1) for i, x in enumerate(v)]
         if all(x is None for _, x in pairs):
             return [val for val, _ in pairs], None
         # one entry per element, so that merging back is positional and exact
         return [val for val, _ in pairs], {"L": [x if x is not None else {"M": {}} for _, x in pairs]}
+
+
+    def element(self, av, t: pa.DataType, path: str, dpath: str, depth: int):
+        """One element of a declared list. An element of another shape than the declared one (an S
+        among maps, a map among strings) is a new shape: null in the column, kept whole in `_extra`
+        at its position. A scalar of another scalar type is a type change, judged as anywhere."""
+        try:
+            return self.shaped(av, t, path, dpath, depth)
+        except BadValue as e:
+            want = "M" if pa.types.is_struct(t) else "L" if pa.types.is_list(t) else None
+            sent = next(iter(av)) if isinstance(av, dict) and len(av) == 1 else None
+            if e.code != "type_mismatch" or sent is None or sent == want or want is None and sent not in ("M", "L"):
+                raise
+        return None, self.undeclared(av, path, dpath, depth, NEW_SHAPE)
 
 
 def attribute_value(kind: str, t: pa.DataType, av, name: str) -> tuple[object, object]:

@@ -49,7 +49,8 @@ def precise_lines(monkeypatch):
 
 
 def change(new=None, old=None, keys=None, ts=AT):
-    doc = {"Metadata": {"WriteTimestampMicros": {"N": str(ts)}}, "Keys": keys if keys is not None else {"id": (new or old)["id"]}}
+    stamp = {"N": str(ts)} if isinstance(ts, int | str) else ts  # a float: sent as a bare JSON number
+    doc = {"Metadata": {"WriteTimestampMicros": stamp}, "Keys": keys if keys is not None else {"id": (new or old)["id"]}}
     if new is not None:
         doc["NewImage"] = new
     if old is not None:
@@ -88,6 +89,29 @@ def test_a_new_field_in_one_element_of_a_declared_list_keeps_its_position():
     assert row["_extra"] == '{"concessions":{"L":[{"M":{}},{"M":{}},{"M":{"waived":{"BOOL":true}}}]}}'
     assert row["concessions"] == [{"creditorName": "CHASE", "newApr": Decimal("8.5000")}, None,
                                   {"creditorName": "CITI", "newApr": Decimal("9.9000")}]
+
+
+def test_an_element_of_another_shape_in_a_declared_list_is_published_and_kept_at_its_position():
+    """A newer app puts a note among the concessions (maps): the row is published, the note is null
+    in the column and kept whole in `_extra` at its position (an agency's found defect: all such
+    plans were quarantined as type_mismatch)."""
+    concessions = {"L": [{"M": {"creditorName": {"S": "CHASE"}, "newApr": {"N": "8.5"}}},
+                         {"S": "waived fee"}, {"L": [{"N": "5"}]}]}
+    d = both(line(plan(1, concessions=concessions)) + line(plan(2, concessions={"L": [{"N": "1"}]})), "Plan")
+    assert d.quarantine.num_rows == 0
+    assert d.rows["concessions"].to_pylist() == [[{"creditorName": "CHASE", "newApr": Decimal("8.5000")}, None, None],
+                                                 [None]]
+    assert d.rows["_extra"].to_pylist() == ['{"concessions":{"L":[{"M":{}},{"S":"waived fee"},{"L":[{"N":"5"}]}]}}',
+                                            '{"concessions":{"L":[{"N":"1"}]}}']
+    assert [(x.path, x.type, x.what, x.rows) for x in d.drift] == [
+        ("concessions[]", "L", "new_shape", 1), ("concessions[]", "N", "new_shape", 1),
+        ("concessions[]", "S", "new_shape", 1)]
+
+
+def test_a_broken_element_of_another_shape_keeps_its_own_reason():
+    d = both(line(plan(1, concessions={"L": [{"N": "1x"}]})), "Plan")
+    assert [(q["_reason"], q["_detail"][:40]) for q in d.quarantine.to_pylist()] == [
+        ("n_invalid", "attribute 'concessions[0]': '1x' is not ")]
 
 
 def test_every_dynamodb_type_and_awkward_text_survive_in_extra():
@@ -145,6 +169,7 @@ LOSSLESS = [
                                          {"M": {"creditorName": {"S": "B"}, "waived": {"BOOL": True},
                                                 "terms": {"M": {"months": {"N": "6"}}}}}]},
                   pausedUntil={"S": "2027-01-01"})),
+    ("Plan-new-shape", plan(3, concessions={"L": [{"S": "waived fee"}, {"M": {"newApr": {"N": "7"}}}]})),
     ("Consumer", {"id": {"S": "c-9"}, "status": {"S": "ON_HOLD"}, "firstName": {"S": "Zoë"},
                   "preferredLanguage": {"S": "es"}, "consents": {"L": [{"M": {"kind": {"S": "sms"}}}]}}),
 ]
@@ -152,6 +177,7 @@ LOSSLESS = [
 
 @pytest.mark.parametrize(("name", "item"), LOSSLESS, ids=[n for n, _ in LOSSLESS])
 def test_merging_extra_into_the_declared_attributes_gives_the_item_back(name, item):
+    name = name.split("-")[0]
     (row,) = both(line(item), name).rows.to_pylist()
     contract = entity(name)
     declared = {a.name: _plain(row[a.column]) for a in contract.attributes if row[a.column] is not None}
@@ -201,6 +227,7 @@ def test_drift_of_many_slices_merges():
     ("Debt", {"balance": {"S": "1e3"}}, "balance", Decimal("1000.00"), ("balance", "S->N")),
     ("Debt", {"delinquencyDays": {"S": "30"}}, "delinquency_days", 30, ("delinquencyDays", "S->N")),
     ("Debt", {"creditorName": {"N": "42.10"}}, "creditor_name", "42.10", ("creditorName", "N->S")),
+    ("Debt", {"tags": {"L": [{"S": "medical"}, {"S": "joint"}]}}, "tags", ["medical", "joint"], ("tags", "L->SS")),
     ("Debt", {"bureau": {"M": {"tradeline": {"M": {"highCredit": {"S": "2000.5"}}}}}}, "bureau",
      {"name": None, "pulledAt": None, "tradeline": {"opened": None, "highCredit": Decimal("2000.50")}},
      ("bureau.tradeline.highCredit", "S->N")),
@@ -233,7 +260,9 @@ def test_a_timestamp_finer_than_microseconds_is_published_cut_to_them_and_record
     ({"apr": {"BOOL": False}}, "attribute 'apr': expected N, got BOOL false"),
     ({"createdAt": {"N": "1790000000000"}}, "attribute 'createdAt': expected S, got N '1790000000000' ("),
     ({"tags": {"S": "medical"}}, "attribute 'tags': expected SS, got S 'medical'"),
-    ({"tags": {"L": [{"S": "medical"}]}}, "attribute 'tags': expected SS, got L"),
+    ({"tags": {"L": [{"S": "medical"}, {"S": "medical"}]}}, "attribute 'tags': expected SS, got an L that is not a set"),
+    ({"tags": {"L": [{"S": "medical"}, {"N": "1"}]}}, "attribute 'tags': expected SS, got an L that is not a set"),
+    ({"tags": {"L": []}}, "attribute 'tags': expected SS, got an L that is not a set"),
     ({"bureau": {"L": []}}, "attribute 'bureau': expected M, got L"),
     ({"bureau": {"M": {"tradeline": {"S": "2019"}}}}, "attribute 'bureau.tradeline': expected M, got S '2019'"),
     ({"bureau": {"M": {"name": {"SS": ["TU"]}}}}, "attribute 'bureau.name': expected S, got SS"),
@@ -287,6 +316,17 @@ def test_a_change_line_whose_keys_are_dirty_or_disagree_with_its_image_is_quaran
     d = both(change(debt(5)) + doc, src=INCR)
     assert d.rows["id"].to_pylist() == ["d-5"]
     assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, reason)]
+
+
+def test_a_write_time_in_any_form_of_dynamodb_number_text_is_read_exactly():
+    """WriteTimestampMicros is N text; "1.795158061E+15" is the same integer (it was quarantined as
+    missing_timestamp); a fraction or a JSON float is not a time in microseconds."""
+    text = (change(debt(1), ts="1.795158061E+15") + change(debt(2), ts="17951580610000.01e2")
+            + change(debt(3), ts="1.5") + change(debt(4), ts=1.5e15))
+    d = both(text, src=INCR)
+    assert [(r["id"], r["_event_ts"]) for r in d.rows.to_pylist()] == [
+        ("d-1", datetime(2026, 11, 20, 7, 1, 1, tzinfo=UTC)), ("d-2", datetime(2026, 11, 20, 7, 1, 1, 1, tzinfo=UTC))]
+    assert [q["_reason"] for q in d.quarantine.to_pylist()] == ["missing_timestamp"] * 2
 
 
 @pytest.mark.parametrize("bad", [{"balance": {"N": "abc"}}, {"createdAt": {"S": "2026-13-45"}},
