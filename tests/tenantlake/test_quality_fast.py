@@ -36,7 +36,7 @@ DATES = [None, date(1899, 12, 31), date(1900, 1, 1), date(1985, 6, 1),
          *(t.date() + timedelta(days=d) for t in LIMITS for d in (0, 1))]
 MONEY = [None, "-0.01", "0", "0.01", "12.34", "1000000", "1000000.01", "100000000", "100000000.01"]
 RATES = [None, "-0.0001", "0", "19.99", "100", "100.0001"]
-INTS = [None, -1, 0, 1, 5, 20, 21, 120, 121, 3650, 3651]
+INTS = [None, -1, 0, 1, 5, 20, 21, 120, 121, 3650, 3651, 2**53 + 1, 2**63 - 1, -2**63]  # past 2**53: floats round
 TEXT = {  # per column: what its checks are about, and near misses
     "state": ["NY", "zz", "NY\n", "N", "NYC", "ÀB", ""],
     "postal_code": ["12345", "12345\n", "1234", "123456", "١٢٣٤٥", " 12345"],

@@ -269,8 +269,10 @@ class _Rows:
         return self._view(("obj", col), lambda: self.table[col].to_numpy())
 
     def numbers(self, col: str) -> np.ndarray:
-        """float64, as gx.frame casts decimals and pandas promotes ints against a float bound."""
-        return self._view(("num", col), lambda: pc.cast(self.table[col], pa.float64()).to_numpy())
+        """float64, as gx.frame casts decimals and pandas promotes ints against a float bound (an int
+        past 2**53 rounds there as it does in pandas; a safe cast would refuse it)."""
+        unsafe = pa.types.is_integer(self.type(col))
+        return self._view(("num", col), lambda: pc.cast(self.table[col], pa.float64(), safe=not unsafe).to_numpy())
 
     def exact(self, col: str) -> np.ndarray:
         """Timestamps as microseconds, dates as days: exact integers (nulls are masked apart)."""
@@ -308,7 +310,7 @@ class _Shown:
             raw = rows.numbers(col)[idx]
             self.keys = self.shown = raw.tolist()
             if t == pa.int64():  # int64 in pandas unless the batch holds a null: then float64
-                self.ints = raw.astype(np.int64).tolist()
+                self.ints = pc.fill_null(rows.table[col], 0).to_numpy()[idx].tolist()  # exact past 2**53
                 self.floats = rows.batch_has_null(col)
         elif fam == "timestamp" and numpy:  # datetime64[us], no zone
             micros = rows.exact(col)[idx]
