@@ -43,7 +43,7 @@ from tenantlake.contracts import ENTITIES
 from tenantlake.formats.drift import merge_drift
 from tenantlake.formats.duplicates import duplicated, resolve_duplicates, row_digests
 from tenantlake.formats.dynamodb_json import WRONG_EXPORT_TYPE, Decoded, Source, decode_file
-from tenantlake.formats.ion import decode_ion
+from tenantlake.formats.ion import decode_ion, ion_item
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
 from tenantlake.formats.streams import decode_stream, split_records
@@ -225,11 +225,11 @@ def _quarantine_rows(decoder_rows: pa.Table, consumer: tuple[str, str] | None) -
 
 
 def item_of(raw: bytes | None) -> dict:
-    """The item inside a quarantined line, as far as it can be read (any envelope)."""
+    """The item inside a quarantined line, as far as it can be read (any envelope, JSON or Ion)."""
     try:
         doc = orjson.loads(raw or b"")
     except orjson.JSONDecodeError:
-        return {}
+        return (ion_item(raw) or {}) if raw else {}
     if not isinstance(doc, dict):
         return {}
     for path in (("Item",), ("NewImage",), ("OldImage",), ("Keys",), ("dynamodb", "NewImage"),

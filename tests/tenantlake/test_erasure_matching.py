@@ -244,3 +244,19 @@ def test_the_batch_log_is_rewritten_only_where_it_held_a_value_of_theirs(tmp_pat
     assert json.loads(after["Debt"]["quality"]) == SCRUBBED
     assert json.loads(after["Plan"]["quality"]) == QUALITY
     assert after["Debt"]["drift"] == after["Plan"]["drift"] == '[{"path":"d-1","type":"S","what":"new_attribute"}]'
+
+
+def test_an_ion_line_is_read_for_whose_item_it_is():
+    """ION exports' quarantined lines carry their item and consumer ids too (they came out null),
+    and an erasure matches an ION line by its fields, not only by a quoted id in its text."""
+    from tenantlake.ingest import item_of
+    from tenantlake.lifecycle import _Theirs
+
+    ion = b'$ion_1_0 {Item:{id:"d-7",consumerId:"c-12",balance:12.50,tags:$dynamodb_SS::["a"]}}'
+    assert item_of(ion) == {"id": {"S": "d-7"}, "consumerId": {"S": "c-12"}, "balance": {"N": "12.50"},
+                            "tags": {"SS": ["a"]}}
+    assert item_of(b"{Item:{id:") == {} and item_of(b"") == {}
+    assert _Theirs("Debt", "c-12").line(ion)
+    assert not _Theirs("Debt", "c-1").line(ion)
+    payment = b'$ion_1_0 {Item:{id:\'pay-1\',debtId:"d-7",amount:5}}'  # no consumer field: by its debt
+    assert _Theirs("Payment", "c-12", {"pay-1"}).line(payment) and not _Theirs("Payment", "c-12").line(payment)

@@ -29,8 +29,10 @@ def typed(v) -> dict:
         return {"BOOL": bool(v)}
     if t in (IonType.INT, IonType.DECIMAL):
         return {"N": str(v)}
-    if t in (IonType.STRING, IonType.SYMBOL):
+    if t is IonType.STRING:
         return {"S": str(v)}
+    if t is IonType.SYMBOL:  # its text (str() of a symbol is its repr)
+        return {"S": v.text}
     if t is IonType.BLOB:
         return {"B": base64.b64encode(bytes(v)).decode()}
     if t is IonType.LIST:
@@ -48,12 +50,27 @@ def typed(v) -> dict:
     raise BadValue("unknown_type", f"Ion {t.name.lower()} has no DynamoDB type")
 
 
+def _ion_line(raw: bytes) -> bytes:
+    line = raw.strip()
+    return line[len(b"$ion_1_0"):].strip() if line.startswith(b"$ion_1_0") else line
+
+
+def ion_item(raw: bytes) -> dict | None:
+    """The item of one ION export line as DynamoDB JSON typed values, or None when the line is not
+    one that reads (whose item a quarantined line is, and erasure, read it this way)."""
+    try:
+        values = simpleion.loads(_ion_line(raw).decode("utf-8"), single_value=False)
+        item = values[0]["Item"] if len(values) == 1 and values[0].ion_type is IonType.STRUCT else None
+        return {k: typed(x) for k, x in item.items()} if item is not None and item.ion_type is IonType.STRUCT \
+            else None
+    except Exception:  # noqa: BLE001 - the Ion parser raises bare exceptions of many kinds
+        return None
+
+
 def decode_ion(text: bytes, entity: Entity | None, src: Source, first_line: int = 1) -> Decoded:
     rows, bad, lines, tally = [], [], 0, DriftTally()
     for n, raw in enumerate(text.split(b"\n"), first_line):
-        line = raw.strip()
-        if line.startswith(b"$ion_1_0"):
-            line = line[len(b"$ion_1_0"):].strip()
+        line = _ion_line(raw)
         if not line:
             continue
         lines += 1
