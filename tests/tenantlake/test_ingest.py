@@ -129,6 +129,25 @@ def test_convert_never_prints_a_traceback_for_a_bad_export(tmp_path, capsys, reg
     assert code == 2 and "Traceback" not in err and "MD5" in err
 
 
+def test_convert_reads_an_incremental_export_from_its_own_folder(tmp_path, capsys, registry):
+    """AWS keeps an incremental export's data in the shared AWSDynamoDB/data/ folder, beside the
+    export's folder: convert given the export's folder finds it there (it said 'missing')."""
+    change = {"Metadata": {"WriteTimestampMicros": {"N": "1793491300000000"}}, "Keys": {"id": {"S": "d-1"}},
+              "NewImage": debt(1)}
+    store = write_export(tmp_path / "landing", [json.dumps(change).encode() + b"\n"], kind="INCREMENTAL_EXPORT")
+    folder = store.root / SUMMARY.rsplit("/", 1)[0]
+    shared = folder.parent / "data" / "file0.json.gz"
+    shared.parent.mkdir()
+    (folder / "data" / "file0.json.gz").rename(shared)
+    (folder / "data").rmdir()
+    manifest = folder / "manifest-files.json"
+    manifest.write_bytes(manifest.read_bytes().replace(f"{folder.name}/data/".encode(), b"data/"))
+    code = cli.main(["convert", "--export-dir", str(folder), "--tenant", "agency-001", "--entity", "Debt",
+                     "--out", str(tmp_path / "out")])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and [(b["kind"], b["rows"]) for b in out["batches"]] == [("INCREMENTAL_EXPORT", 1)]
+
+
 def test_a_shard_of_two_tenants_is_one_commit_per_zone(tmp_path, lake, registry):
     stores = [write_export(tmp_path / f"landing{n}", [line(debt(n))]) for n in (1, 2)]
     with Ingest(lake, "Debt", "t", lambda t: KEY) as session:

@@ -170,7 +170,9 @@ def stream_slices(store: Store, f: DataFile) -> Iterator[tuple[int, bytes]]:
     Text is inflated a slice's worth at a time and each slice is copied once, when its pieces are
     joined (it is the bulk of the bytes a worker handles: re-copying it cost ~5% of a decode)."""
     if not store.exists(f.path):
-        raise ExportError(f"{f.key}: listed in the manifest but missing")
+        hint = " (an incremental export's data sit in the shared AWSDynamoDB/data/ folder beside the export's " \
+               "folder: read the folder that holds AWSDynamoDB/)" if "/AWSDynamoDB/data/" in f"/{f.key}" else ""
+        raise ExportError(f"{f.key}: listed in the manifest but missing{hint}")
     md5 = hashlib.md5()
     inflate = _Gunzip()
     parts: list[bytes] = []  # inflated text not yet yielded
