@@ -2,7 +2,7 @@
 
 The warehouse is chosen at run time: TENANTLAKE_WAREHOUSE = duckdb (the embedded default, a file
 at $TENANTLAKE_HOME/warehouse.duckdb, whose memory TENANTLAKE_WAREHOUSE_MEMORY bounds, default
-768MB: past it DuckDB spills to disk) or redshift (the Airflow connection in
+384MB: past it DuckDB spills to disk) or redshift (the Airflow connection in
 TENANTLAKE_REDSHIFT_CONN, default redshift_default, and TENANTLAKE_COPY_ROLE for COPY).
 
 The steps, each one function (a DAG may run them as one task or as visible steps):
@@ -19,11 +19,15 @@ from contextlib import contextmanager
 
 from tenantlake.settings import Settings
 
-# DuckDB's own default is 80% of the machine: an Airflow worker shares it. 768MB holds the load and
-# refresh at ~0.65 GiB peak for 1M items and ~1.0 GiB for 4M, the 4M load at the bound (1GB let 4M
-# reach 1.3 GiB; unbounded 2.6 GiB), no slower in the same runs; 512MB ran a 4M refresh out of
-# memory in one run of two (benchmarks/pipeline_end_to_end.py).
-DUCKDB_MEMORY = "768MB"
+# DuckDB's own default is 80% of the machine: an Airflow worker shares it. The bound is what keeps
+# memory flat as the data grow (benchmarks/pipeline_end_to_end.py, one machine, same files):
+#   bound   1M items: peak, load    4M items: peak, load
+#   768MB   ~650 MiB               1,035 MiB (the 4M load at the bound), 32.6 s
+#   512MB    636 MiB, 9.9 s          785 MiB, 31.1 s
+#   384MB    621 MiB, 9.8 s          672 MiB, 31.5 s   <- +8% from 1M to 4M, no slower
+#   256MB                            546 MiB, 38.7 s   (spills: slower; it still ran, so 384MB has room)
+# (An older refresh ran out of memory at 512MB; the present one narrows a first refresh to nothing.)
+DUCKDB_MEMORY = "384MB"
 
 
 def open_warehouse(settings: Settings, manifests=None, lake=None):

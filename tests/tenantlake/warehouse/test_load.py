@@ -159,7 +159,7 @@ def test_the_embedded_warehouse_memory_is_bounded_by_a_setting(tmp_path, monkeyp
     settings = Settings("local", str(tmp_path), str(tmp_path / "landing"), str(tmp_path / "lake"), "aws_default")
     limit = "SELECT current_setting('memory_limit') AS m"
     w = open_warehouse(settings)
-    assert DUCKDB_MEMORY == "768MB" and w.query(limit)[0]["m"] == "732.4 MiB"  # DuckDB shows MB in MiB
+    assert DUCKDB_MEMORY == "384MB" and w.query(limit)[0]["m"] == "366.2 MiB"  # DuckDB shows MB in MiB
     w.close()
     monkeypatch.setenv("TENANTLAKE_WAREHOUSE_MEMORY", "512MB")
     w = open_warehouse(settings)
