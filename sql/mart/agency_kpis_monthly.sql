@@ -3,6 +3,7 @@
 WITH months AS (
     SELECT tenant_id, CAST(DATE_TRUNC('month', created_at) AS DATE) AS month FROM core.current_consumer
     UNION SELECT tenant_id, CAST(DATE_TRUNC('month', submitted_at) AS DATE) FROM core.current_application WHERE submitted_at IS NOT NULL
+    UNION SELECT tenant_id, CAST(DATE_TRUNC('month', decided_at) AS DATE) FROM core.fact_application WHERE decided_at IS NOT NULL
     UNION SELECT tenant_id, paid_month FROM core.fact_payment WHERE paid_month IS NOT NULL
 ), consumers AS (
     SELECT tenant_id, CAST(DATE_TRUNC('month', created_at) AS DATE) AS month, COUNT(*) AS new_consumers

@@ -94,3 +94,20 @@ def test_a_mart_that_disagrees_with_core_fails_the_checks(fresh, lake, registry)
         "mart.creditor_exposure: fleet exposure equals core's live debts: fleet: 110.00 in the mart, 112.00 in core"]
     assert f"mart.agency_snapshot: debt balance equals core's live debts: {B}: 5.01 in the mart, 5.00 in core" \
         in w.check([B])
+
+
+def test_an_approval_alone_in_its_month_is_counted_in_that_month(fresh, lake, registry):
+    """An application submitted in September and approved in October, with nothing else in October:
+    the approval has its own month (it was counted in no month, found by an independent fleet
+    test), and the mart's approvals reconcile with core's."""
+    batches = [lake.publish(A, "Consumer", "e1", [{"id": "c1", "created_at": at(0)}]),
+               lake.publish(A, "Application", "e1", [{"id": "a1", "consumer_id": "c1", "status": "APPROVED",
+                                                      "submitted_at": at(0), "decided_at": at(40 * 24)}])]
+    w = loaded(fresh, lake, registry, batches)
+    rows = w.query("SELECT month, new_consumers, applications_submitted, applications_approved, approval_rate "
+                   f"FROM mart.agency_kpis_monthly WHERE tenant_id = '{A}' ORDER BY month")
+    assert [tuple(r.values())[1:] for r in rows] == [(1, 1, 0, None), (0, 0, 1, Decimal("1.0000"))]
+    assert rows[1]["month"] > rows[0]["month"] and w.check([A]) == []
+    w._execute(f"DELETE FROM mart.agency_kpis_monthly WHERE tenant_id = '{A}' AND applications_approved > 0")
+    assert "mart.agency_kpis_monthly: applications approved equal core's approved decisions: " \
+           f"{A}: 0 in the mart, 1 in core" in w.check([A])
