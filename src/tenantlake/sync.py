@@ -86,10 +86,11 @@ def landed_exports(landing: Store, tenant_id: str, entity: str) -> list[Landed]:
 
 
 def pending(exports: list[Landed], mark: watermarks.Watermark | None, resnapshot: bool,
-            incremental: bool = True) -> list[Landed]:
+            incremental: bool = True, gaps: list[str] | None = None) -> list[Landed]:
     """What to ingest after the watermark: a full export to start from (the first run, or a forced
     re-snapshot), then the incremental windows that follow on without a gap (none for a tenant
-    whose changes come from streams)."""
+    whose changes come from streams). At a gap: with `gaps`, the windows before it, the gap said
+    there; without, an ExportError."""
     start = None if resnapshot else mark
     todo = []
     if start is None:
@@ -106,8 +107,12 @@ def pending(exports: list[Landed], mark: watermarks.Watermark | None, resnapshot
         if e.kind != "INCREMENTAL_EXPORT" or e.to_us <= at:
             continue
         if e.from_us > at:
-            raise ExportError(f"{e.summary_key}: gap in incremental exports: the window starts at "
-                              f"{watermarks.when(e.from_us)}, but data is published only up to {watermarks.when(at)}")
+            gap = (f"{e.summary_key}: gap in incremental exports: the window starts at "
+                   f"{watermarks.when(e.from_us)}, but data is published only up to {watermarks.when(at)}")
+            if gaps is None:
+                raise ExportError(gap)
+            gaps.append(gap)
+            break
         todo.append(e)
         at = e.to_us
     return todo
@@ -137,6 +142,7 @@ class Work:
     tenant: Tenant
     exports: list[str] = field(default_factory=list)  # manifest-summary keys
     streams: list[tuple[str, str]] = field(default_factory=list)  # (envelope, key)
+    stop: str | None = None  # why it stops short of what is landed (a gap): the table fails after these
 
 
 def sync_shard(landing: Store, lake: Lake, state: Store, entity: str, work: list[Work], run_id: str,
@@ -163,6 +169,10 @@ def sync_shard(landing: Store, lake: Lake, state: Store, entity: str, work: list
             except Exception as e:  # noqa: BLE001 - one tenant's failure must not stop the shard
                 outcomes[tid].error, outcomes[tid].heals = f"{type(e).__name__}: {e}", heals(e)
                 say(f"{tid} {entity}: stopped: {outcomes[tid].error}")
+            else:
+                if w.stop:  # the batches before it publish; the table fails, not to be retried at once
+                    outcomes[tid].error, outcomes[tid].heals = f"ExportError: {w.stop}", False
+                    say(f"{tid} {entity}: stops here: {w.stop}")
         results, _ = session.publish(staged) if staged else ([], None)
     by_batch: dict[tuple[str, str], BatchResult] = {}
     for r in results:  # the first result of an export handed in twice is the one that counts
@@ -188,8 +198,9 @@ def plan_local(landing: Store, lake: Lake, state: Store, tenant: Tenant, entity:
     """What the simulator (or any copy of AWS's layout) has landed for the tenant after its watermark."""
     mark = watermarks.read(state, tenant.tenant_id, entity)
     streams = tenant.change_source == "streams"
-    todo = pending(landed_exports(landing, tenant.tenant_id, entity), mark, resnapshot, incremental=not streams)
-    work = Work(tenant, [e.summary_key for e in todo])
+    gaps: list[str] = []
+    todo = pending(landed_exports(landing, tenant.tenant_id, entity), mark, resnapshot, not streams, gaps)
+    work = Work(tenant, [e.summary_key for e in todo], stop=gaps[0] if gaps else None)
     if streams and (mark is not None or todo):
         done = {src for t, src in published_sources(lake, entity, {tenant.tenant_id}) if t == tenant.tenant_id}
         work.streams = [(env, key) for env, key in stream_files(landing, tenant.tenant_id, entity) if key not in done]

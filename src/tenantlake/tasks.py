@@ -175,13 +175,16 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
         backfill = backfill_range(params)
         tenants = self._tenants(runtime)
         if runtime.settings.mode == "local":
-            if backfill:
-                work = [sync.plan_backfill_local(runtime.landing, runtime.lake, t, self.entity, *backfill)
-                        for t in tenants]
-            else:
-                work = [sync.plan_local(runtime.landing, runtime.lake, runtime.state, t, self.entity,
-                                        t.tenant_id in resnapshot) for t in tenants]
-            return self._ingest(context, runtime, work)
+            work, problems = [], {}
+            for t in tenants:
+                try:  # one tenant's unreadable landing must not stop the shard's others
+                    work.append(sync.plan_backfill_local(runtime.landing, runtime.lake, t, self.entity, *backfill)
+                                if backfill else sync.plan_local(runtime.landing, runtime.lake, runtime.state, t,
+                                                                 self.entity, t.tenant_id in resnapshot))
+                except Exception as e:  # noqa: BLE001 - reported as that tenant table's failure
+                    problems[t.tenant_id] = f"{type(e).__name__}: {e}"
+                    self.log.warning("%s %s: %s", t.tenant_id, self.entity, problems[t.tenant_id])
+            return self._ingest(context, runtime, work, problems)
         return self._request(context, runtime, tenants, resnapshot, backfill)
 
     def _requests(self, runtime, tenant, end, resnapshot: set[str], backfill) -> list:

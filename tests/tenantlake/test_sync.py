@@ -33,6 +33,39 @@ def test_a_gap_in_the_windows_is_an_error_not_a_skip():
         pending([FULL_A, INC[0], INC[2], INC[3]], mark, False)
 
 
+def test_at_a_gap_the_windows_before_it_are_taken_and_the_gap_is_said():
+    mark = watermarks.Watermark(1 * H, "i0", "INCREMENTAL_EXPORT")
+    gaps = []
+    assert keys(pending([FULL_A, INC[0], INC[1], INC[3]], mark, False, gaps=gaps)) == ["i1"]
+    assert gaps == ["i3/manifest-summary.json: gap in incremental exports: the window starts at "
+                    "1970-01-01 03:00 UTC, but data is published only up to 1970-01-01 02:00 UTC"]
+
+
+def test_a_gap_fails_only_its_tenant_after_the_windows_before_it_publish(fleet, registry, tmp_path):
+    """One shard, two tenants: agency-002's second window never landed. agency-001 publishes every
+    window; agency-002 publishes its FULL export and first window, then fails on the gap (not to be
+    retried at once); its watermark stays at the gap (the whole shard used to fail and retry)."""
+    import shutil
+
+    from tenantlake.cli import local_lake
+
+    out, _ = fleet
+    for t in ("agency-001", "agency-002"):
+        shutil.copytree(out / "landing" / f"tenant={t}" / "table=Debt", tmp_path / "landing" / f"tenant={t}" / "table=Debt")
+    landing, state = LocalStore(tmp_path / "landing"), LocalStore(tmp_path / "lake")
+    lake = local_lake(tmp_path / "lake")
+    windows = [e for e in sync.landed_exports(landing, "agency-002", "Debt") if e.kind == "INCREMENTAL_EXPORT"]
+    assert len(windows) >= 3
+    (tmp_path / "landing" / windows[1].summary_key).unlink()  # as if it never landed
+    work = [sync.plan_local(landing, lake, state, registry.tenant(t), "Debt") for t in ("agency-001", "agency-002")]
+    assert work[0].stop is None and work[1].stop.startswith(f"{windows[2].summary_key}: gap in incremental exports")
+    done = {o.tenant_id: o for o in sync.sync_shard(landing, lake, state, "Debt", work, "r1", lambda t: b"k" * 32)}
+    assert done["agency-001"].error is None and len(done["agency-001"].batches) == len(work[0].exports)
+    assert done["agency-002"].error == f"ExportError: {work[1].stop}" and done["agency-002"].heals is False
+    assert [b["outcome"] for b in done["agency-002"].batches] == ["published", "published"]
+    assert done["agency-002"].watermark_us == windows[0].to_us
+
+
 def test_nothing_landed_yet_is_nothing_to_do():
     assert pending([], None, False) == [] and pending(INC, None, False) == []
 

@@ -108,3 +108,29 @@ def test_a_missing_pseudonym_key_fails_the_tenant_before_an_export_is_requested(
     problems = op._request({"data_interval_end": None}, runtime, [registry.tenant("agency-001"),
                                                                     registry.tenant("agency-002")], set())
     assert asked == ["agency-002"] and list(problems) == ["agency-001"] and "pseudonym-key" in problems["agency-001"]
+
+
+def test_a_tenant_whose_landing_cannot_be_planned_fails_alone(tmp_path, monkeypatch, registry):
+    """Planning runs per tenant: one tenant's unreadable landing is that table's failure, named,
+    and the shard's other tenants are ingested (it used to fail the whole shard, retried)."""
+    from tenantlake import tasks
+
+    state = LocalStore(tmp_path)
+    runtime = SimpleNamespace(landing=None, lake=None, state=state, key_for=lambda t: b"k", erased=lambda t: {},
+                              registry=registry, settings=SimpleNamespace(mode="local"))
+    monkeypatch.setattr(tasks, "_runtime", lambda: runtime)
+
+    def plan(landing, lake, state_, tenant, entity, resnapshot=False):
+        if tenant.tenant_id == "agency-002":
+            raise ValueError("manifest-summary.json: not valid JSON")
+        return sync.Work(tenant, ["a"])
+    ingested = []
+    monkeypatch.setattr(sync, "plan_local", plan)
+    monkeypatch.setattr(sync, "sync_shard", lambda landing, lake, st, entity, work, *a, **kw: ingested.extend(
+        w.tenant.tenant_id for w in work) or [outcome(w.tenant.tenant_id, None) for w in work])
+    op = SyncShardOperator(task_id="sync", shard={"entity": "Debt", "tenants": ["agency-001", "agency-002"],
+                                                  "label": "s"})
+    with pytest.raises(AirflowFailException, match=r"1 tenant table\(s\) failed \(1 other\(s\) went through\): "
+                                                   r"agency-002 Debt: ValueError: manifest-summary.json"):
+        op.execute({"run_id": "r1", "params": {}})
+    assert ingested == ["agency-001"]
