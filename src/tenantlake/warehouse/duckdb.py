@@ -159,6 +159,16 @@ class DuckDBWarehouse(SqlWarehouse):
             raise ValueError(f"{path}: a lake in S3 needs a local cache to be read by the embedded default")
         return self.local_copy(f.path, f.bytes)
 
+    def load(self, *args, **kwargs):
+        """SqlWarehouse.load, with rows free to move in any order: a load's statements move sets
+        (nothing it reads back depends on order), and keeping insertion order holds rows in memory.
+        At the memory bound, a 4M-item load took 22 s instead of 30 s (benchmarks/pipeline_end_to_end.py)."""
+        self.con.execute("SET preserve_insertion_order = false")
+        try:
+            return super().load(*args, **kwargs)
+        finally:
+            self.con.execute("RESET preserve_insertion_order")
+
     def _stage_files(self, entity: str, files: Sequence[LakeFile]) -> dict[str, int] | None:
         t = self.catalogue[f"stage.{entity.lower()}"]
         if files:
