@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenantlake.formats.attributes import MAX_DEPTH, NUMBER, BadValue, number
-from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, TRUNCATED, DriftTally
+from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, TRUNCATED, DriftTally, step
 from tenantlake.formats.rows import SUB_MICROSECOND, _date, _fit_decimal, _timestamp, integer
 
 N_PATTERN = f"^(?:{NUMBER.pattern})$"
@@ -328,7 +328,7 @@ class Extras:
         `depth` is the nesting level of the map's values (1 for the item's attributes)."""
         parts = []
         for name, kid in _with_parent_nulls(m).items():
-            path = f"{prefix}.{name}" if prefix else name
+            path = step(prefix, name)
             if name not in declared:
                 parts.append((name, partial(self.value, kid, rows, depth)))
                 for tk, typed in _with_parent_nulls(kid).items() if pa.types.is_struct(kid.type) else ():

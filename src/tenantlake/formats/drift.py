@@ -2,7 +2,8 @@
 
 An observation is keyed by (path, type, what):
   path  the attribute path: "riskScore", "bureau.history"; a list's elements are "[]", so a new
-        field in any element of `concessions` is "concessions[].waived"
+        field in any element of `concessions` is "concessions[].waived"; a name that is not a plain
+        identifier is quoted: bureau."tradeline.history" (see `step`)
   type  the DynamoDB type sent ("N", "L", "M" ...); for a coercion, "sent->declared" ("S->N")
   what  new_attribute (top level) | new_field (inside a declared map or list element) | new_shape (a
         list element of another shape than declared: an S among maps) | coerced | truncated (a
@@ -15,10 +16,21 @@ counted: drift describes what was published.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 NEW_ATTRIBUTE, NEW_FIELD, NEW_SHAPE = "new_attribute", "new_field", "new_shape"
+_PLAIN = re.compile(r"[A-Za-z0-9_$-]+")
+
+
+def step(prefix: str, name: str) -> str:
+    """The path of attribute `name` inside `prefix` ("" at the item's top). A name that is not a
+    plain identifier is written as a JSON string: a field named "tradeline.history" is
+    bureau."tradeline.history", never the same path as bureau.tradeline.history."""
+    name = name if _PLAIN.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+    return f"{prefix}.{name}" if prefix else name
 COERCED, TRUNCATED = "coerced", "truncated"
 
 

@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from tenantlake.contracts import SHAPES, Entity
 from tenantlake.formats.attributes import DECODERS, NUMBER, BadValue, envelope, number, plain_json, value
-from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, NEW_SHAPE, TRUNCATED
+from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, NEW_SHAPE, TRUNCATED, step
 
 # An item attribute naming its own tenant; if present it must agree with the registry's tenant.
 TENANT_FIELDS = ("tenantId", "tenant_id", "agencyId")
@@ -232,7 +232,7 @@ class _Image:
             fields = {f.name: f.type for f in t}
             out, extra = dict.fromkeys(fields), {}
             for name, child in v.items():
-                sub, dsub = f"{path}.{name}", f"{dpath}.{name}"
+                sub, dsub = f"{path}.{name}", step(dpath, name)
                 if name in fields:
                     out[name], x = self.shaped(child, fields[name], sub, dsub, depth + 1)
                     if x is not None:
@@ -338,7 +338,7 @@ def image_row(entity: Entity | None, image: dict | None, keys: dict | None,
         if attr is key:
             continue
         if attr is None:
-            extra[name] = walk.undeclared(av, name, name, 1, NEW_ATTRIBUTE)
+            extra[name] = walk.undeclared(av, name, step("", name), 1, NEW_ATTRIBUTE)
         elif attr.kind in SHAPES:
             row[attr.column], x = walk.shaped(av, attr.arrow_type, name, name, 1)
             if x is not None:

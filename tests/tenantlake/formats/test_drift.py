@@ -214,6 +214,16 @@ def test_a_row_counts_once_however_many_elements_carry_the_field():
     assert d.drift == [Drift("concessions[].waived", "BOOL", "new_field", 1, AT, AT)]
 
 
+def test_a_name_with_a_dot_is_not_the_path_of_a_nested_field():
+    """A bureau field named "tradeline.history" and the field history of bureau.tradeline are two
+    drift paths (they were counted as one, found by an independent drift test)."""
+    bureau = {"M": {"tradeline.history": {"N": "1"}, "tradeline": {"M": {"history": {"N": "2"}}}}}
+    d = both(line(debt(1, bureau=bureau, **{"risk score": {"N": "3"}})))
+    assert [(x.path, x.type, x.what) for x in d.drift] == [
+        ('"risk score"', "N", "new_attribute"), ('bureau."tradeline.history"', "N", "new_field"),
+        ("bureau.tradeline.history", "N", "new_field")]
+
+
 def test_drift_of_many_slices_merges():
     a = [Drift("x", "N", "new_attribute", 2, 10, 20), Drift("y", "S", "new_attribute", 1, 5, 5)]
     b = [Drift("x", "N", "new_attribute", 3, 4, 15)]
