@@ -166,7 +166,9 @@ def _erase(args) -> dict:
         _print(e.result)
         _say(f"tenantlake erase: incomplete: {e}")
         raise SystemExit(1) from None
-    return result  # a warning is in the result, and the log has said it once already
+    if "warning" in result:
+        _say(f"tenantlake erase: warning: {result['warning']}")
+    return result
 
 
 def _offboard(args) -> dict:
