@@ -148,13 +148,14 @@ class Columns:
         fields outside a declared map are left for `Extras`."""
         redo = self.redo
         kids = _with_parent_nulls(w)
-        key = next(iter(kids))  # the declared type key comes first in the parse schema, NULL second
+        key = next(iter(kids))  # the declared type key comes first in the parse schema (NULL is inferred)
         valid = [pc.is_valid(c) for c in kids.values()]
         count = pc.cast(valid[0], pa.int8())
         for v in valid[1:]:
             count = pc.add(count, pc.cast(v, pa.int8()))
         redo.flag(pc.and_(pc.is_valid(w), pc.not_equal(count, 1)), rows)  # none, or two type keys
-        redo.flag(pc.invert(pc.fill_null(kids["NULL"], True)), rows)  # {"NULL": false}
+        if "NULL" in kids:
+            redo.flag(pc.invert(pc.fill_null(kids["NULL"], True)), rows)  # {"NULL": false}
         alt = COERCIBLE.get(key) if coerce and kind in (None, "string", "int", "money", "rate", "epoch_ms") else None
         for name, v in kids.items():
             if name not in (key, "NULL") and not (name == alt and pa.types.is_string(v.type)):

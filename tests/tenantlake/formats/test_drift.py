@@ -401,6 +401,21 @@ def test_a_line_longer_than_a_parse_block_still_takes_the_bulk_path(monkeypatch,
     assert json.loads(d.rows["_extra"][1].as_py()) == {"notes": big["notes"]}
 
 
+def test_a_declared_attribute_sent_as_null_only_in_a_later_parse_block_stays_in_bulk(monkeypatch, precise_lines):
+    """NULL is not in the parse schema (it is inferred where sent): values first NULL in a later
+    block read as null in bulk, and {"NULL": false} still goes to the precise path."""
+    monkeypatch.setattr(dynamodb_json, "BLOCK", 64 << 10)
+    text = b"".join(line(debt(i)) for i in range(400)) + line(debt(400, apr={"NULL": True}, bureau={"NULL": True})) \
+        + line(debt(401, balance={"NULL": False})) + line(debt(402, bureau={"M": {"name": {"NULL": True}}}))
+    assert len(text) > 3 * (64 << 10)  # four blocks: the NULLs are in the last
+    d = both(text)
+    assert precise_lines[:1] == [402]  # the bulk path's one hand-off (line 402); decode_precise's own pass follows
+    rows = {r["id"]: r for r in d.rows.to_pylist()}
+    assert rows["d-400"]["apr"] is None and rows["d-400"]["bureau"] is None
+    assert rows["d-402"]["bureau"] == {"name": None, "pulledAt": None, "tradeline": None}
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(402, "type_mismatch")]
+
+
 # ---- the bulk path stays in bulk under drift -------------------------------------------------
 
 def test_drift_in_every_line_sends_no_line_to_the_precise_path(precise_lines):
