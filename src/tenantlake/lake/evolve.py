@@ -139,6 +139,14 @@ def promote(lake: Lake, entity_name: str, run_id: str = "promote", workdir: str 
     return out
 
 
+def layout(zone: str, entity) -> list[str]:
+    """The zone's columns in the order ingest writes them. A rewritten file keeps that order:
+    Redshift's COPY reads Parquet columns by position, so a promoted column appended last would
+    land in another column of the stage table."""
+    schema = _lake_schema(entity)
+    return schema.names if zone == "raw" else protect(schema.empty_table(), entity, lambda t: b"").column_names
+
+
 def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: str, workdir: str) -> int:
     """Each current file lacking columns (`missing_in(its column names)`) that `fill(rows, missing)`
     changes, replaced in one backfill commit; how many were rewritten."""
@@ -146,6 +154,7 @@ def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: 
     if table.current_snapshot() is None:
         return 0
     placer = Placer(table)
+    order = layout(zone, ENTITIES[entity_name])
     replaced, added = [], []
     for task in table.scan().plan_files():
         with table.io.new_input(task.file.file_path).open() as stream:
@@ -159,6 +168,8 @@ def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: 
         if filled is None:
             continue
         local = os.path.join(workdir, f"promote-{uuid.uuid4().hex}.parquet")
+        names = filled.column_names
+        filled = filled.select([c for c in order if c in names] + [c for c in names if c not in order])
         pq.write_table(filled, local, compression="snappy")
         added.append(placer.place(local, rows["tenant_id"][0].as_py(), "promoted", "b"))
         replaced.append(task.file)

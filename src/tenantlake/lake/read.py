@@ -65,9 +65,11 @@ def _added_files(table: Table, snapshot) -> list:
 def new_batches(lake: Lake, entity: str, after_snapshot: int | None,
                 zone: str = "protected") -> tuple[list[LoadBatch], int | None]:
     """The batches published to the zone's table after `after_snapshot`, and the table's current
-    snapshot id (to remember for next time). None reads everything there is. When that snapshot
-    has been expired meanwhile, every current file is returned: the reader's own exactly-once
-    record (the warehouse's load audit) skips what it already has."""
+    snapshot id (to remember for next time). None reads everything there is: the current
+    snapshot's files, which are what promotion, compaction and erasure left (walking the published
+    snapshots instead took files those rewrites replaced, and stopped at the first expired one).
+    When `after_snapshot` has been expired meanwhile, every current file is returned too: the
+    reader's own exactly-once record (the warehouse's load audit) skips what it already has."""
     if not lake.exists(zone, entity):
         return [], None
     table = lake.table(zone, entity, refresh=True)
@@ -77,14 +79,14 @@ def new_batches(lake: Lake, entity: str, after_snapshot: int | None,
     if current.snapshot_id == after_snapshot:
         return [], after_snapshot
     files: list = []
-    chain, snapshot, reached = [], current, after_snapshot is None
-    while snapshot is not None:
+    chain, snapshot, reached = [], current, False
+    while snapshot is not None and after_snapshot is not None:
         if snapshot.snapshot_id == after_snapshot:
             reached = True
             break
         chain.append(snapshot)
         snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
-    if after_snapshot is not None and not reached:  # expired: start over from what is there
+    if not reached:  # everything, or expired: start over from what is there
         files = [t.file for t in table.scan().plan_files()]
     else:
         for s in reversed(chain):

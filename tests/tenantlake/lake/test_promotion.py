@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
 from tenantlake import contracts
 from tenantlake.contracts import Attribute
 from tenantlake.ingest import ingest_export
-from tenantlake.lake.evolve import promote
+from tenantlake.lake.evolve import layout, promote
 from tenantlake.lake.read import new_batches, read
 from tests.tenantlake.formats.kit import SUMMARY, debt, line, write_export
 
@@ -52,6 +53,10 @@ def test_a_promoted_attribute_is_filled_for_old_rows_from_extra(tmp_path, regist
     assert {k: r["risk_score"] for k, r in protected.items()} == {"d-1": 712, "d-2": None, "d-3": None}
     assert all("_extra" not in r for r in protected.values())
     assert not [p for p in (tmp_path / "lake").rglob("*.parquet") if "protected" in str(p) and b"keep me" in p.read_bytes()]
+    for zone in ("raw", "protected"):  # rewritten in ingest's column order: Redshift's COPY reads by position
+        (f,) = [t.file.file_path for t in lake.load(zone, "Debt").scan().plan_files()]
+        assert pq.read_schema(f.removeprefix("file://")).names == layout(zone, contracts.ENTITIES["Debt"])
+    assert layout("raw", contracts.ENTITIES["Debt"]).index("risk_score") < layout("raw", contracts.ENTITIES["Debt"]).index("_op")
     assert new_batches(lake, "Debt", snapshot)[0] == []  # a backfill adds no batch to load
     assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 0, "protected": 0}  # nothing left to fill
 
