@@ -23,6 +23,28 @@ from tenantlake.warehouse.engine import SqlWarehouse
 TENANT_VARIABLE = "tenantlake_tenant"
 
 
+def _nested(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_struct(t) or pa.types.is_list(t) and _nested(t.value_type)
+
+
+def _missing_fields(want, have, path: str) -> list[tuple[str, object]]:
+    """(path, Arrow type) of each struct field `want` has and `have` lacks, outermost first."""
+    import pyarrow as pa
+
+    if pa.types.is_list(want) and pa.types.is_list(have):
+        return _missing_fields(want.value_type, have.value_type, f"{path}.element")
+    if not (pa.types.is_struct(want) and pa.types.is_struct(have)):
+        return []
+    present = {f.name: f.type for f in have}
+    out = []
+    for f in want:
+        sub = f'{path}."{f.name}"'
+        out += [(sub, f.type)] if f.name not in present else _missing_fields(f.type, present[f.name], sub)
+    return out
+
+
 def local(path: str) -> str:
     return path.removeprefix("file://")
 
@@ -100,10 +122,33 @@ class DuckDBWarehouse(SqlWarehouse):
     def _type(self, column) -> exp.DataType:
         return exp.DataType.build(render.duckdb_type(column.type, column.arrow), dialect="duckdb")
 
+    def _grow_structs(self) -> list[str]:
+        """A field declared inside a map (a struct column) is added to the struct where a table
+        lacks it (ALTER TABLE ... ADD COLUMN col.field, inside list elements too): the column
+        would otherwise keep its old shape and drop the field on every merge. Redshift holds such
+        columns as SUPER, which takes any field."""
+        changed = []
+        with self._transaction():
+            for t in self.catalogue:
+                if t.kind in ("view", "external"):
+                    continue
+                for c in t.columns:
+                    if c.arrow is None or not _nested(c.arrow):
+                        continue
+                    have = self.con.sql(f"SELECT {c.name} FROM {t.qualified} LIMIT 0").to_arrow_table().schema[0].type
+                    for path, arrow in _missing_fields(c.arrow, have, c.name):
+                        self._execute(f"ALTER TABLE {t.qualified} ADD COLUMN {path} {render.duckdb_type('', arrow)}")
+                        changed.append(f"added {t.qualified}.{path}")
+                        if t.kind == "derived":
+                            self._insert_rows("ops.refresh_pending", ("source", "tenant_id", "item_key"),
+                                              [("rebuild", None, t.qualified)])
+        return changed
+
     # ---- views ---------------------------------------------------------------------------------
 
     def ensure(self) -> list[str]:
         changed = super().ensure()
+        changed += self._grow_structs()
         existing = self._all_columns()
         with self._transaction():
             # new, or grown by a promoted column: empty until the run registers the lake's files

@@ -90,3 +90,48 @@ def test_a_value_the_contract_does_not_list_counts_under_its_own_name(fresh, lak
     assert funnel == [{"consumers": 3, "enrolled": 1, "other_status": 2}]
     plans = w.query("SELECT plans, active, other_status FROM mart.plan_outcomes_by_cohort WHERE tenant_id = ?", [A])
     assert plans == [{"plans": 2, "active": 1, "other_status": 1}]
+
+
+def test_a_field_declared_inside_a_map_reaches_the_warehouse_tables(fresh, lake, registry, monkeypatch):
+    """A new field declared inside the `bureau` map (and inside a tradeline, and inside each of a
+    plan's concessions) is added to the warehouse's struct columns, and later loads carry it (the
+    tables kept their old struct and every merge dropped the field: found by an independent test)."""
+    from tenantlake import contracts
+
+    w = fresh()
+    lake.publish(A, "Debt", "e1", [{"id": "d1", "consumer_id": "c1", "balance": Decimal(10),
+                                    "bureau": {"name": "TU", "pulledAt": None, "tradeline": None}}])
+    w.register_lake(lake.raw, lake.protected)
+    assert w.load(lake.batches).loaded == 1
+    path = w.path
+    w.con.close()
+
+    bureau = contracts.SHAPES["bureau"]
+    tradeline = bureau.field("tradeline").type
+    grown = pa.struct([*bureau, ("score", pa.decimal128(18, 2))])
+    grown = pa.struct([f if f.name != "tradeline" else pa.field("tradeline", pa.struct([*tradeline, ("closed", pa.string())]))
+                       for f in grown])
+    concession = contracts.SHAPES["concessions"].value_type
+    monkeypatch.setitem(contracts.SHAPES, "bureau", grown)
+    monkeypatch.setitem(contracts.SHAPES, "concessions", pa.list_(pa.struct([*concession, ("waived", pa.bool_())])))
+    load_catalogue.cache_clear()
+    w = DuckDBWarehouse(path, load_catalogue())
+    try:
+        for table in ("stage.debt", "core.current_debt", "core.history_debt", "core.current_plan"):
+            column = "concessions" if table.endswith("plan") else "bureau"
+            (t,) = w.query(f"SELECT data_type FROM duckdb_columns() WHERE schema_name || '.' || table_name = '{table}' "
+                           f"AND column_name = '{column}'")
+            assert ("waived BOOLEAN" if column == "concessions" else "score DECIMAL(18,2)") in t["data_type"], t
+        lake.publish(A, "Debt", "e2", [{"id": "d1", "consumer_id": "c1", "balance": Decimal(11), "_op": "modify",
+                                        "_event_ts": at(3), "bureau": {"name": "TU", "pulledAt": None, "score": Decimal("712.50"),
+                                                                       "tradeline": {"opened": "2019", "highCredit": None,
+                                                                                     "closed": "2026"}}}],
+                     "INCREMENTAL_EXPORT")
+        w.register_lake(lake.raw, lake.protected)
+        assert w.load(lake.batches).loaded == 1
+        (row,) = w.query("SELECT bureau.score AS s, bureau.tradeline.closed AS c FROM core.current_debt")
+        assert row == {"s": Decimal("712.50"), "c": "2026"}
+        assert w.ensure() == []  # grown once: idempotent
+    finally:
+        w.close()
+        load_catalogue.cache_clear()
