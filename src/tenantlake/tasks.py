@@ -67,18 +67,21 @@ def _label(tenant_ids: list[str], entity: str) -> str:
 
 
 def plan_shards(registry, params: dict, offboarded: set[str] = frozenset()) -> list[dict]:
-    """The run's shards: [{"entity", "tenants", "label"}], plus one failing shard per registry
-    entry that is invalid or offboarded (so that tenant's failure shows, alone)."""
+    """The run's shards: [{"entity", "tenants", "label"}], plus failing shards for the registry
+    entries that are invalid or offboarded ({"problems": {entry: message}}): one per entry for a
+    few, so each failure shows alone; grouped like tenants for many, so that a bad bulk edit of
+    the registry stays within Airflow's max_map_length and the valid tenants still run."""
     wanted = set(params.get("tenants") or [])
     tables = set(params.get("tables") or [])
     shards: list[dict] = []
     by_entity: dict[str, list[str]] = {}
+    problems: dict[str, list[str]] = {}
     for t in registry.enabled:
         if wanted and t.tenant_id not in wanted:
             continue
         if t.tenant_id in offboarded:
-            shards.append({"entity": "-", "tenants": [t.tenant_id], "label": f"{t.tenant_id} / offboarded",
-                           "problem": f"tenant {t.tenant_id} was offboarded; remove it from the registry"})
+            problems.setdefault(t.tenant_id, []).append(
+                f"tenant {t.tenant_id} was offboarded; remove it from the registry")
             continue
         for entity in t.tables:
             if not tables or entity in tables:
@@ -86,8 +89,14 @@ def plan_shards(registry, params: dict, offboarded: set[str] = frozenset()) -> l
     for bad in registry.invalid:
         if not bad.enabled or (wanted and bad.tenant_id not in wanted):
             continue
-        name = bad.tenant_id or f"tenants[{bad.index}]"
-        shards.append({"entity": "-", "tenants": [name], "label": f"{name} / registry", "problem": bad.message})
+        problems.setdefault(bad.tenant_id or f"tenants[{bad.index}]", []).append(bad.message)  # a duplicate: once
+    names = sorted(problems)
+    size = shard_size(len(names))
+    for i in range(0, len(names), size):
+        group = names[i:i + size]
+        label = f"{group[0]} / registry" if len(group) == 1 else f"{group[0]} .. {group[-1]} ({len(group)}) / registry"
+        shards.append({"entity": "-", "tenants": group, "label": label,
+                       "problems": {n: "; ".join(problems[n]) for n in group}})
     for entity, tenant_ids in sorted(by_entity.items()):
         size = shard_size(len(tenant_ids))
         for i in range(0, len(tenant_ids), size):
@@ -165,8 +174,9 @@ class SyncShardOperator(SyncShardLineage, BaseOperator):
     def execute(self, context) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        if self.shard.get("problem"):
-            raise AirflowFailException(f"{self.shard['label']}: {self.shard['problem']}")
+        if self.shard.get("problems"):
+            said = "; ".join(f"{name}: {message}" for name, message in self.shard["problems"].items())
+            raise AirflowFailException(f"{self.shard['label']}: {said}"[:4000])
         from tenantlake import sync
 
         runtime = _runtime()
@@ -384,6 +394,8 @@ def report(shards: list[dict], run_id: str | None = None) -> dict:
     table that failed or left no word (its task died)."""
     from datetime import UTC, datetime, timedelta
 
+    if shards is None:  # the plan task failed: nothing ran, and its log says why
+        raise RuntimeError("the run planned no shards: its plan task failed (its log says why)")
     runtime = _runtime()
     summaries = {(s["entity"], t): v for s in _run_summaries(runtime.state, run_id) for t, v in s["tables"].items()}
     per_tenant: dict[str, dict] = {}
@@ -393,8 +405,9 @@ def report(shards: list[dict], run_id: str | None = None) -> dict:
             t = per_tenant.setdefault(tid, {"tables": 0, "failed": [], "items": 0, "rows": 0, "quarantined": 0,
                                             "erased": 0})
             s = summaries.get((shard["entity"], tid))
-            if shard.get("problem") or s is None or s["error"]:
-                why = shard.get("problem") or (s["error"] if s else "its task ended without a summary")
+            problem = shard.get("problems", {}).get(tid)
+            if problem or s is None or s["error"]:
+                why = problem or (s["error"] if s else "its task ended without a summary")
                 t["failed"].append(f"{shard['entity']}: {why}")
                 failed.append(f"{tid}/{shard['entity']}")
                 continue

@@ -169,7 +169,7 @@ def test_offboarding_removes_exactly_one_tenant(world, monkeypatch):
 
     shards = plan_shards(runtime.registry, {}, offboarded_tenants(runtime.state))
     refused = [s for s in shards if A in s["tenants"]]
-    assert len(refused) == 1 and "offboarded" in refused[0]["problem"]
+    assert len(refused) == 1 and "offboarded" in refused[0]["problems"][A]
     from tenantlake.ops.health import collect
 
     tenants = {r.tenant_id for r in collect(runtime.lake, runtime.state, runtime.registry)[0]}

@@ -123,6 +123,21 @@ def test_an_invalid_registry_entry_shows_as_failing_for_each_of_its_tables(fleet
     assert bad.error.startswith("invalid registry entry: tenants[1] (agency-002).region")
 
 
+def test_a_tenant_listed_twice_is_one_failing_row_per_table(fleet, prices):
+    """Two entries of one tenant id gave two rows with the same key, and the warehouse's refresh
+    of ops.tenant_health then failed for the whole fleet (found by an independent fleet test)."""
+    doc = yaml.safe_load(fleet.registry_path.read_text())
+    doc["tenants"].append(dict(doc["tenants"][1]))
+    from tenantlake.registry import parse_registry
+
+    registry = parse_registry(yaml.safe_dump(doc))
+    rows, _ = collect(fleet.lake, fleet.state, registry, now=NOW, prices=prices, objectives=load_objectives())
+    keys = [(r.tenant_id, r.entity) for r in rows]
+    assert len(keys) == len(set(keys))
+    [bad] = [r for r in rows if r.tenant_id == "agency-002"]
+    assert bad.state == "failing" and "agency-002" in bad.error
+
+
 # ---- cost, by hand ------------------------------------------------------------------------------
 
 def _batches(rows: list[dict]) -> pa.Table:

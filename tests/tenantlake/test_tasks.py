@@ -78,9 +78,31 @@ def test_an_invalid_registry_entry_plans_a_failing_shard_of_its_own(registry):
         "aws_account_id: \"212222222222\"", "aws_account_id: \"21222222222x\"", 1)
     broken = parse_registry(text, "tenants.yaml")
     shards = plan_shards(broken, {})
-    bad = [s for s in shards if s.get("problem")]
-    assert [s["tenants"] for s in bad] == [["agency-002"]] and "aws_account_id" in bad[0]["problem"]
-    assert {t for s in shards if not s.get("problem") for t in s["tenants"]} == {
+    bad = [s for s in shards if s.get("problems")]
+    assert [s["tenants"] for s in bad] == [["agency-002"]] and "aws_account_id" in bad[0]["problems"]["agency-002"]
+    assert {t for s in shards if not s.get("problems") for t in s["tenants"]} == {
+        "agency-001", "agency-003", "agency-004", "agency-005"}
+
+
+def test_many_invalid_entries_are_grouped_and_a_duplicate_is_one_failure(registry):
+    """A bad bulk edit (1,030 broken entries) plans a bounded number of failing shards, so the
+    mapped sync stays within Airflow's max_map_length and the valid tenants run (one shard per
+    entry overflowed it and no tenant ran); a tenant listed twice is one failing entry."""
+    import yaml
+
+    from tenantlake.registry import parse_registry
+
+    doc = yaml.safe_load(open(registry.source).read())
+    good = doc["tenants"]
+    broken = [{**good[0], "tenant_id": f"bulk-{i:04d}", "aws_account_id": f"7{i:011d}", "region": "us-east1"}
+              for i in range(1030)]
+    doc["tenants"] = good + [good[1]] + broken  # agency-002 twice
+    shards = plan_shards(parse_registry(yaml.safe_dump(doc), "tenants.yaml"), {})
+    failing = [s for s in shards if s.get("problems")]
+    assert len(shards) <= 200 and len(failing) <= 16
+    named = [n for s in failing for n in s["problems"]]
+    assert len(named) == len(set(named)) == 1031 and "agency-002" in named
+    assert {t for s in shards if not s.get("problems") for t in s["tenants"]} == {
         "agency-001", "agency-003", "agency-004", "agency-005"}
 
 

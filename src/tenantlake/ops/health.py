@@ -220,15 +220,20 @@ def table_health(registry: Registry, batches: pa.Table | None, marks: dict, run_
                 w["batches"], w["rows_in"], w["rows_loaded"], w["rows_quarantined"], len(w["drift"]),
                 totals[key][0] if key in totals else 0, totals[key][1] if key in totals else 0,
                 round(costs.get(key, 0.0), 6), now))
+    return sorted(out + _invalid_entries(registry, objectives, now), key=lambda h: h.rank)
+
+
+def _invalid_entries(registry: Registry, objectives: Objectives, now: datetime) -> list[TableHealth]:
+    """A failing row per table of each invalid registry entry; a tenant listed twice is one row
+    per table (two would break the warehouse's key of ops.tenant_health)."""
+    invalid: dict[tuple[str, str], list[str]] = {}
     for bad in registry.invalid:
-        if not bad.enabled:
-            continue
-        name = bad.tenant_id or f"tenants[{bad.index}]"
-        for entity in bad.entities or ("-",):
-            objective = int(objectives.objective(None, entity).total_seconds())  # "-": the default
-            out.append(TableHealth(name, entity, "failing", objective, computed_at=now,
-                                   error=f"invalid registry entry: {bad.message}"[:ERROR_LIMIT]))
-    return sorted(out, key=lambda h: h.rank)
+        if bad.enabled:
+            for entity in bad.entities or ("-",):
+                invalid.setdefault((bad.tenant_id or f"tenants[{bad.index}]", entity), []).append(bad.message)
+    return [TableHealth(name, entity, "failing", int(objectives.objective(None, entity).total_seconds()),
+                        computed_at=now, error=f"invalid registry entry: {'; '.join(messages)}"[:ERROR_LIMIT])
+            for (name, entity), messages in invalid.items()]  # objective of entity "-": the default
 
 
 def health_table(rows: list[TableHealth]) -> pa.Table:
