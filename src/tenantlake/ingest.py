@@ -252,10 +252,10 @@ def plain_string(av) -> str | None:
 
 
 def _drop_erased_quarantine(q: pa.Table, tenant_id: str, erased: set[str], key_for: KeyFor,
-                            consumer: tuple[str, str]) -> tuple[pa.Table, int]:
+                            consumer: tuple[str, str], found: set[str]) -> tuple[pa.Table, int]:
     """Quarantined lines whose item names an erased consumer as its consumer (`consumer`: the
     contract's reference as (attribute, column)), exactly: never a line that merely holds the same
-    text in another attribute (a status value, a note)."""
+    text in another attribute (a status value, a note). Their consumer ids are added to `found`."""
     from tenantlake.pseudonyms import pseudonym
 
     key = key_for(tenant_id)
@@ -263,7 +263,10 @@ def _drop_erased_quarantine(q: pa.Table, tenant_id: str, erased: set[str], key_f
     for raw in q["_raw"].to_pylist():
         item = item_of(raw)
         who = next((plain_string(item[k]) for k in consumer if k in item), None)
-        keep.append(who is None or pseudonym(key, tenant_id, who) not in erased)
+        theirs = who is not None and pseudonym(key, tenant_id, who) in erased
+        if theirs:
+            found.add(who)
+        keep.append(not theirs)
     return q.filter(pa.array(keep, pa.bool_())), keep.count(False)
 
 
@@ -275,6 +278,7 @@ class Ingest:
         self.lake, self.entity, self.run_id, self.key_for = lake, entity, run_id, key_for
         self.contract = ENTITIES.get(entity)
         self.erased = erased or {}
+        self._landed_erased: dict[tuple[str, str], tuple[Staged, set[str]]] = {}  # batch -> (batch, consumer ids)
         self.workers = workers
         self.audit = audit and self.contract is not None
         self.workdir = tempfile.mkdtemp(prefix="tenantlake-ingest-")
@@ -398,9 +402,27 @@ class Ingest:
         published = publication.commit()
         for bid in published.replayed:
             results[bid].outcome = "replayed"
+        self._scrub_landing()
         out = [results[s.id] for s in staged]
         out += [self._result(s, 0, 0, 0, "replayed", "the same export twice in one run") for s in twice]
         return out, published
+
+    def _scrub_landing(self) -> None:
+        """An export (or stream file) that landed after a consumer's erasure and still carried them:
+        ingest left their rows out of the lake, and the erasure covers landing too, so their lines
+        leave the landed files as `tenantlake erase` takes them (manifests kept valid). A file that
+        cannot be rewritten is said in the log; the batch is published either way."""
+        from tenantlake.lifecycle import scrub_landed
+
+        for s, found in self._landed_erased.values():
+            try:
+                gone = scrub_landed(s.landing, s.source, s.entity, found)
+                log.info("%s %s: %d line(s) of erased consumers taken out of landed %s", s.tenant_id, s.entity, gone,
+                         s.source)
+            except Exception as e:  # noqa: BLE001 - the batch is published; the landing is retried by erase
+                log.warning("%s %s: landed %s still holds lines of erased consumers (%s: %s); run "
+                            "`tenantlake erase` for them again", s.tenant_id, s.entity, s.source, type(e).__name__, e)
+        self._landed_erased.clear()
 
     def _ids_unique(self, s: Staged) -> bool:
         """Whether no key occurs twice in the batch (the usual case), from the ids alone: by Arrow's
@@ -475,7 +497,7 @@ class Ingest:
         aside = dict(verdict.quarantined_rows) if verdict is not None else {}
         quarantine = [p.quarantine for p in s.parts if p.quarantine.num_rows]
         raw_parts, protected_parts, offset, erased, rows, lo, hi = [], [], 0, 0, 0, [], []
-        erased_keys = self.erased.get(s.tenant_id, set())
+        erased_keys, found = self.erased.get(s.tenant_id, set()), set()  # found: their ids, as the export holds them
         ref = self.contract.consumer_reference if self.contract else None
         reference = ref.column if ref else None
         for part in s.parts:
@@ -495,6 +517,7 @@ class Ingest:
                 gone = pc.fill_null(pc.is_in(keys, pa.array(sorted(erased_keys), pa.string())), False)
                 erased += int(pc.sum(pc.and_(gone, pa.array(keep))).as_py() or 0)
                 keep &= ~np.asarray(gone)
+                found.update(pc.filter(ids[reference], gone).to_pylist())
             if not keep.any():
                 continue
             rows += int(keep.sum())
@@ -524,8 +547,11 @@ class Ingest:
             lo.append(inferred.min_ts)
             hi.append(inferred.max_ts)
         if erased_keys and reference and q.num_rows:
-            q, dropped = _drop_erased_quarantine(q, s.tenant_id, erased_keys, self.key_for, (ref.name, ref.column))
+            q, dropped = _drop_erased_quarantine(q, s.tenant_id, erased_keys, self.key_for, (ref.name, ref.column),
+                                                 found)
             erased += dropped
+        if found and s.landing is not None:
+            self._landed_erased[s.id] = (s, found)
         drift = merge_drift(*(p.drift for p in s.parts))
         batch = StagedBatch(
             s.tenant_id, s.entity, s.export_id, s.kind, s.source, s.items, s.export_time_us,

@@ -182,6 +182,20 @@ def erase_from_landing(landing: Store, tenant_id: str, consumer_id: str,
     return removed
 
 
+def scrub_landed(landing: Store, source: str, entity: str, consumer_ids: set[str]) -> int:
+    """One landed export (its manifest-summary key) or stream file without the lines of these
+    consumers, already erased: a later export that still carries them (the agency has not deleted
+    them yet). Returns lines removed."""
+    removed = 0
+    for consumer_id in sorted(consumer_ids):
+        theirs = _Theirs(entity, consumer_id)
+        if source.endswith("/manifest-summary.json"):
+            removed += _rewrite_export(landing, source.rsplit("/", 1)[0] + "/manifest-files.json", theirs, None)
+        else:
+            removed += _rewrite_stream(landing, source, theirs)
+    return removed
+
+
 class _Unreadable(Exception):
     """A landed file erasure cannot rewrite: '<key>: <why>'."""
 

@@ -260,3 +260,25 @@ def test_an_ion_line_is_read_for_whose_item_it_is():
     assert not _Theirs("Debt", "c-1").line(ion)
     payment = b'$ion_1_0 {Item:{id:\'pay-1\',debtId:"d-7",amount:5}}'  # no consumer field: by its debt
     assert _Theirs("Payment", "c-12", {"pay-1"}).line(payment) and not _Theirs("Payment", "c-12").line(payment)
+
+
+def test_a_later_export_still_carrying_an_erased_consumer_loses_their_lines_in_landing_too(world, registry):
+    """The agency has not deleted consumer "12" yet, so a later export still carries their debts:
+    ingest leaves their rows out of the lake, and their lines leave the landed file too (they stayed
+    there in clear, found by an independent erasure test); "123" is untouched, the export still
+    verifies, and a quarantined line of theirs goes as well."""
+    from tenantlake.ingest import Ingest
+    from tenantlake.lifecycle import erased_keys
+
+    landing, lake, _ = world
+    erase(world, "12")
+    later = "01793577600000-aaaa0009"
+    summary = export(landing, "Debt", later, b"".join([
+        line(debt(2, consumerId={"S": "123"})), line(debt(7, consumerId={"S": "12"})), line(debt(8, consumerId={"S": "123"})),
+        line(debt(9, consumerId={"S": "12"}, balance={"N": "1e999"}))]))
+    with Ingest(lake, "Debt", "later", lambda t: KEY, erased=erased_keys(lake, {A})) as session:
+        (r,), _ = session.publish([session.stage_export(landing, summary, A, registry.tenant(A))])
+    assert (r.outcome, r.rows, r.erased) == ("published", 2, 2)
+    lines, count = landed(landing, "Debt", later)
+    assert count == 2 and [orjson.loads(x)["Item"]["id"]["S"] for x in lines] == ["d-2", "d-8"]
+    assert orjson.loads(landing.get(summary))["itemCount"] == 2
