@@ -274,8 +274,13 @@ class Ingest:
     """Many batches of one entity, staged one by one and published together."""
 
     def __init__(self, lake: Lake, entity: str, run_id: str, key_for: KeyFor, *,
-                 erased: dict[str, set[str]] | None = None, workers: int = 1, audit: bool = True):
+                 erased: dict[str, set[str]] | None = None, workers: int = 1, audit: bool = True,
+                 scrub: Callable[[Store, str, str, set[str]], int] | None = None):
+        """`scrub(landing, source, entity, consumer ids)` takes erased consumers' lines out of a
+        landed export or stream file (tenantlake.lifecycle.scrub_landed: the caller hands it in, as
+        the data path imports nothing of the lifecycle)."""
         self.lake, self.entity, self.run_id, self.key_for = lake, entity, run_id, key_for
+        self.scrub = scrub
         self.contract = ENTITIES.get(entity)
         self.erased = erased or {}
         self._landed_erased: dict[tuple[str, str], tuple[Staged, set[str]]] = {}  # batch -> (batch, consumer ids)
@@ -412,11 +417,9 @@ class Ingest:
         ingest left their rows out of the lake, and the erasure covers landing too, so their lines
         leave the landed files as `tenantlake erase` takes them (manifests kept valid). A file that
         cannot be rewritten is said in the log; the batch is published either way."""
-        from tenantlake.lifecycle import scrub_landed
-
-        for s, found in self._landed_erased.values():
+        for s, found in self._landed_erased.values() if self.scrub is not None else ():
             try:
-                gone = scrub_landed(s.landing, s.source, s.entity, found)
+                gone = self.scrub(s.landing, s.source, s.entity, found)
                 log.info("%s %s: %d line(s) of erased consumers taken out of landed %s", s.tenant_id, s.entity, gone,
                          s.source)
             except Exception as e:  # noqa: BLE001 - the batch is published; the landing is retried by erase

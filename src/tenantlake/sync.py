@@ -154,7 +154,9 @@ def sync_shard(landing: Store, lake: Lake, state: Store, entity: str, work: list
     outcomes = {w.tenant.tenant_id: TableOutcome(w.tenant.tenant_id, entity) for w in work}
     staged: list[Staged] = []
     order: dict[str, list[Staged]] = {}
-    with Ingest(lake, entity, run_id, key_for, erased=erased, workers=workers) as session:
+    from tenantlake.lifecycle import scrub_landed
+
+    with Ingest(lake, entity, run_id, key_for, erased=erased, workers=workers, scrub=scrub_landed) as session:
         for w in work:
             tid = w.tenant.tenant_id
             try:

@@ -267,7 +267,7 @@ def test_a_later_export_still_carrying_an_erased_consumer_loses_their_lines_in_l
     ingest leaves their rows out of the lake, and their lines leave the landed file too (they stayed
     there in clear, found by an independent erasure test); "123" is untouched, the export still
     verifies, and a quarantined line of theirs goes as well."""
-    from tenantlake.ingest import Ingest
+    from tenantlake import sync
     from tenantlake.lifecycle import erased_keys
 
     landing, lake, _ = world
@@ -276,9 +276,11 @@ def test_a_later_export_still_carrying_an_erased_consumer_loses_their_lines_in_l
     summary = export(landing, "Debt", later, b"".join([
         line(debt(2, consumerId={"S": "123"})), line(debt(7, consumerId={"S": "12"})), line(debt(8, consumerId={"S": "123"})),
         line(debt(9, consumerId={"S": "12"}, balance={"N": "1e999"}))]))
-    with Ingest(lake, "Debt", "later", lambda t: KEY, erased=erased_keys(lake, {A})) as session:
-        (r,), _ = session.publish([session.stage_export(landing, summary, A, registry.tenant(A))])
-    assert (r.outcome, r.rows, r.erased) == ("published", 2, 2)
+    work = [sync.Work(registry.tenant(A), [summary])]  # as the DAG's sync task runs it
+    (done,) = sync.sync_shard(landing, lake, LocalStore(world[2] / "state"), "Debt", work, "later", lambda t: KEY,
+                              erased=erased_keys(lake, {A}))
+    (r,) = done.batches
+    assert done.error is None and (r["outcome"], r["rows"], r["erased"]) == ("published", 2, 2)
     lines, count = landed(landing, "Debt", later)
     assert count == 2 and [orjson.loads(x)["Item"]["id"]["S"] for x in lines] == ["d-2", "d-8"]
     assert orjson.loads(landing.get(summary))["itemCount"] == 2
