@@ -94,8 +94,7 @@ def plan_shards(registry, params: dict, offboarded: set[str] = frozenset()) -> l
     size = shard_size(len(names))
     for i in range(0, len(names), size):
         group = names[i:i + size]
-        label = f"{group[0]} / registry" if len(group) == 1 else f"{group[0]} .. {group[-1]} ({len(group)}) / registry"
-        shards.append({"entity": "-", "tenants": group, "label": label,
+        shards.append({"entity": "-", "tenants": group, "label": _label(group, "registry"),
                        "problems": {n: "; ".join(problems[n]) for n in group}})
     for entity, tenant_ids in sorted(by_entity.items()):
         size = shard_size(len(tenant_ids))

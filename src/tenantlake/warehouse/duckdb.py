@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+import pyarrow as pa
 from sqlglot import exp
 
 from tenantlake.lake.batches import LakeFile
@@ -25,15 +26,11 @@ TENANT_VARIABLE = "tenantlake_tenant"
 
 
 def _nested(t) -> bool:
-    import pyarrow as pa
-
     return pa.types.is_struct(t) or pa.types.is_list(t) and _nested(t.value_type)
 
 
 def _missing_fields(want, have, path: str) -> list[tuple[str, object]]:
     """(path, Arrow type) of each struct field `want` has and `have` lacks, outermost first."""
-    import pyarrow as pa
-
     if pa.types.is_list(want) and pa.types.is_list(have):
         return _missing_fields(want.value_type, have.value_type, f"{path}.element")
     if not (pa.types.is_struct(want) and pa.types.is_struct(have)):
@@ -140,9 +137,9 @@ class DuckDBWarehouse(SqlWarehouse):
                     for path, arrow in _missing_fields(c.arrow, have, c.name):
                         self._execute(f"ALTER TABLE {t.qualified} ADD COLUMN {path} {render.duckdb_type('', arrow)}")
                         changed.append(f"added {t.qualified}.{path}")
-                        if t.kind == "derived":
-                            self._insert_rows("ops.refresh_pending", ("source", "tenant_id", "item_key"),
-                                              [("rebuild", None, t.qualified)])
+                if t.kind == "derived" and any(x.startswith(f"added {t.qualified}.") for x in changed):
+                    self._insert_rows("ops.refresh_pending", ("source", "tenant_id", "item_key"),
+                                      [("rebuild", None, t.qualified)])  # once per table, however many fields
         return changed
 
     # ---- views ---------------------------------------------------------------------------------
