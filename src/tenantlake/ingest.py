@@ -28,7 +28,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,6 +53,7 @@ from tenantlake.lake.hive import PartWriter
 from tenantlake.lake.publish import BatchHeader, Failed, Publication, Published, StagedBatch
 from tenantlake.lake.read import live_keys, published_ids
 from tenantlake.privacy import protect, protected_schema, pseudonymise
+from tenantlake.processes import process_pool
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
 
@@ -329,7 +330,7 @@ class Ingest:
         if tenant is not None:
             check_tenant(export, tenant, self.entity)
         local = tempfile.mkdtemp(prefix="stage-", dir=self.workdir)
-        pool = ProcessPoolExecutor(self.workers) if self.workers > 1 and len(export.files) > 1 else None
+        pool = process_pool(self.workers, __name__) if self.workers > 1 and len(export.files) > 1 else None
         try:
             # Worker processes parse on one thread each: the processes already fill the cores.
             key = self._pseudonym_key(tenant_id)

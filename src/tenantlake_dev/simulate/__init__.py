@@ -13,13 +13,13 @@ import hashlib
 import os
 import random
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 
+from tenantlake.processes import process_pool
 from tenantlake.registry import Tenant
 from tenantlake.storage import open_store
 from tenantlake_dev.simulate.defects import inject_defects
@@ -124,7 +124,7 @@ def simulate_fleet(tenants: list[Tenant], spec: FleetSpec, out: str | os.PathLik
     if workers is None:
         workers = 1 if landing_url.startswith("s3://") else min(len(tenants), os.cpu_count() or 1)
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers, __name__) as pool:
             results = list(pool.map(simulate_tenant, tenants, [spec] * len(tenants),
                                     [landing_url] * len(tenants), [str(truth_dir)] * len(tenants)))
     else:

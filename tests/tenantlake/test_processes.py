@@ -1,0 +1,19 @@
+import threading
+
+from tenantlake.processes import process_pool
+
+LOCK = threading.Lock()
+
+
+def _can_take_the_lock() -> bool:
+    got = LOCK.acquire(timeout=2)
+    if got:
+        LOCK.release()
+    return got
+
+
+def test_a_worker_does_not_inherit_a_lock_its_parent_holds():
+    """A forked worker starts with LOCK held and nobody left to release it (how DuckDB's or Arrow's
+    locks hung a decode pool in CI); a worker of the pool starts from a clean interpreter."""
+    with process_pool(1, __name__) as pool, LOCK:
+        assert pool.submit(_can_take_the_lock).result(timeout=60)
