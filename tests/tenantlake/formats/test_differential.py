@@ -241,3 +241,22 @@ def test_bulk_and_precise_paths_agree_on_drifting_change_lines(changes):
             doc["OldImage"] = old
         lines.append(json.dumps(doc).encode())
     _same(b"\n".join(lines) + b"\n", "Debt", Source("agency-001", "e-1", "data/x.json.gz", "INCREMENTAL_EXPORT", 1))
+
+
+def test_a_short_text_is_read_line_by_line_and_a_long_one_in_bulk(monkeypatch):
+    """Tiny hourly increments are most of a fleet's batches: below SMALL_TEXT the bulk path's fixed
+    cost is not worth paying, and the rows, reasons and drift are the same either way."""
+    from tenantlake.formats import dynamodb_json
+
+    monkeypatch.setattr(dynamodb_json, "SMALL_TEXT", 16 << 10)
+    bulk = []
+    monkeypatch.setattr(dynamodb_json, "decode_fast", lambda text, *a, **k: bulk.append(len(text)) or decode_fast(
+        text, *a, **k))
+    items = [debt(i, riskScore={"N": "7"}) for i in range(1, 4)] + [debt(4, balance={"N": "abc"})]
+    short = b"".join(json.dumps({"Item": i}).encode() + b"\n" for i in items)
+    _same(short, "Debt", SRC)
+    assert bulk == []
+    long = short * 40  # repeated keys are the ingest's concern, not the decoder's
+    assert len(long) > dynamodb_json.SMALL_TEXT
+    _same(long, "Debt", SRC)
+    assert bulk == [len(long)]
