@@ -15,6 +15,7 @@ import argparse
 import json
 import signal
 import threading
+import urllib.request
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -68,8 +69,14 @@ class DoubleServer(ThreadedMotoServer):
         self._server.serve_forever()
 
     def start(self) -> None:
+        """A new server holds nothing, as a new AWS account would: moto's backends live in this
+        process and outlive a server, so what an earlier one was given (a user, a table, an export)
+        is cleared through moto's own reset endpoint, and so are the double's clock and rules."""
+        STATE.reset()
         self._patches.enter_context(patched())
         super().start()
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"),
+                               timeout=30).close()
 
     def stop(self) -> None:
         try:
