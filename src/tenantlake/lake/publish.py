@@ -121,12 +121,15 @@ def summary(operation: str, run_id: str, **counts) -> dict[str, str]:
 @retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(8),
        wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
 def append_files(lake: Lake, zone: str, entity: str, files: list[Placed], properties: dict[str, str]) -> int | None:
-    """One fast-append commit of already-placed files; a concurrent commit by another task makes
-    it retry on the table's new snapshot (appends never conflict)."""
+    """One append commit of already-placed files; a concurrent commit by another task makes it
+    retry on the table's new snapshot (appends never conflict). A merge append: a fast append adds
+    a manifest per commit that every later scan reads, so a table of hourly shard commits got
+    slower to plan by the hour (the batch log: 4 ms per scan at 1 commit, 592 ms at 800); merged
+    as they accumulate, 55 ms at 800."""
     if not files:
         return None
     table = lake.table(zone, entity, refresh=True)
-    with table.transaction() as tx, tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+    with table.transaction() as tx, tx.update_snapshot(snapshot_properties=properties).merge_append() as append:
         for f in files:
             append.append_data_file(f.data_file)
     return table.current_snapshot().snapshot_id  # the committed metadata: a commit updates its table
@@ -240,3 +243,29 @@ def log_batches(lake: Lake, rows: list[dict], run_id: str, workdir: str) -> None
     pq.write_table(pa.Table.from_pylist(rows, schema=BATCH_LOG_SCHEMA), path, compression="snappy")
     placed = Placer(table).place(path, "all", run_id, "log")
     append_files(lake, "ops", BATCH_LOG, [placed], summary("log", run_id, batches=len(rows)))
+    trim_history(lake, "ops", BATCH_LOG)
+
+
+# A log's rows are its history, and no reader asks for an old snapshot of it; but every commit
+# rewrites the table's metadata with every snapshot kept, so with the lake's 72 h retention a
+# fleet's shard commits (128 an hour at 2,000 tenants) made each commit slower by the hour (the
+# batch log: 12 ms at 10 snapshots, 458 ms at 800). Kept to the newest few, a commit stays flat.
+LOG_SNAPSHOTS_KEPT = 32
+
+
+def trim_history(lake: Lake, zone: str, name: str) -> int:
+    """Expire all but the newest LOG_SNAPSHOTS_KEPT snapshots once twice that many accumulate (so
+    one commit in LOG_SNAPSHOTS_KEPT pays for it); their files go with the lake's orphan removal.
+    A concurrent commit that wins is left to trim next time. Returns the snapshots expired."""
+    table = lake.load(zone, name)
+    snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+    current = table.current_snapshot()
+    old = [s.snapshot_id for s in snapshots[:-LOG_SNAPSHOTS_KEPT]
+           if current is None or s.snapshot_id != current.snapshot_id]
+    if len(snapshots) < 2 * LOG_SNAPSHOTS_KEPT or not old:
+        return 0
+    try:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
+    except CommitFailedException:
+        return 0
+    return len(old)

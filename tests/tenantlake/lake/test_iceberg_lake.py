@@ -214,3 +214,23 @@ def test_tasks_opening_a_new_catalog_at_once_all_open_it(tmp_path, monkeypatch):
     monkeypatch.setattr(SqlCatalog, "create_tables", another_task_created_them_first)
     catalog = open_catalog("sql", uri=uri, warehouse=str(tmp_path))
     assert catalog.list_namespaces() == []
+
+
+def test_hourly_commits_keep_the_batch_log_cheap_to_commit_and_to_scan(lake, tmp_path, monkeypatch):
+    """Every commit rewrites a table's metadata with each snapshot kept, and every scan reads each
+    manifest of the current snapshot: a fleet's shard commits made both grow by the hour. The log
+    keeps its newest snapshots only, its manifests are merged (past Iceberg's 100 by default), and
+    every row stays readable; the zones keep their history for time travel."""
+    monkeypatch.setattr(publish_module, "LOG_SNAPSHOTS_KEPT", 4)
+    for i in range(3):
+        publish(lake, tmp_path, debt_rows("agency-001", f"e{i}", [f"d{i}"]), run=f"r{i}")
+    row = {"tenant_id": "agency-001", "entity": "Debt", "kind": "FULL_EXPORT", "outcome": "published", "items": 1}
+    for i in range(3, 110):
+        publish_module.log_batches(lake, [dict(row, export_id=f"e{i}")], f"r{i}", str(tmp_path / "work"))
+        log = lake.table("ops", "batches", refresh=True)
+        assert len(log.metadata.snapshots) < 2 * 4
+    assert len(log.current_snapshot().manifests(log.io)) < 100
+    rows = read(lake, "ops", "batches").to_pylist()
+    assert sorted(r["export_id"] for r in rows) == sorted(f"e{i}" for i in range(110))
+    assert len(lake.table("raw", "Debt").metadata.snapshots) == 3
+    assert ids(read(lake, "raw", "Debt")) == ["d0", "d1", "d2"]
