@@ -26,9 +26,9 @@ def upkeep(lake: Lake, *, min_files: int = 8, retention_hours: float = 72.0, zon
                 out[f"{lake.namespace(zone)}.{entity.lower()} promotion"] = {"files_rewritten": files}
     for zone in zones:
         for name in lake.entities(zone):
-            done = compact(lake, zone, name, min_files=min_files, workdir=workdir) if zone != "ops" else None
+            done = compact(lake, zone, name, min_files=min_files, workdir=workdir)
             expired = expire(lake, zone, name, older_than)
             orphans = remove_orphans(lake.load(zone, name))
-            figures = asdict(done) if done else {"table": f"{lake.namespace(zone)}.{name}"}
+            figures = asdict(done)
             out[figures["table"]] = {**figures, "snapshots_expired": expired, "orphans_removed": orphans}
     return out

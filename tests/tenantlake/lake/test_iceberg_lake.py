@@ -122,10 +122,14 @@ def test_the_scheduled_upkeep_runs_over_every_table_the_catalog_lists(lake, tmp_
     for n in range(10):
         publish(lake, tmp_path, debt_rows("agency-001", f"e{n}", [f"d{n}"]), run=f"r{n}")
     rows_before = sorted(read(lake, "raw", "Debt").to_pylist(), key=lambda r: r["id"])
+    log_before = sorted(read(lake, "ops", "batches").to_pylist(), key=lambda r: r["export_id"])
     figures = upkeep(lake)
     raw = figures["tenantlake_raw.debt"]
     assert (raw["files_before"], raw["files_after"], raw["partitions_compacted"]) == (10, 1, 1)
     assert sorted(read(lake, "raw", "Debt").to_pylist(), key=lambda r: r["id"]) == rows_before
+    log = figures["tenantlake_ops.batches"]  # the log too: a file per commit, read by every scan
+    assert (log["files_before"], log["files_after"]) == (10, 1)
+    assert sorted(read(lake, "ops", "batches").to_pylist(), key=lambda r: r["export_id"]) == log_before
 
 
 def test_deleting_rows_then_forgetting_history_leaves_no_file_holding_them(lake, tmp_path):
