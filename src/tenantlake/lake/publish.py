@@ -258,11 +258,13 @@ def trim_history(lake: Lake, zone: str, name: str) -> int:
     one commit in LOG_SNAPSHOTS_KEPT pays for it); their files go with the lake's orphan removal.
     A concurrent commit that wins is left to trim next time. Returns the snapshots expired."""
     table = lake.load(zone, name)
+    if len(table.metadata.snapshots) < 2 * LOG_SNAPSHOTS_KEPT:
+        return 0
     snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
     current = table.current_snapshot()
     old = [s.snapshot_id for s in snapshots[:-LOG_SNAPSHOTS_KEPT]
            if current is None or s.snapshot_id != current.snapshot_id]
-    if len(snapshots) < 2 * LOG_SNAPSHOTS_KEPT or not old:
+    if not old:
         return 0
     try:
         table.maintenance.expire_snapshots().by_ids(old).commit()
