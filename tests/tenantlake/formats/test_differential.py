@@ -127,11 +127,12 @@ def test_where_dynamodb_is_stricter_than_boto3_we_follow_dynamodb(bad):
 
 PERTURB = {
     "balance": ["12.3", "-0.01", "1" * 20, "12.345", "1E+3", "1e-2", "00012.50", "+5", " 5", "1" * 39, "NaN"],
-    "apr": ["0", "99.9999", "100.00001", "7.5"],
-    "delinquencyDays": ["0", "30", "1.5", "1e2", "9" * 20],
+    "apr": ["0", "99.9999", "100.00001", "7.5", "+7.5", "+.5"],
+    # "0x1F", "+7": forms Arrow's integer and decimal casts read, and DynamoDB's grammar does not
+    "delinquencyDays": ["0", "30", "1.5", "1e2", "9" * 20, "0x1F", "0X1", "+7"],
     "createdAt": ["2026-10-01T10:00:00Z", "2026-10-01T10:00:00.123456Z", "2026-10-01", "2026-13-01T00:00:00Z",
                   "2026-10-01T10:00:00+02:00", "not a time"],
-    "_lastChangedAt": ["1790000000000", "1.5", "-1"],
+    "_lastChangedAt": ["1790000000000", "1.5", "-1", "0x1A0B"],
 }
 
 
