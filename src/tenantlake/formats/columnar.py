@@ -166,11 +166,7 @@ class Columns:
         redo = self.redo
         kids = _with_parent_nulls(w)
         key = next(iter(kids))  # the declared type key comes first in the parse schema (NULL is inferred)
-        valid = [pc.is_valid(c) for c in kids.values()]
-        count = pc.cast(valid[0], pa.int8())
-        for v in valid[1:]:
-            count = pc.add(count, pc.cast(v, pa.int8()))
-        redo.flag(pc.and_(pc.is_valid(w), pc.not_equal(count, 1)), rows)  # none, or two type keys
+        redo.flag(_not_one_type_key(w, list(kids.values())), rows)  # none, or two type keys
         if "NULL" in kids:
             redo.flag(pc.invert(pc.fill_null(kids["NULL"], True)), rows)  # {"NULL": false}
         alt = COERCIBLE.get(key) if coerce and kind in (None, "string", "int", "money", "rate", "epoch_ms") else None
@@ -217,6 +213,18 @@ def _sparse(values: pa.Array) -> bool:
     """Whether most values are absent. pyarrow's regex kernels take as long over a null as over a
     value, so over such an array they are run on its present values only."""
     return values.null_count > len(values) // 2
+
+
+def _not_one_type_key(w: pa.StructArray, kids: list[pa.Array]) -> pa.Array:
+    """Where a value (a struct of type keys, `kids` with its nulls) has no type key, or two."""
+    if len(kids) == 1:  # the usual case: a value lacks its one key only where the key has more nulls
+        if kids[0].null_count == w.null_count:
+            return pa.repeat(False, len(w))
+        return pc.and_(pc.is_valid(w), pc.is_null(kids[0]))
+    count = pc.cast(pc.is_valid(kids[0]), pa.int8())
+    for kid in kids[1:]:
+        count = pc.add(count, pc.cast(pc.is_valid(kid), pa.int8()))
+    return pc.and_(pc.is_valid(w), pc.not_equal(count, 1))
 
 
 def _plain_number(v: pa.Array) -> pa.Array:
@@ -281,24 +289,31 @@ def _wrap(prefix: str, s: pa.Array, suffix: str) -> pa.Array:
 NULL_TEXT = pa.scalar(None, pa.string())
 
 
-def _object(parts: list[tuple[str, Callable[[str, str], pa.Array | None]]], opening: str, closing: str,
+def _object(parts: list[tuple[str, Callable[[str, str], pa.Array | None], bool]], opening: str, closing: str,
             always: bool = False) -> pa.Array | None:
     """Per row, `opening` + the present `"name":text` parts, sorted by name and comma-separated, +
     `closing`. A row with no part present is null, or with `always` (a map that is there but empty
     in this row) just `opening` + `closing`. Each part is made by `make(before, after)`, which
-    writes its text between the two in the same pass (null where the part is absent).
+    writes its text between the two in the same pass (null where the part is absent); `whole`
+    says it is present in every row (a value that is null only in rows the precise path redoes).
 
-    Present parts are written with a leading comma and absent ones as "", then the first comma is
-    cut: pyarrow 26's binary_join_element_wise(null_handling="skip") drops rows whose inputs are
-    all null, so it cannot be used."""
+    Where every part is whole (the fields of a list's map elements, usually), the parts are
+    joined with commas as they are. Otherwise present parts are written with a leading comma and
+    absent ones as "", then the first comma is cut: pyarrow 26's binary_join_element_wise(
+    null_handling="skip") drops rows whose inputs are all null, so it cannot be used."""
     parts = sorted(parts, key=lambda p: p[0])
+    names = [orjson.dumps(name).decode() + ":" for name, _, _ in parts]
     if len(parts) == 1:  # the usual case inside a map: one new field
-        name, make = parts[0]
-        whole = make(opening + orjson.dumps(name).decode() + ":", closing)
+        whole = parts[0][1](opening + names[0], closing)
         if whole is None:
             return None
         return pc.fill_null(whole, opening + closing) if always else whole
-    pieces = [(make("," + orjson.dumps(name).decode() + ":", "")) for name, make in parts]
+    if all(whole for _, _, whole in parts):
+        last = len(parts) - 1
+        texts = [make((opening if i == 0 else "") + name, closing if i == last else "")
+                 for i, (name, (_, make, _)) in enumerate(zip(names, parts, strict=True))]
+        return pc.binary_join_element_wise(*texts, ",")
+    pieces = [make("," + name, "") for name, (_, make, _) in zip(names, parts, strict=True)]
     pieces = [pc.fill_null(p, "") for p in pieces if p is not None]
     if not pieces:
         return None
@@ -335,9 +350,10 @@ class Extras:
     def image(self, image: pa.StructArray, declared: dict[str, pa.DataType], rows: pa.Array | None = None) -> pa.Array:
         """`_extra` for every image of one image column (null where nothing is undeclared); `rows`
         names the table row of each image when they are a re-parse of some lines."""
-        kids = _children(image)
-        needed = {name: kid for name, kid in kids.items() if name not in declared or _may_hold_extra(kid.type)}
-        if not any(name not in declared or _undeclared_inside(kid, declared[name]) for name, kid in needed.items()):
+        needed = {name: kid if name not in declared else _undeclared_only(kid, declared[name])
+                  for name, kid in _children(image).items()
+                  if name not in declared or _undeclared_inside(kid, declared[name])}
+        if not needed:
             return pa.nulls(len(image), pa.string())
         narrow = pa.StructArray.from_arrays(list(needed.values()), list(needed), mask=pc.is_null(image))
         has = _any_undeclared(narrow, declared)
@@ -357,11 +373,11 @@ class Extras:
         for name, kid in _with_parent_nulls(m).items():
             path = step(prefix, name)
             if name not in declared:
-                parts.append((name, partial(self.value, kid, rows, depth)))
+                parts.append((name, partial(self.value, kid, rows, depth), kid.null_count == 0))
                 for tk, typed in _with_parent_nulls(kid).items() if pa.types.is_struct(kid.type) else ():
                     self._observe((path, tk, what), pc.is_valid(typed), rows)
             elif _may_hold_extra(kid.type):
-                parts.append((name, partial(self.inside, kid, declared[name], rows, path, depth)))
+                parts.append((name, partial(self.inside, kid, declared[name], rows, path, depth), False))
         return _object(parts, opening, closing, always) if parts else None
 
     def inside(self, w: pa.StructArray, t: pa.DataType, rows, path: str, depth: int, before: str = "",
@@ -396,18 +412,16 @@ class Extras:
             at = pc.indices_nonzero(present)
             few = self.value(w.filter(present), pc.take(rows, at) if rows is not None else at, depth, before, after)
             return pc.replace_with_mask(pa.nulls(len(w), pa.string()), present, few)
-        count = pa.repeat(pa.scalar(0, pa.int8()), len(w))
+        kids = _with_parent_nulls(w)
+        self._flag(_not_one_type_key(w, list(kids.values())), rows)  # {} or two type keys
         texts = []
-        for tk, kid in _with_parent_nulls(w).items():
-            valid = pc.is_valid(kid)
-            count = pc.add(count, pc.cast(valid, pa.int8()))
+        for tk, kid in kids.items():
             text = self._typed(tk, kid, rows, depth, before + '{"' + tk + '":', "}" + after) \
                 if tk in KNOWN_KEYS else None
             if text is None:
-                self._flag(valid, rows)
+                self._flag(pc.is_valid(kid), rows)
             else:
                 texts.append(text)
-        self._flag(pc.and_(pc.is_valid(w), pc.not_equal(count, 1)), rows)  # {} or two type keys
         if not texts:
             return pa.nulls(len(w), pa.string())
         return pc.coalesce(*texts) if len(texts) > 1 else texts[0]
@@ -450,8 +464,10 @@ class Extras:
         if tk == "M" and pa.types.is_struct(t):
             if t.num_fields == 0:
                 return pc.if_else(pc.is_valid(v), before + "{}" + after, NULL_TEXT)
-            parts = [(name, partial(self.value, kid, rows, depth + 1)) for name, kid in _with_parent_nulls(v).items()]
-            return pc.if_else(pc.is_valid(v), _object(parts, before + "{", "}" + after, always=True), NULL_TEXT)
+            parts = [(name, partial(self.value, kid, rows, depth + 1), kid.null_count == 0)
+                     for name, kid in _with_parent_nulls(v).items()]
+            text = _object(parts, before + "{", "}" + after, always=True)
+            return text if v.null_count == 0 else pc.if_else(pc.is_valid(v), text, NULL_TEXT)
         if tk == "L" and pa.types.is_list(t):
             flat, parents = _elements(v, rows)
             if pa.types.is_null(flat.type):  # only empty lists (a JSON null element is caught earlier)
@@ -476,6 +492,19 @@ def _undeclared_inside(w: pa.Array, t: pa.DataType) -> bool:
         flat = w.field("L").values
         return pa.types.is_struct(flat.type) and _undeclared_inside(flat, t.value_type)
     return False
+
+
+def _undeclared_only(w: pa.StructArray, t: pa.DataType) -> pa.StructArray:
+    """A declared map attribute's parsed {"M": ...} cut down to the fields that hold undeclared
+    parts (the rest is never written to `_extra`, and copying it was most of Extras' filter)."""
+    if not (pa.types.is_struct(t) and "M" in _children(w)):
+        return w  # a list of maps: kept whole
+    fields = {f.name: f.type for f in t}
+    m = w.field("M")
+    kept = {name: kid if name not in fields else _undeclared_only(kid, fields[name])
+            for name, kid in _children(m).items() if name not in fields or _undeclared_inside(kid, fields[name])}
+    inner = pa.StructArray.from_arrays(list(kept.values()), list(kept), mask=m.is_null())
+    return pa.StructArray.from_arrays([inner], ["M"], mask=w.is_null())
 
 
 def _any_undeclared(m: pa.StructArray, declared: dict[str, pa.DataType]) -> pa.Array:

@@ -490,11 +490,10 @@ def _in_line_order(fast: pa.Table, keep: np.ndarray, precise: pa.Table) -> pa.Ta
     order = rows[np.argsort(lines, kind="stable")]
     both = pa.concat_tables([fast, precise])
     starts = np.flatnonzero(np.diff(order, prepend=-2) != 1)  # where a run of consecutive rows begins
-    if len(starts) > SPLICE_RUNS:
-        return both.take(pa.array(order))
+    if len(starts) > SPLICE_RUNS or not len(order):
+        return both.take(pa.array(order, type=pa.int64()))
     ends = np.append(starts[1:], len(order))
-    return pa.concat_tables([both.slice(order[a], b - a) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-                            or [both.slice(0, 0)])
+    return pa.concat_tables([both.slice(order[a], b - a) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
 
 
 def decode_file(text: bytes, entity: Entity | None, src: Source, threads: bool = True,
