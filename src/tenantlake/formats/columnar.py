@@ -217,6 +217,8 @@ def _sparse(values: pa.Array) -> bool:
 
 def _not_one_type_key(w: pa.StructArray, kids: list[pa.Array]) -> pa.Array:
     """Where a value (a struct of type keys, `kids` with its nulls) has no type key, or two."""
+    if not kids:  # only {} was ever sent here
+        return pc.is_valid(w)
     if len(kids) == 1:  # the usual case: a value lacks its one key only where the key has more nulls
         if kids[0].null_count == w.null_count:
             return pa.repeat(False, len(w))
