@@ -75,7 +75,10 @@ def run_ours(data: Path, summary_key: str, out: Path) -> int:
 
 
 def run_stage(data: Path, summary_key: str, out: Path, entity: str = "Debt", workers: int = 2) -> tuple[int, str]:
-    """What ingest runs to decode an export: its own per-file staging function in its own pool."""
+    """What ingest runs to decode an export: its own per-file staging function, in a pool of workers
+    set up as ingest's (processes.process_pool). Ingest forks them from a forkserver, whose start is
+    an import (which no path's time includes) and whose workers are not this process's children
+    (whose CPU time the benchmark counts); these are forked from here."""
     from concurrent.futures import ProcessPoolExecutor
 
     from tenantlake.formats.drift import merge_drift
@@ -90,7 +93,9 @@ def run_stage(data: Path, summary_key: str, out: Path, entity: str = "Debt", wor
     args = ((landing, f, entity, Source("bench", export.export_id, f.key, export.kind, export.export_time_us,
                                          export.view), str(out / f"{i:05d}.parquet"), export.format, False)
             for i, f in enumerate(export.files))
-    with ProcessPoolExecutor(workers) as pool:  # workers parse on one thread each, as in ingest
+    from tenantlake.processes import keep_freed_memory
+
+    with ProcessPoolExecutor(workers, initializer=keep_freed_memory) as pool:  # one thread each, as in ingest
         parts = list(bounded_map(pool, stage_data_file, args, ahead=workers + 1))
     rows, quarantined = sum(p.rows for p in parts), sum(p.quarantine.num_rows for p in parts)
     drift = merge_drift(*(p.drift for p in parts))

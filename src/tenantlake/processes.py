@@ -10,8 +10,13 @@ milliseconds and inherits no lock (Python 3.14 makes this the default on Linux).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+
+M_TOP_PAD = -2  # mallopt's parameter number for the heap's top pad (glibc's malloc.h)
+TOP_PAD = 256 << 20
+_kept = False  # whether this process keeps freed memory (keep_freed_memory succeeded)
 
 
 def process_pool(workers: int, preload: str) -> ProcessPoolExecutor:
@@ -19,4 +24,22 @@ def process_pool(workers: int, preload: str) -> ProcessPoolExecutor:
     name; the first pool of a process decides it, later ones import what they need on first use)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([preload])
-    return ProcessPoolExecutor(workers, mp_context=context)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=keep_freed_memory)
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep up to TOP_PAD of freed memory at the top of its heap for the next
+    allocation, rather than hand it back to the kernel and fault it in again page by page. A decode
+    worker allocates and frees texts and arrays of ~32 MiB for every slice, and those faults were
+    ~10% of its time (a drifting 125k-item file: 1.29 -> 1.16 s; peak RSS 388 -> 387 MiB).
+    Without glibc there is nothing to tune, and nothing changes."""
+    global _kept
+    try:
+        _kept = ctypes.CDLL(None).mallopt(M_TOP_PAD, TOP_PAD) == 1
+    except (OSError, AttributeError):
+        _kept = False
+    return _kept
+
+
+def keeps_freed_memory() -> bool:
+    return _kept

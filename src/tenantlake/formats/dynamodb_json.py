@@ -327,13 +327,17 @@ class _Lines:
             self._ends = np.flatnonzero(np.frombuffer(self.text, dtype=np.uint8) == 10)
         return self._ends
 
-    def line(self, i: int) -> bytes:
-        return self.text[self.ends[i - 1] + 1 if i else 0:self.ends[i]]
+    def lines(self, idx: np.ndarray) -> list[bytes]:
+        """The lines `idx` (0-based), each without its newline."""
+        ends = self.ends
+        starts = np.where(idx > 0, ends[np.maximum(idx - 1, 0)] + 1, 0)
+        text = self.text
+        return [text[a:b] for a, b in zip(starts.tolist(), ends[idx].tolist(), strict=True)]
 
     def reparse(self, idx: np.ndarray, column: str) -> pa.StructArray | None:
         """`column` of the lines `idx`, parsed again with every inferred timestamp read as text."""
         schema = pa.schema([pa.field(f.name, as_text(f.type)) for f in self.parsed.schema])
-        text = b"\n".join(self.line(i) for i in idx.tolist()) + b"\n"
+        text = b"\n".join(self.lines(idx)) + b"\n"
         try:
             sub = pj.read_json(pa.BufferReader(text), read_options=pj.ReadOptions(use_threads=self.threads,
                                                                                  block_size=max(BLOCK, len(text))),
@@ -461,7 +465,8 @@ def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, 
     tally_observed(observed, tally, keep, event_ts)
     if redo.rows.any():
         redone = np.flatnonzero(redo.rows)
-        rows, bad = _precise_lines(entity, ((first_line + i, lines.line(i)) for i in redone.tolist()), src, tally)
+        rows, bad = _precise_lines(entity, zip((first_line + redone).tolist(), lines.lines(redone), strict=True), src,
+                                   tally)
         table = _in_line_order(table, keep, stamp_rows(rows, src, table.schema))
     return Decoded(table, quarantine_table(src, bad), n, tally.result())
 
