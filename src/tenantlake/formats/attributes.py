@@ -13,7 +13,7 @@ import binascii
 import re
 from decimal import Decimal
 
-NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # Decimal also reads "١٩"
 MAX_DEPTH = 32
 
 

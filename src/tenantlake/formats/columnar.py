@@ -35,6 +35,8 @@ ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 NEEDS_ESCAPE_BYTES = re.compile(rb'["\\\x00-\x1f]')
 ARROW_ONLY_BYTES = re.compile(rb"[+xX]")
+NOT_IN_PLAIN_NUMBERS = re.compile(rb"[^0-9.\-]")
+MINUS = re.compile(rb"-")
 ODD_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"  # orjson writes these as \u00XX: left to the precise path
 KNOWN_KEYS = ("S", "N", "B", "BOOL", "NULL", "SS", "NS", "M", "L")  # BS: rare enough for the precise path
 # Base64 as b64decode(validate=True) takes it: whole quanta, padding only at the end.
@@ -243,7 +245,17 @@ def _plain_number(v: pa.Array) -> pa.Array:
     if _sparse(v):
         present = pc.is_valid(v)
         return pc.replace_with_mask(pa.nulls(len(v), pa.bool_()), present, _plain_number(v.filter(present)))
-    return pc.and_(pc.match_substring_regex(v, PLAIN_N), pc.less_equal(pc.utf8_length(v), 38))
+    length = pc.utf8_length(v)
+    if _any_byte(v, NOT_IN_PLAIN_NUMBERS):
+        return pc.and_(pc.match_substring_regex(v, PLAIN_N), pc.less_equal(length, 38))
+    # Only digits, '.' and '-': PLAIN_N is then at most one '.', a '-' only in front, and a digit.
+    dots = pc.count_substring(v, ".")
+    plain = pc.and_(pc.less_equal(length, 38), pc.and_(pc.less_equal(dots, 1), pc.greater(length, dots)))
+    if not _any_byte(v, MINUS):
+        return plain
+    minus = pc.count_substring(v, "-")
+    in_front = pc.or_(pc.equal(minus, 0), pc.and_(pc.equal(minus, 1), pc.starts_with(v, "-")))
+    return pc.and_(plain, pc.and_(in_front, pc.greater(length, pc.add(dots, minus))))
 
 
 def _offsets(v: pa.ListArray) -> pa.Array:
