@@ -12,7 +12,8 @@ contract, ~0.4% a declared number sent as text (coerced) and ~0.05% text that is
 
 Paths (each in its own process; the machine's cores are shared by all, one path at a time):
   ours         what ingest runs to decode an export: manifests and MD5 checked, each file streamed,
-               decoded and written as a local Parquet part, in ingest's own pool of 2 processes
+               decoded and written as a local Parquet part, in 2 worker processes set up as ingest's
+               (ingest_throughput.run_stage says how they differ)
   duckdb       DuckDB read_json with the contract's columns, unwrapped and cast -> Parquet, 2 threads
   duckdb-auto  DuckDB read_json with the schema it detects -> Parquet as it comes, 2 threads
   boto3        json + boto3 TypeDeserializer + pandas -> Parquet (the usual way)
