@@ -94,10 +94,7 @@ def _cast(values: pa.Array, t: pa.DataType, one: Callable, rows, redo: Redo, num
     forms) or that make it fail go value by value through the precise converter `one`, and every
     value `one` refuses marks its row for the precise path."""
     if _sparse(values):  # an attribute few items send (apr sent as S): only those are looked at
-        present = pc.is_valid(values)
-        at = pc.indices_nonzero(present)
-        few = _cast(values.filter(present), t, one, pc.take(rows, at) if rows is not None else at, redo, numeric)
-        return pc.replace_with_mask(pa.nulls(len(values), t), present, few)
+        return _present_only(values, t, rows, lambda few, at: _cast(few, t, one, at, redo, numeric))
     odd = None
     if numeric:
         clean = pc.less_equal(pc.utf8_length(values), 40)
@@ -227,6 +224,14 @@ def _sparse(values: pa.Array) -> bool:
     return values.null_count > len(values) // 2
 
 
+def _present_only(values: pa.Array, t: pa.DataType, rows, convert: Callable) -> pa.Array:
+    """`convert(present values, their rows)` put back in place, null where a value is absent."""
+    present = pc.is_valid(values)
+    at = pc.indices_nonzero(present)
+    few = convert(values.filter(present), pc.take(rows, at) if rows is not None else at)
+    return pc.replace_with_mask(pa.nulls(len(values), t), present, few)
+
+
 def _not_one_type_key(w: pa.StructArray, kids: list[pa.Array]) -> pa.Array:
     """Where a value (a struct of type keys, `kids` with its nulls) has no type key, or two."""
     if not kids:  # only {} was ever sent here
@@ -243,8 +248,7 @@ def _not_one_type_key(w: pa.StructArray, kids: list[pa.Array]) -> pa.Array:
 
 def _plain_number(v: pa.Array) -> pa.Array:
     if _sparse(v):
-        present = pc.is_valid(v)
-        return pc.replace_with_mask(pa.nulls(len(v), pa.bool_()), present, _plain_number(v.filter(present)))
+        return _present_only(v, pa.bool_(), None, lambda few, _: _plain_number(few))
     length = pc.utf8_length(v)
     if _any_byte(v, NOT_IN_PLAIN_NUMBERS):
         return pc.and_(pc.match_substring_regex(v, PLAIN_N), pc.less_equal(length, 38))
@@ -438,10 +442,7 @@ class Extras:
             self._flag(pc.is_valid(w), rows)
             return pa.nulls(len(w), pa.string())
         if _sparse(w):  # a new attribute few items send: its text is built for those only
-            present = pc.is_valid(w)
-            at = pc.indices_nonzero(present)
-            few = self.value(w.filter(present), pc.take(rows, at) if rows is not None else at, depth, before, after)
-            return pc.replace_with_mask(pa.nulls(len(w), pa.string()), present, few)
+            return _present_only(w, pa.string(), rows, lambda few, at: self.value(few, at, depth, before, after))
         kids = _with_parent_nulls(w)
         self._flag(_not_one_type_key(w, list(kids.values())), rows)  # {} or two type keys
         texts = []

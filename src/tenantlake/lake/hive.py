@@ -101,17 +101,8 @@ NO_STATISTICS = {"_extra"}
 
 def statistics_columns(schema: pa.Schema) -> list[str]:
     """The leaf columns (as Parquet names them) given min/max statistics: all but NO_STATISTICS."""
-    return [path for f in schema for path in _leaf_paths(f.name, f.type) if path not in NO_STATISTICS]
-
-
-def _leaf_paths(name: str, t: pa.DataType):
-    if pa.types.is_struct(t):
-        for f in t:
-            yield from _leaf_paths(f"{name}.{f.name}", f.type)
-    elif pa.types.is_list(t) or pa.types.is_large_list(t):
-        yield from _leaf_paths(f"{name}.list.element", t.value_type)
-    else:
-        yield name
+    empty = schema.empty_table()
+    return [name for name, _ in _leaves(empty.columns, empty.column_names) if name not in NO_STATISTICS]
 
 
 def _leaves(columns, names):
