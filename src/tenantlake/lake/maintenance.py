@@ -30,7 +30,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 
 from tenantlake.lake.catalog import Lake
 from tenantlake.lake.files import Placer, is_local, local_path
-from tenantlake.lake.publish import summary
+from tenantlake.lake.publish import expire_snapshots, summary
 
 ORPHAN_GRACE = timedelta(hours=6)  # longer than any publish takes between moving files in and committing
 
@@ -99,13 +99,8 @@ def remove_orphans(table: Table, grace: timedelta = ORPHAN_GRACE, now: datetime 
 def expire(lake: Lake, zone: str, entity: str, older_than: datetime) -> int:
     """Expire every snapshot older than `older_than` except the current one."""
     table = lake.load(zone, entity)
-    current = table.current_snapshot()
-    old = [s.snapshot_id for s in table.metadata.snapshots
-           if current is not None and s.snapshot_id != current.snapshot_id
-           and datetime.fromtimestamp(s.timestamp_ms / 1000, UTC) < older_than]
-    if old:
-        table.maintenance.expire_snapshots().by_ids(old).commit()
-    return len(old)
+    return expire_snapshots(table, [s.snapshot_id for s in table.metadata.snapshots
+                                    if datetime.fromtimestamp(s.timestamp_ms / 1000, UTC) < older_than])
 
 
 def forget_history(lake: Lake, zone: str, entity: str) -> tuple[int, int]:

@@ -261,13 +261,16 @@ def trim_history(lake: Lake, zone: str, name: str) -> int:
     if len(table.metadata.snapshots) < 2 * LOG_SNAPSHOTS_KEPT:
         return 0
     snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
-    current = table.current_snapshot()
-    old = [s.snapshot_id for s in snapshots[:-LOG_SNAPSHOTS_KEPT]
-           if current is None or s.snapshot_id != current.snapshot_id]
-    if not old:
-        return 0
     try:
-        table.maintenance.expire_snapshots().by_ids(old).commit()
+        return expire_snapshots(table, [s.snapshot_id for s in snapshots[:-LOG_SNAPSHOTS_KEPT]])
     except CommitFailedException:
         return 0
+
+
+def expire_snapshots(table: Table, ids: Iterable[int]) -> int:
+    """Expire the snapshots `ids`, never the table's current one; returns how many were."""
+    current = table.current_snapshot()
+    old = [i for i in ids if current is None or i != current.snapshot_id]
+    if old:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
     return len(old)
