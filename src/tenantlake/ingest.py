@@ -170,11 +170,11 @@ def stage_data_file(landing: Store, f: DataFile, entity_name: str | None, src: S
     its protected projection); checks MD5, gzip and line count."""
     entity = ENTITIES.get(entity_name)
     stager = _Stager(out, entity_name, key)
-    for first_line, text in stream_slices(landing, f):
+    for piece in stream_slices(landing, f):
         if fmt == "ION":
-            stager.add(decode_ion(text, entity, src, first_line))
+            stager.add(decode_ion(piece.text, entity, src, piece.first_line))
         else:
-            stager.add(decode_file(text, entity, src, threads, first_line))
+            stager.add(decode_file(piece.text, entity, src, threads, piece.first_line, piece.line_ends))
     staged = stager.done()
     if stager.lines != f.item_count:
         raise ExportError(f"{f.key}: {stager.lines} item lines, but the manifest lists {f.item_count}")
@@ -715,8 +715,8 @@ def _sent_lines(s: Staged, files: list[str], lines: list[int]) -> list[bytes | N
             found = {(s.source, n): records[n - 1][0] for n in wanted.get(s.source, ()) if 0 < n <= len(records)}
         elif (export := read_export(s.landing, s.source)).format == "DYNAMODB_JSON":
             for f in export.files:
-                for first, text in stream_slices(s.landing, f) if f.key in wanted else ():
-                    for i, line in enumerate(text.split(b"\n"), first):
+                for piece in stream_slices(s.landing, f) if f.key in wanted else ():
+                    for i, line in enumerate(piece.text.split(b"\n"), piece.first_line):
                         if i in wanted[f.key]:
                             found[(f.key, i)] = line.rstrip(b"\r")
     except (ExportError, OSError, ValueError, zlib.error) as e:  # the row's JSON stands in for it

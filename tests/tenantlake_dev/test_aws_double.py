@@ -457,7 +457,7 @@ def test_the_layout_is_awss_and_the_pipelines_reader_verifies_it(fleet):
     landing = S3Store("tenantlake-landing", client=fleet.s3)
     export = read_export(landing, described["ExportManifest"])
     assert (export.export_id, export.item_count, len(export.files)) == (export_id, 2, 3)
-    assert sum(text.count(b"\n") for f in export.files for _, text in stream_slices(landing, f)) == 2
+    assert sum(s.text.count(b"\n") for f in export.files for s in stream_slices(landing, f)) == 2
 
 
 def test_an_ion_export_writes_ion(fleet):

@@ -316,8 +316,8 @@ def _envelope(parsed: pa.Table, expected: tuple[str, ...], redo: Redo) -> None:
 class _Lines:
     """The text's lines, found when first needed, and re-parses of some of them."""
 
-    def __init__(self, text: bytes, threads: bool):
-        self.text, self.threads, self._ends = text, threads, None
+    def __init__(self, text: bytes, threads: bool, ends: np.ndarray | None = None):
+        self.text, self.threads, self._ends = text, threads, ends
         self.parsed: pa.Table | None = None  # set once the text is parsed (reparse follows its schema)
 
     @property
@@ -382,10 +382,12 @@ def _image_columns(image: pa.StructArray, column: str, entity: Entity, redo: Red
     return columns, pc.replace_with_mask(extra, pa.array(later), redone)
 
 
-def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, first_line: int = 1) -> Decoded:
+def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, first_line: int = 1,
+                line_ends: np.ndarray | None = None) -> Decoded:
     if not text.endswith(b"\n"):
         text += b"\n"
-    lines = _Lines(text, threads)
+        line_ends = None if line_ends is None else np.append(line_ends, len(text) - 1)
+    lines = _Lines(text, threads, line_ends)
     ends = lines.ends  # one pass finds the lines, a blank one among them, and counts them
     if b"\r" in text or ends[0] == 0 or (np.diff(ends) == 1).any():
         raise _NotBulk("blank lines or CRLF: line numbers need the precise path")
@@ -502,14 +504,15 @@ def _in_line_order(fast: pa.Table, keep: np.ndarray, precise: pa.Table) -> pa.Ta
 
 
 def decode_file(text: bytes, entity: Entity | None, src: Source, threads: bool = True,
-                first_line: int = 1) -> Decoded:
-    """Decompressed lines (a data file, or a slice of one starting at `first_line`) to rows and
-    quarantine rows, by whichever path can; text the fast path cannot take is halved until the
-    lines it cannot take are read alone, so one bad line costs its neighbours nothing."""
+                first_line: int = 1, line_ends: np.ndarray | None = None) -> Decoded:
+    """Decompressed lines (a data file, or a slice of one starting at `first_line`, with where its
+    newlines are if known) to rows and quarantine rows, by whichever path can; text the fast path
+    cannot take is halved until the lines it cannot take are read alone, so one bad line costs its
+    neighbours nothing."""
     if entity is None or len(text) <= SMALL_TEXT or any(a.kind == "json" for a in entity.attributes):
         return decode_precise(text, entity, src, first_line)
     try:
-        return decode_fast(text, entity, src, threads, first_line)
+        return decode_fast(text, entity, src, threads, first_line, line_ends)
     except (_NotBulk, pa.ArrowException):  # an Arrow surprise costs speed, never the tenant's run
         if len(text) <= MIN_PIECE or text.count(b"\n", 0, len(text) - 1) == 0:
             return decode_precise(text, entity, src, first_line)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import orjson
 from isal import isal_zlib
 
@@ -163,8 +164,21 @@ def check_tenant(export: Export, tenant: Tenant, entity: str) -> None:
 SLICE_BYTES = 32 << 20  # decompressed text decoded at a time: memory per worker stays flat
 
 
-def stream_slices(store: Store, f: DataFile) -> Iterator[tuple[int, bytes]]:
-    """The data file's decompressed text in slices cut at line ends, as (first line number, text).
+@dataclass(frozen=True)
+class Slice:
+    """Whole lines of a data file. Where its newlines are is found once, here: it numbers the next
+    slice's lines and is the fast decoder's line index (a second scan of 32 MiB cost ~3% of it)."""
+    first_line: int
+    text: bytes
+    line_ends: np.ndarray  # the offset of each newline in `text`
+
+    @staticmethod
+    def of(text: bytes, first_line: int = 1) -> Slice:
+        return Slice(first_line, text, np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10))
+
+
+def stream_slices(store: Store, f: DataFile) -> Iterator[Slice]:
+    """The data file's decompressed text in slices cut at line ends.
     MD5 and gzip integrity are checked as the bytes stream past; a failure raises ExportError
     after the slices already yielded, which is why batches publish only once every file is read.
     Text is inflated a slice's worth at a time and each slice is copied once, when its pieces are
@@ -197,8 +211,9 @@ def stream_slices(store: Store, f: DataFile) -> Iterator[tuple[int, bytes]]:
                     text, parts = _cut_at_line_end(parts)
                     size = sum(map(len, parts))
                     if text:
-                        yield line, text
-                        line += text.count(b"\n")
+                        piece = Slice.of(text, line)
+                        yield piece
+                        line += len(piece.line_ends)
                 elif not data:
                     break
     digest = base64.b64encode(md5.digest()).decode()
@@ -209,7 +224,7 @@ def stream_slices(store: Store, f: DataFile) -> Iterator[tuple[int, bytes]]:
     if broken:
         raise ExportError(f"{f.key}: not a valid gzip file ({broken})")
     if size:
-        yield line, b"".join(parts)
+        yield Slice.of(b"".join(parts), line)
 
 
 class _Gunzip:

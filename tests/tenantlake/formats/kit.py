@@ -104,11 +104,11 @@ def decode_export(store: LocalStore, entity: str = "Debt", tenant_id: str = "age
     for f in export.files:
         src = Source(tenant_id, export.export_id, f.key, export.kind, export.export_time_us, export.view)
         n = 0
-        for first_line, text in stream_slices(store, f):
+        for piece in stream_slices(store, f):
             if export.format == "ION":
-                d = decode_ion(text, ENTITIES.get(entity), src, first_line)
+                d = decode_ion(piece.text, ENTITIES.get(entity), src, piece.first_line)
             else:
-                d = decode_file(text, ENTITIES.get(entity), src, threads, first_line)
+                d = decode_file(piece.text, ENTITIES.get(entity), src, threads, piece.first_line, piece.line_ends)
             rows += d.rows.to_pylist()
             quarantine += d.quarantine.to_pylist()
             drift.append(d.drift)

@@ -222,11 +222,13 @@ def test_slices_are_the_file_cut_at_line_ends(tmp_path, monkeypatch, slice_bytes
     store = write_export(tmp_path / "landing", [text], gz=[body])
     monkeypatch.setattr(manifest, "SLICE_BYTES", slice_bytes)
     slices = list(manifest.stream_slices(store, read_export(store, SUMMARY).files[0]))
-    assert b"".join(t for _, t in slices) == text
-    assert [i for i, (_, t) in enumerate(slices) if not t.endswith(b"\n")] == [], [len(t) for _, t in slices]
-    starts = [1 + text.count(b"\n", 0, sum(len(t) for _, t in slices[:i])) for i in range(len(slices))]
-    assert [n for n, _ in slices] == starts
-    assert len(slices) > 1 and max(len(t) for _, t in slices) <= 4 * slice_bytes + 1000
+    assert b"".join(s.text for s in slices) == text
+    assert [i for i, s in enumerate(slices) if not s.text.endswith(b"\n")] == [], [len(s.text) for s in slices]
+    starts = [1 + text.count(b"\n", 0, sum(len(s.text) for s in slices[:i])) for i in range(len(slices))]
+    assert [s.first_line for s in slices] == starts
+    for s in slices:  # the decoder's line index: every newline, found by an independent count
+        assert s.line_ends.tolist() == [i for i, byte in enumerate(s.text) if byte == 10]
+    assert len(slices) > 1 and max(len(s.text) for s in slices) <= 4 * slice_bytes + 1000
 
 
 def test_slices_keep_line_numbers_and_reasons(tmp_path, run, monkeypatch):

@@ -16,6 +16,7 @@ from tenantlake.formats import dynamodb_json
 from tenantlake.formats.drift import Drift, merge_drift
 from tenantlake.formats.dynamodb_json import Source, decode_file, decode_precise
 from tenantlake.formats.ion import decode_ion
+from tenantlake.formats.manifest import Slice
 from tenantlake.formats.streams import decode_stream
 from tests.tenantlake.formats.kit import debt, line, plan
 from tests.tenantlake.formats.test_differential import as_botocore_gives_it
@@ -399,6 +400,18 @@ def test_a_line_longer_than_a_parse_block_still_takes_the_bulk_path(monkeypatch,
     d = decode_file(line(debt(1)) + line(big) + line(debt(3)), entity("Debt"), FULL)
     assert precise_lines == [] and d.rows.num_rows == 3
     assert json.loads(d.rows["_extra"][1].as_py()) == {"notes": big["notes"]}
+
+
+def test_a_slices_line_index_serves_the_bulk_path_even_without_a_last_newline(precise_lines):
+    """The line index stream_slices found is the decoder's: a file's last line may lack its
+    newline, and its slice still decodes in bulk, to the rows the decoder finds on its own."""
+    text = b"".join(line(debt(i)) for i in range(200)).removesuffix(b"\n")
+    assert len(text) > dynamodb_json.SMALL_TEXT
+    piece = Slice.of(text, 7)
+    d = decode_file(piece.text, entity("Debt"), FULL, True, piece.first_line, piece.line_ends)
+    assert precise_lines == [] and d.rows.num_rows == 200 and d.lines == 200
+    assert d.rows.to_pylist() == decode_file(text, entity("Debt"), FULL, True, 7).rows.to_pylist()
+    assert d.rows["_line"].to_pylist() == list(range(7, 207))
 
 
 def test_a_declared_attribute_sent_as_null_only_in_a_later_parse_block_stays_in_bulk(monkeypatch, precise_lines):
