@@ -66,15 +66,17 @@ def aws_world(tmp_path, monkeypatch):
     registry = load_registry(tmp_path / "tenants.yaml")
     with DoubleServer() as server:
         control = server.control()
-        control.configure(seconds=1)  # each export stays IN_PROGRESS for a second of the double's clock
+        # Each export stays IN_PROGRESS for its first DescribeExport and 0.3 s, so every task defers
+        # and its trigger polls; waits are kept short (dag.test runs each trigger alone, in turn).
+        control.configure(seconds=0.3, describes=1)
         played = play_fleet(registry, FleetSpec(consumers=25, days=1, warmup_days=12, window_hours=6, seed=9,
                                                 full_export_at=T0), control, server.endpoint_url)
         control.real_clock()
         env = {
             "TENANTLAKE_REGISTRY": str(tmp_path / "tenants.yaml"), "TENANTLAKE_MODE": "aws",
             "TENANTLAKE_HOME": str(tmp_path / "home"), "TENANTLAKE_LAKE": f"s3://{played.seeded.lake_bucket}/lake",
-            "TENANTLAKE_CATALOG": "glue", "TENANTLAKE_EXPORT_POLL_SECONDS": "1",
-            "TENANTLAKE_EXPORT_TIMEOUT_MINUTES": "0.3", "TENANTLAKE_WAREHOUSE": "duckdb",
+            "TENANTLAKE_CATALOG": "glue", "TENANTLAKE_EXPORT_POLL_SECONDS": "0.25",
+            "TENANTLAKE_EXPORT_TIMEOUT_MINUTES": "0.15", "TENANTLAKE_WAREHOUSE": "duckdb",
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(played.seeded.airflow_connection()),
         }
         for k, v in env.items():
