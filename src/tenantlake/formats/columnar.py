@@ -24,7 +24,15 @@ import pyarrow.compute as pc
 
 from tenantlake.formats.attributes import MAX_DEPTH, NUMBER, BadValue, number
 from tenantlake.formats.drift import COERCED, NEW_ATTRIBUTE, NEW_FIELD, TRUNCATED, DriftTally, step
-from tenantlake.formats.rows import SUB_MICROSECOND, _date, _fit_decimal, _timestamp, integer
+from tenantlake.formats.rows import (
+    FIRST_TIME,
+    LAST_TIME,
+    SUB_MICROSECOND,
+    _date,
+    _fit_decimal,
+    _timestamp,
+    integer,
+)
 
 N_PATTERN = f"^(?:{NUMBER.pattern})$"
 FINER_THAN_US = r"([.,]\d{6})\d+"  # digits of a second past the microseconds
@@ -219,7 +227,7 @@ class Columns:
         out = None
         if kind == "timestamp":
             try:
-                out = pc.cast(v, t)  # the usual case, whole; Arrow refuses digits past microseconds
+                out = _in_range(pc.cast(v, t), rows, redo)  # the usual case, whole; Arrow refuses digits past µs
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 if pc.any(pc.match_substring_regex(v, FINER_THAN_US)).as_py():
                     observe(self.observed, redo, (path, key, TRUNCATED),
@@ -309,12 +317,21 @@ def _scalar(v: pa.Array, t: pa.DataType, kind: str | None, rows, redo: Redo) -> 
     if kind == "int":
         return _cast(v, t, _int, rows, redo, True)
     if kind == "epoch_ms":
-        return pc.cast(_cast(v, pa.int64(), _int, rows, redo, True), t)
+        return _in_range(pc.cast(_cast(v, pa.int64(), _int, rows, redo, True), t), rows, redo)
     if kind == "timestamp":
-        return _cast(v, t, _timestamp, rows, redo)
+        return _in_range(_cast(v, t, _timestamp, rows, redo), rows, redo)
     if kind == "date":
-        return _cast(v, t, _date, rows, redo)
+        return _in_range(_cast(v, t, _date, rows, redo), rows, redo)
     raise AssertionError((kind, t))
+
+
+def _in_range(times: pa.Array, rows, redo: Redo) -> pa.Array:
+    """`times`, with the rows of a time Arrow holds but the lake does not (rows.FIRST_TIME to
+    LAST_TIME) marked for the precise path, which quarantines them."""
+    first, last = (FIRST_TIME.date(), LAST_TIME.date()) if pa.types.is_date(times.type) else (FIRST_TIME, LAST_TIME)
+    outside = pc.or_(pc.less(times, pa.scalar(first, times.type)), pc.greater(times, pa.scalar(last, times.type)))
+    redo.flag(pc.fill_null(outside, False), rows)
+    return times
 
 
 # ---- undeclared parts to `_extra` text, and the drift they show ---------------------------------

@@ -112,13 +112,18 @@ def _line_row(entity: Entity | None, doc, src: Source) -> tuple[dict, list]:
         if set(doc) == {"Item"}:
             raise BadValue(WRONG_EXPORT_TYPE, "a full-export line, but the manifest says INCREMENTAL_EXPORT")
         raise BadValue("not_an_export_line", "an incremental line has Metadata, Keys, OldImage, NewImage")
+    sent_null = [name for name in CHANGE_LINE if name in doc and doc[name] is None]
+    if sent_null:  # an absent NewImage is a delete; a null one is no line DynamoDB writes
+        raise BadValue("not_an_export_line", f"{', '.join(sent_null)} sent as null: a line's parts are objects, "
+                                             "or absent")
     meta = doc.get("Metadata")
-    ts = meta.get("WriteTimestampMicros") if isinstance(meta, dict) else None
-    ts = ts.get("N") if isinstance(ts, dict) else ts  # typed in the readings seen; bare accepted
+    sent = meta.get("WriteTimestampMicros") if isinstance(meta, dict) else None
+    ts = sent.get("N") if isinstance(sent, dict) else sent  # typed in the readings seen; bare accepted
     try:  # N text in any form DynamoDB writes ("1.795158061E+15" too), as the bulk path reads it
         ts = ts if isinstance(ts, int) and not isinstance(ts, bool) else integer(number(ts))
     except (BadValue, TypeError):
-        raise BadValue("missing_timestamp", f"WriteTimestampMicros is {str(ts)[:30]!r}") from None
+        said = "absent" if sent is None else f"{orjson.dumps(sent).decode()[:40]}, not an N number of microseconds"
+        raise BadValue("missing_timestamp", f"Metadata.WriteTimestampMicros is {said}") from None
     old, new = doc.get("OldImage"), doc.get("NewImage")
     image = new if new is not None else old
     row, drift = change_row(entity, image, doc["Keys"], src.tenant_id, remove=new is None)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import orjson
@@ -104,6 +104,14 @@ def _fit_decimal(v: Decimal, t: pa.Decimal128Type) -> Decimal:
 SUB_MICROSECOND = re.compile(r"[.,]\d{6}\d*[1-9]")
 
 
+# A time the lake holds is one every reader can hold: years 1 to 9999 in UTC (Python's datetime;
+# pandas, pyarrow's to_pylist and the BI drivers built on them fail past it). Outside, the value is
+# quarantined: an epoch in microseconds sent where milliseconds are declared lands in year 57857.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST_TIME, LAST_TIME = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+OUT_OF_RANGE = "timestamp_out_of_range"
+
+
 def _timestamp(text: str) -> datetime:
     try:
         ts = datetime.fromisoformat(text)
@@ -111,14 +119,34 @@ def _timestamp(text: str) -> datetime:
         raise BadValue("timestamp_invalid", f"{text[:40]!r} is not ISO-8601") from None
     if ts.tzinfo is None:
         raise BadValue("timestamp_invalid", f"{text[:40]!r} has no time zone")
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise BadValue(OUT_OF_RANGE, f"{text[:40]!r} is outside years 1 to 9999 in UTC") from None
+
+
+def _epoch_ms(ms: int) -> datetime:
+    try:
+        return EPOCH + timedelta(milliseconds=ms)  # exact, where a float of seconds rounds
+    except OverflowError:
+        raise BadValue(OUT_OF_RANGE, f"{ms} ms since the epoch is outside years 1 to 9999 (microseconds "
+                                     "sent for milliseconds?)") from None
+
+
+# AppSync's AWSDate: YYYY-MM-DD, optionally with a zone offset (Z, +hh:mm or +hh:mm:ss), which the
+# calendar date is kept without. Python's fromisoformat also reads 19900517 and 1990-W20-4: AWSDate
+# has neither.
+AWS_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?)?", re.ASCII)
 
 
 def _date(text: str) -> date:
+    found = AWS_DATE.fullmatch(text)
     try:
-        return date.fromisoformat(text)
+        if found:
+            return date.fromisoformat(found.group(1))
     except ValueError:
-        raise BadValue("date_invalid", f"{text[:20]!r} is not YYYY-MM-DD") from None
+        pass
+    raise BadValue("date_invalid", f"{text[:30]!r} is not an AWSDate (YYYY-MM-DD, optionally with a zone offset)")
 
 
 def integer(v: Decimal) -> int:
@@ -136,7 +164,7 @@ def _finish(kind: str, t: pa.DataType, v):
     if kind == "int":
         return integer(v)
     if kind == "epoch_ms":
-        return datetime.fromtimestamp(integer(v) / 1000, UTC)
+        return _epoch_ms(integer(v))
     if kind == "timestamp":
         return _timestamp(v)
     if kind == "date":

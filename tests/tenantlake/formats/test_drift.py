@@ -340,6 +340,60 @@ def test_a_write_time_in_any_form_of_dynamodb_number_text_is_read_exactly():
     assert [q["_reason"] for q in d.quarantine.to_pylist()] == ["missing_timestamp"] * 2
 
 
+def test_times_at_the_ends_of_years_1_to_9999_are_published_and_read_back():
+    """The lake holds what Python's datetime holds: both ends, to the microsecond (one past them is
+    quarantined: test_bad_input)."""
+    text = line(debt(1, createdAt={"S": "0001-01-01T00:00:00Z"}, updatedAt={"S": "9999-12-31T23:59:59.999999Z"},
+                     _lastChangedAt={"N": "253402300799999"})) + \
+        line(debt(2, createdAt={"S": "0001-01-01T01:00:00+01:00"}, _lastChangedAt={"N": "-62135596800000"}))
+    first, second = both(text).rows.to_pylist()
+    assert (first["created_at"], first["updated_at"], first["last_changed_at"]) == (
+        datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC))
+    assert second["created_at"] == second["last_changed_at"] == datetime.min.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("2026-11-01", date(2026, 11, 1)), ("2026-11-01Z", date(2026, 11, 1)), ("2026-11-01-07:00", date(2026, 11, 1)),
+    ("2026-11-01+05:30", date(2026, 11, 1)), ("2026-11-01+02:00:00", date(2026, 11, 1)),
+    ("20261101", None), ("2026-W44-7", None), ("2026-305", None), ("0000-01-01", None), ("2026-11-01+24:00", None),
+    ("2026-11-01T00:00:00Z", None), ("2026-02-30", None), ("2026-11-01z", None),
+])
+def test_a_date_is_an_awsdate_with_or_without_its_zone_offset(sent, kept):
+    """AppSync's AWSDate is YYYY-MM-DD with an optional offset (Z, +hh:mm, +hh:mm:ss; AWS's scalar
+    docs); the calendar date is kept as sent. Basic, week and ordinal forms are ISO 8601 but no AWSDate."""
+    d = both(line(plan(1)) + line(plan(2, startDate={"S": sent})), "Plan")
+    if kept is None:
+        assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, "date_invalid")]
+    else:
+        assert d.rows["start_date"].to_pylist() == [date(2026, 11, 1), kept] and d.quarantine.num_rows == 0
+
+
+@pytest.mark.parametrize(("doc", "detail"), [
+    (b'{"Metadata":{"WriteTimestampMicros":{"N":"5"}},"Keys":{"id":{"S":"d-7"}},"NewImage":null}',
+     "NewImage sent as null"),
+    (b'{"Metadata":{"WriteTimestampMicros":{"N":"5"}},"Keys":{"id":{"S":"d-7"}},"OldImage":null,"NewImage":'
+     + json.dumps(debt(7)).encode() + b"}", "OldImage sent as null"),
+    (b'{"Metadata":null,"Keys":{"id":{"S":"d-7"}},"NewImage":' + json.dumps(debt(7)).encode() + b"}",
+     "Metadata sent as null"),
+])
+def test_a_change_line_with_a_part_sent_as_null_is_quarantined_not_read_as_a_delete(doc, detail):
+    """Absent NewImage: a delete. A NewImage of JSON null is no line DynamoDB writes."""
+    d = both(change(debt(5)) + doc + b"\n", src=INCR)
+    assert [(r["id"], r["_op"]) for r in d.rows.to_pylist()] == [("d-5", "insert")]
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, "not_an_export_line")]
+    assert detail in d.quarantine["_detail"][0].as_py()
+
+
+def test_a_write_time_that_is_no_n_number_names_what_was_sent():
+    text = change(debt(1), ts={"S": "1793491200000000"}) + \
+        b'{"Metadata":{},"Keys":{"id":{"S":"d-2"}},"NewImage":' + json.dumps(debt(2)).encode() + b"}\n"
+    d = both(text, src=INCR)
+    assert [q["_detail"] for q in d.quarantine.to_pylist()] == [
+        'Metadata.WriteTimestampMicros is {"S":"1793491200000000"}, not an N number of microseconds',
+        "Metadata.WriteTimestampMicros is absent"]
+
+
 @pytest.mark.parametrize("bad", [{"balance": {"N": "abc"}}, {"createdAt": {"S": "2026-13-45"}},
                                  {"consumerId": None}, {"apr": {"BOOL": True}}])
 def test_a_delete_is_applied_though_its_old_image_holds_a_value_the_contract_refuses(bad):
