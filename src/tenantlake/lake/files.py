@@ -15,19 +15,23 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.io.pyarrow import (
+    MetricModeTypes,
+    MetricsMode,
     compute_statistics_plan,
     data_file_statistics_from_parquet_metadata,
     parquet_path_to_id_mapping,
 )
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table import Table
+
+from tenantlake.lake.hive import NO_STATISTICS
 
 BatchId = tuple[str, str]  # (tenant_id, export_id)
 SAFE = str.maketrans({c: "_" for c in "/\\:*?\"<>| "})
@@ -92,6 +96,10 @@ class Placer:
         self.spec = meta.spec()
         self.spec_id = meta.default_spec_id
         self.plan = compute_statistics_plan(self.schema, meta.properties)
+        for name in NO_STATISTICS:  # parts carry none for these: asking for them logged a warning per file
+            if name in self.schema.column_names:
+                field_id = self.schema.find_field(name).field_id
+                self.plan[field_id] = replace(self.plan[field_id], mode=MetricsMode(MetricModeTypes.NONE))
         self.mapping = parquet_path_to_id_mapping(self.schema)
 
     def target(self, tenant_id: str, export_id: str, part: str) -> str:

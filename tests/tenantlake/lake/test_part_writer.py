@@ -29,3 +29,21 @@ def test_a_part_has_statistics_on_every_column_but_extra(tmp_path):
         assert stats[path] is True, path
     assert sum(stats.values()) == len(stats) - 1
     assert pq.read_table(tmp_path / "part.parquet").to_pylist() == rows.to_pylist()
+
+
+def test_placing_a_part_asks_no_statistics_of_extra_and_logs_no_warning(tmp_path, lake, caplog):
+    """pyiceberg warned "PyArrow statistics missing" for every part (an independent probe saw it on
+    stderr): `_extra` has no statistics by design, so the lake asks for no metrics of it."""
+    from tenantlake.lake.files import Placer
+
+    rows = decode_precise(LINE, entity("Debt"), Source("agency-001", "e-1", "data/x.json.gz", "FULL_EXPORT", 0)).rows
+    writer = PartWriter(str(tmp_path / "part.parquet"), rows.schema)
+    writer.write(rows)
+    table = lake.table("raw", "Debt")
+    with caplog.at_level("WARNING"):
+        placed = Placer(table).place(writer.close(), "agency-001", "e-1", "00000")
+    assert [r.getMessage() for r in caplog.records if "statistics" in r.getMessage()] == []
+    extra = table.schema().find_field("_extra").field_id
+    assert extra not in placed.data_file.value_counts and extra in placed.data_file.column_sizes
+    tenant = table.schema().find_field("tenant_id").field_id
+    assert placed.data_file.lower_bounds[tenant] == b"agency-001"  # the columns readers prune on keep theirs
