@@ -17,6 +17,9 @@ Paths (each in its own process; the machine's cores are shared by all, one path 
   duckdb       DuckDB read_json with the contract's columns, unwrapped and cast -> Parquet, 2 threads
   duckdb-auto  DuckDB read_json with the schema it detects -> Parquet as it comes, 2 threads
   boto3        json + boto3 TypeDeserializer + pandas -> Parquet (the usual way)
+  ours-1core, duckdb-1core   ours with one worker, DuckDB with one thread: each path's own cost per
+               item, without what running two at once costs it (the machine's two cores share caches
+               and memory bandwidth, and DuckDB's one COPY spends ~1.5x the CPU on two threads)
 Prints items/s (wall), MB/s (of decompressed JSON) and items per CPU-second per path and export,
 and the ratios ours / DuckDB and ours on the drifting export / ours on the non-drifting one, on
 both clocks. With --rounds N every path runs N times, interleaved, and the best run counts (the
@@ -77,12 +80,14 @@ def main() -> None:
     p.add_argument("--entity", default="Debt", choices=["Debt", "Consumer"])
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tenantlake-drift-bench")
-    paths = {"ours": partial(run_stage, entity=None), "duckdb": None, "duckdb-auto": run_duckdb_auto,
-             "boto3": run_boto3}
+    paths = {"ours": None, "duckdb": None, "duckdb-auto": run_duckdb_auto, "boto3": run_boto3,
+             "ours-1core": None, "duckdb-1core": None}
     p.add_argument("--only", nargs="*", choices=list(paths), default=list(paths))
     args = p.parse_args()
     paths["ours"] = partial(run_stage, entity=args.entity)
     paths["duckdb"] = partial(run_duckdb, entity_name=args.entity)
+    paths["ours-1core"] = partial(run_stage, entity=args.entity, workers=1)
+    paths["duckdb-1core"] = partial(run_duckdb, entity_name=args.entity, threads=1)
     exports = make_data(args.data, args.entity, args.items, args.files)
     sizes = {name: json_bytes(*where) for name, where in exports.items()}
     for name, size in sizes.items():
@@ -114,15 +119,22 @@ def main() -> None:
         for name in exports:
             print(f"  {name:13} " + "  ".join(f"{path} {table[(name, path)]:,.0f}" for path in args.only
                                               if (name, path) in table))
-        if "ours" not in args.only:
-            continue
-        for name in exports:
-            for other in ("duckdb", "duckdb-auto", "boto3"):
-                if (name, other) in table:
-                    print(f"  ratio ours / {other} on {name}: {table[(name, 'ours')] / table[(name, other)]:.2f}x")
-        drifting, plain = table[("drifting", "ours")], table[("non-drifting", "ours")]
-        print(f"  ratio ours drifting / ours non-drifting: {drifting / plain:.2f}x per item, "
-              f"{drifting * sizes['drifting'] / (plain * sizes['non-drifting']):.2f}x per byte")
+        print_ratios(table, sizes)
+
+PAIRS = (("ours", "duckdb"), ("ours", "duckdb-auto"), ("ours", "boto3"), ("ours-1core", "duckdb-1core"))
+
+
+def print_ratios(table: dict[tuple[str, str], float], sizes: dict[str, int]) -> None:
+    """ours / each other path on each export, and ours on the drifting export / on the other one."""
+    for name in sizes:
+        for ours, other in PAIRS:
+            if (name, ours) in table and (name, other) in table:
+                print(f"  ratio {ours} / {other} on {name}: {table[(name, ours)] / table[(name, other)]:.2f}x")
+    for ours in ("ours", "ours-1core"):
+        if ("drifting", ours) in table and ("non-drifting", ours) in table:
+            drifting, plain = table[("drifting", ours)], table[("non-drifting", ours)]
+            print(f"  ratio {ours} drifting / {ours} non-drifting: {drifting / plain:.2f}x per item, "
+                  f"{drifting * sizes['drifting'] / (plain * sizes['non-drifting']):.2f}x per byte")
 
 
 if __name__ == "__main__":

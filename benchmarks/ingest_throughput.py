@@ -146,7 +146,7 @@ def _duck_type(t) -> str:
     return {pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN"}[t]
 
 
-def run_duckdb(data: Path, summary_key: str, out: Path, entity_name: str = "Debt") -> int:
+def run_duckdb(data: Path, summary_key: str, out: Path, entity_name: str = "Debt", threads: int = 2) -> int:
     import duckdb
 
     from tenantlake.contracts import entity
@@ -169,7 +169,7 @@ def run_duckdb(data: Path, summary_key: str, out: Path, entity_name: str = "Debt
     files = [str(f) for f in data_files(data, summary_key) if f.stat().st_size > 20]
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
-    con.execute("SET threads = 2")
+    con.execute(f"SET threads = {threads}")
     sql = (f"COPY (SELECT {', '.join(select)} FROM read_json({files!r}, format='newline_delimited', "
            f"compression='gzip', columns={{'Item': '{item_type}'}})) TO '{out / 'debt.parquet'}' "
            "(FORMAT parquet, COMPRESSION snappy)")
