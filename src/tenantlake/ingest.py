@@ -47,7 +47,7 @@ from tenantlake.formats.dynamodb_json import WRONG_EXPORT_TYPE, Decoded, Source,
 from tenantlake.formats.ion import decode_ion, ion_item
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
-from tenantlake.formats.streams import decode_stream, split_records
+from tenantlake.formats.streams import decode_stream, split_records, unreadable_file
 from tenantlake.lake.catalog import BATCH_LOG, QUARANTINE_LAKE_SCHEMA, Lake
 from tenantlake.lake.files import day_of, split_table_by_day
 from tenantlake.lake.hive import PartWriter
@@ -360,12 +360,15 @@ class Ingest:
         if not landing.exists(key):
             raise ExportError(f"{key}: stream file not found")
         body = landing.get(key)
+        src = Source(tenant_id, export_id, key, "STREAM", 0)
         try:
             text = _stream_text(body)
-            decoded = decode_stream(text, self.contract, Source(tenant_id, export_id, key, "STREAM", 0), envelope,
+            decoded = decode_stream(text, self.contract, src, envelope,
                                     tenant.table_arn(self.entity) if tenant is not None else None)
-        except (zlib.error, ValueError, UnicodeDecodeError) as e:
-            raise ExportError(f"{key}: not a readable {envelope} stream file ({str(e)[:120]})") from None
+        except (zlib.error, ValueError, UnicodeDecodeError, RecursionError) as e:
+            problem = f"{key}: not a readable {envelope} stream file ({str(e)[:120]})"
+            log.warning("%s: set aside whole in quarantine; the table's later files go on", problem)
+            decoded = unreadable_file(self.contract, src, body, problem)
         stager = _Stager(f"{self._local_prefix()}-part.parquet", self.entity, self._pseudonym_key(tenant_id))
         stager.add(decoded)
         part = stager.done()

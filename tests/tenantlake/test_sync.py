@@ -93,6 +93,45 @@ def test_stream_files_are_picked_up_once(fleet, registry, tmp_path):
     assert again.exports == [] and again.streams == []  # each file read once
 
 
+def test_an_unreadable_stream_file_is_set_aside_whole_and_the_later_files_go_on(fleet, registry, tmp_path):
+    """A truncated Pipes batch cannot be read, now or later: it is quarantined whole (its bytes
+    kept) and the files after it are read, where it used to fail every run and hold them all back.
+    An empty file holds no records."""
+    import gzip
+    import shutil
+
+    import orjson
+
+    from tenantlake.cli import local_lake
+    from tenantlake.lake.read import read
+
+    out, _ = fleet
+    table = "tenant=agency-001/table=Payment"
+    shutil.copytree(out / "landing" / table, tmp_path / "landing" / table)
+    landing, state = LocalStore(tmp_path / "landing"), LocalStore(tmp_path / "lake")
+    lake = local_lake(tmp_path / "lake")
+    tenant = registry.tenant("agency-001").model_copy(update={"change_source": "streams"})
+    pipes = sorted(k for k in landing.list(f"{table}/streams/") if "/pipes/" in k)
+    record = next(r for r in orjson.loads(gzip.decompress(landing.get(pipes[0])))["Records"]
+                  if "NewImage" in r["dynamodb"])
+    record["eventName"], record["dynamodb"]["Keys"]["id"]["S"] = "INSERT", "pay-after-the-broken-file"
+    record["dynamodb"]["NewImage"]["id"]["S"] = "pay-after-the-broken-file"
+    later = f"{table}/streams/pipes/2026/12/31/23"
+    broken = gzip.compress(orjson.dumps({"Records": [record] * 3}))[:-40]
+    landing.put(f"{later}/a-empty.json.gz", gzip.compress(b""))
+    landing.put(f"{later}/b-truncated.json.gz", broken)
+    landing.put(f"{later}/c-good.json.gz", gzip.compress(orjson.dumps({"Records": [record]})))
+    work = sync.plan_local(landing, lake, state, tenant, "Payment")
+    done = sync.sync_shard(landing, lake, state, "Payment", [work], "r1", lambda t: b"k" * 32)[0]
+    assert done.error is None
+    ids = read(lake, "raw", "Payment", "agency-001").column("id").to_pylist()
+    assert "pay-after-the-broken-file" in ids
+    quarantined = read(lake, "quarantine", "Payment", "agency-001").to_pylist()
+    whole = [q for q in quarantined if q["_reason"] == "unreadable_file"]
+    assert len(whole) == 1 and whole[0]["_raw"] == broken and "b-truncated.json.gz" in whole[0]["_detail"]
+    assert sync.plan_local(landing, lake, state, tenant, "Payment").streams == []  # none waits to be read again
+
+
 def test_stream_files_that_are_not_read_are_said_so(registry, tmp_path, caplog):
     """Landed but not read this run: a streams tenant's table with no FULL export yet waits for it;
     an exports tenant's stream files are never read. Neither is silent."""

@@ -22,7 +22,9 @@ of one second are ordered by their SequenceNumber).
 from __future__ import annotations
 
 import json
+import math
 import re
+from datetime import timedelta
 
 import orjson
 
@@ -30,14 +32,17 @@ from tenantlake.contracts import Entity
 from tenantlake.formats.attributes import BadValue
 from tenantlake.formats.drift import DriftTally
 from tenantlake.formats.dynamodb_json import Decoded, Source, quarantine_table, stamp_rows
-from tenantlake.formats.rows import change_row, lake_schema
+from tenantlake.formats.rows import EPOCH, LAST_TIME, OUT_OF_RANGE, change_row, lake_schema
 
 OPS = {"INSERT": "insert", "MODIFY": "modify", "REMOVE": "remove"}
 
 
+LAST_US = (LAST_TIME - EPOCH) // timedelta(microseconds=1)
+
+
 def _micros(value) -> int:
     """ApproximateCreationDateTime as epoch microseconds, whatever unit the envelope used."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise BadValue("missing_timestamp", f"ApproximateCreationDateTime is {str(value)[:30]!r}")
     if value < 1e11:  # seconds (Streams, Pipes)
         if float(value).is_integer():  # known to the second: its last microsecond (see above)
@@ -45,18 +50,23 @@ def _micros(value) -> int:
         return int(round(value * 1_000_000))
     if value < 1e14:  # milliseconds (Kinesis for DynamoDB)
         return int(value) * 1000
+    if value > LAST_US:
+        raise BadValue(OUT_OF_RANGE, f"ApproximateCreationDateTime {str(value)[:30]} is past year 9999")
     return int(value)  # microseconds (Kinesis, by configuration)
 
 
 def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
     """The file's records as (raw bytes, parsed record or the parse error)."""
+    if not text.strip():
+        return []  # an empty file holds no records, whichever the envelope
     if envelope == "pipes":
         doc = orjson.loads(text)  # a broken batch file is a batch error: the caller names the file
         records = doc.get("Records") if isinstance(doc, dict) else doc
         if not isinstance(records, list):
             raise ValueError('expected {"Records": [...]} or a JSON array of records')
         return [(orjson.dumps(r), r) for r in records]
-    out, decoder, pos, s = [], json.JSONDecoder(), 0, text.decode("utf-8")
+    # A byte that is not UTF-8 (a file cut inside a character) costs only its record (_record_bytes).
+    out, decoder, pos, s = [], json.JSONDecoder(), 0, text.decode("utf-8", "surrogateescape")
     while True:
         while pos < len(s) and s[pos] in " \t\r\n":
             pos += 1
@@ -64,13 +74,23 @@ def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
             return out
         try:
             record, end = decoder.raw_decode(s, pos)
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past Python's stack
             end = _next_record(s, pos, decoder)
-            out.append((s[pos:end].rstrip("\r\n").encode(), e))  # whole, as sent
+            out.append((_record_bytes(s[pos:end].rstrip("\r\n"))[0], e))  # whole, as sent
             pos = end
             continue
-        out.append((s[pos:end].encode(), record))
+        raw, utf8 = _record_bytes(s[pos:end])
+        out.append((raw, record if utf8 else UnicodeError("the record's bytes are not UTF-8")))
         pos = end
+
+
+def _record_bytes(text: str) -> tuple[bytes, bool]:
+    """A record's bytes as sent, and whether they are UTF-8 (the text was decoded with
+    surrogateescape: a byte that is not UTF-8 comes back as itself)."""
+    try:
+        return text.encode("utf-8"), True
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape"), False
 
 
 _RESTART = re.compile(r"[\n{]")
@@ -86,7 +106,7 @@ def _next_record(s: str, pos: int, decoder: json.JSONDecoder) -> int:
             return at + 1
         try:
             record, _ = decoder.raw_decode(s, at)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         if _is_record(record):
             return at
@@ -123,6 +143,10 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
     records = split_records(text, envelope)
     for n, (raw, rec) in enumerate(records, 1):
         try:
+            if isinstance(rec, UnicodeError):
+                raise BadValue("invalid_utf8", str(rec))
+            if isinstance(rec, RecursionError):
+                raise BadValue("nesting_too_deep", "nested too deeply to read")
             if isinstance(rec, Exception):
                 raise BadValue("malformed_json", f"not valid JSON: {rec}")
             if not isinstance(rec, dict) or not isinstance(rec.get("dynamodb"), dict):
@@ -152,3 +176,14 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
         tally.add_row(drift, row["_event_ts"])
     table = stamp_rows(rows, src, lake_schema(entity))
     return Decoded(table, quarantine_table(src, bad), len(records), tally.result())
+
+
+UNREADABLE_FILE = "unreadable_file"
+
+
+def unreadable_file(entity: Entity | None, src: Source, body: bytes, problem: str) -> Decoded:
+    """A landed file no record can be read from (a truncated gzip or Pipes batch), set aside whole as
+    one quarantine row: its bytes will not change, so failing it again every run would only hold back
+    every later file of the table."""
+    whole = quarantine_table(src, [(1, UNREADABLE_FILE, problem, body)])
+    return Decoded(stamp_rows([], src, lake_schema(entity)), whole, 1, [])  # one item: the file, set aside

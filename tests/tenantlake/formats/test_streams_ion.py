@@ -95,10 +95,39 @@ def test_firehose_record_cut_short_is_quarantined_and_the_rest_kept():
     assert d.quarantine["_reason"].to_pylist() == ["not_a_stream_record", "malformed_json"]
 
 
-def test_unreadable_pipes_file_is_a_batch_error():
-    """The caller (ingest) turns it into an ExportError naming the file."""
+def test_unreadable_pipes_file_is_a_batch_error_and_an_empty_file_holds_no_records():
+    """The caller (ingest) sets an unreadable file aside whole (test_sync)."""
     with pytest.raises(ValueError):
         decode_stream(b"{not json", contract("Debt"), STREAM, "pipes")
+    for envelope in ("pipes", "firehose"):
+        d = decode_stream(b"", contract("Debt"), STREAM, envelope)
+        assert (d.lines, d.rows.num_rows, d.quarantine.num_rows) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(("sent", "reason"), [
+    ("NaN", "missing_timestamp"), ("Infinity", "missing_timestamp"), ("1e400", "missing_timestamp"),
+    ("99999999999999999999999", "timestamp_out_of_range"),
+])
+def test_a_creation_time_that_is_no_time_costs_only_its_record(sent, reason):
+    """Python's JSON reader takes NaN, Infinity and 1e400 (as inf); a huge integer is past year 9999."""
+    bad = _firehose(2).replace('"ApproximateCreationDateTime": 1793491300002', f'"ApproximateCreationDateTime": {sent}')
+    assert bad != _firehose(2)
+    d = decode_stream("\n".join([_firehose(1), bad, _firehose(3)]).encode(), contract("Debt"), STREAM, "firehose")
+    assert d.rows["id"].to_pylist() == ["d-1", "d-3"]
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, reason)]
+
+
+def test_a_firehose_file_cut_inside_a_character_or_nested_too_deep_costs_only_that_record():
+    cut = _firehose(3, note={"S": "caf\u00e9"}).encode().replace(b"\\u00e9", "é".encode())
+    cut = cut[:cut.index("é".encode()) + 1]  # the last record, cut between the two bytes of é
+    deep = '{"eventName": "INSERT", "dynamodb": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    latin1 = _firehose(4, note={"S": "caf\u00e9"}).encode().replace(b"\\u00e9", "é".encode("latin-1"))
+    text = ("\n".join([_firehose(1), deep, _firehose(2)]) + "\n").encode() + latin1 + b"\n" + cut
+    d = decode_stream(text, contract("Debt"), STREAM, "firehose")
+    assert d.rows["id"].to_pylist() == ["d-1", "d-2"]
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [
+        (2, "nesting_too_deep"), (4, "invalid_utf8"), (5, "malformed_json")]
+    assert d.quarantine["_raw"].to_pylist()[1:] == [latin1, cut]  # kept byte for byte, half a character too
 
 
 def _firehose(i: int, event: str = "INSERT", **more) -> str:
