@@ -90,9 +90,14 @@ def _convert(args) -> dict:
         raise UserError(f"--export-dir {args.export_dir}: no such folder")
     registry = load_registry(args.registry)
     tenant = registry.by_id.get(args.tenant)
+    if tenant is None and args.tenant in registry.invalid_by_id:  # a typo there must not switch checks off
+        registry.tenant(args.tenant)  # raises RegistryError naming the entry's problems
     if tenant is None:
         _say(f"note: tenant {args.tenant!r} is not in the registry; the export's account is not checked")
     if args.entity not in ENTITIES:
+        if tenant is not None and args.entity not in tenant.tables:
+            raise UserError(f"--entity {args.entity}: no contract, and {args.tenant}'s registry entry has no such "
+                            f"table (its tables: {', '.join(sorted(tenant.tables))})")
         _say(f"note: no contract for {args.entity!r}; rows keep the keys and the whole item as JSON")
     root, only = Path(args.export_dir).resolve(), None
     if (root / "manifest-summary.json").exists() and root.parent.name == "AWSDynamoDB":
@@ -302,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         result = args.run(args)
     except (UserError, RegistryError) as e:
         print(f"tenantlake {args.command}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the user gave: unreadable, not a folder, not writable
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"tenantlake {args.command}: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except SystemExit as e:
         return int(e.code or 0)

@@ -129,6 +129,33 @@ def test_convert_never_prints_a_traceback_for_a_bad_export(tmp_path, capsys, reg
     assert code == 2 and "Traceback" not in err and "MD5" in err
 
 
+@pytest.mark.parametrize(("change", "said"), [
+    ({"registry": ("aws_account_id:", "aws_acount_id:")}, "tenant 'agency-001' has an invalid registry entry"),
+    ({"registry": ("Debt:", "Dbet:")}, "unknown entity Dbet"),
+    ({"entity": "Dept"}, "--entity Dept: no contract, and agency-001's registry entry has no such table"),
+    ({"out": "a-file"}, "a-file/_catalog: Not a directory"),
+])
+def test_convert_refuses_a_user_mistake_in_one_line(tmp_path, capsys, change, said):
+    """A typo in the tenant's registry entry used to switch the account check off ("not in the
+    registry", exit 0); an unknown entity of a registered tenant, or --out naming a file, ended with
+    a traceback or a table of the typo's name (an independent probe)."""
+    from tenantlake.registry import DEFAULT_PATH
+
+    store = write_export(tmp_path / "landing", [line(debt(1))])
+    text = DEFAULT_PATH.read_text()
+    old, new = change.get("registry", ("", ""))
+    head, _, rest = text.partition("tenant_id: agency-001")
+    entry, _, tail = rest.partition("tenant_id:")
+    registry = tmp_path / "tenants.yaml"
+    registry.write_text(head + "tenant_id: agency-001" + entry.replace(old, new, 1) + ("tenant_id:" + tail if tail else ""))
+    (tmp_path / "a-file").write_text("")
+    code = cli.main(["convert", "--export-dir", str(store.root / SUMMARY.rsplit("/", 1)[0]), "--tenant", "agency-001",
+                     "--entity", change.get("entity", "Debt"), "--out", str(tmp_path / change.get("out", "out")),
+                     "--registry", str(registry)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and said in err and err.count("\n") == 1, err
+
+
 def test_convert_reads_an_incremental_export_from_its_own_folder(tmp_path, capsys, registry):
     """AWS keeps an incremental export's data in the shared AWSDynamoDB/data/ folder, beside the
     export's folder: convert given the export's folder finds it there (it said 'missing')."""
