@@ -368,7 +368,7 @@ class Ingest:
         except (zlib.error, ValueError, UnicodeDecodeError, RecursionError) as e:
             problem = f"{key}: not a readable {envelope} stream file ({str(e)[:120]})"
             log.warning("%s: set aside whole in quarantine; the table's later files go on", problem)
-            decoded = unreadable_file(self.contract, src, body, problem)
+            decoded = unreadable_file(self.contract, src, _readable_text(body), problem)
         stager = _Stager(f"{self._local_prefix()}-part.parquet", self.entity, self._pseudonym_key(tenant_id))
         stager.add(decoded)
         part = stager.done()
@@ -687,6 +687,20 @@ def _groups(staged: list[Staged], rows: int) -> Iterator[list[Staged]]:
 def _stream_text(body: bytes) -> bytes:
     """A landed stream file's text: gzip or plain."""
     return zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body
+
+
+def _readable_text(body: bytes) -> bytes:
+    """As much of a landed file's text as inflates, up to where a truncated or broken gzip stops:
+    kept in quarantine as text, where erasure finds a consumer's id (compressed bytes hide it)."""
+    if body[:2] != b"\x1f\x8b":
+        return body
+    out, inflate = [], zlib.decompressobj(wbits=31)
+    for at in range(0, len(body), 1 << 16):
+        try:
+            out.append(inflate.decompress(body[at:at + (1 << 16)]))
+        except zlib.error:
+            break
+    return b"".join(out)
 
 
 def _audit_quarantine(s: Staged, rows: pa.Table, reasons: list[str], details: list[str] | None = None) -> pa.Table:

@@ -181,9 +181,9 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
 UNREADABLE_FILE = "unreadable_file"
 
 
-def unreadable_file(entity: Entity | None, src: Source, body: bytes, problem: str) -> Decoded:
+def unreadable_file(entity: Entity | None, src: Source, text: bytes, problem: str) -> Decoded:
     """A landed file no record can be read from (a truncated gzip or Pipes batch), set aside whole as
-    one quarantine row: its bytes will not change, so failing it again every run would only hold back
-    every later file of the table."""
-    whole = quarantine_table(src, [(1, UNREADABLE_FILE, problem, body)])
+    one quarantine row holding what of its text could be read (the file stays in the landing): its
+    bytes will not change, so failing it again every run would only hold back the table's later files."""
+    whole = quarantine_table(src, [(1, UNREADABLE_FILE, problem, text)])
     return Decoded(stamp_rows([], src, lake_schema(entity)), whole, 1, [])  # one item: the file, set aside
