@@ -35,6 +35,7 @@ from tenantlake.formats.columnar import (
     temporal_rows,
 )
 from tenantlake.formats.drift import Drift, DriftTally, merge_drift
+from tenantlake.formats.manifest import line_ends
 from tenantlake.formats.rows import (
     QUARANTINE_SCHEMA,
     TENANT_FIELDS,
@@ -329,7 +330,7 @@ class _Lines:
     def ends(self) -> np.ndarray:
         """Where each line's newline is."""
         if self._ends is None:
-            self._ends = np.flatnonzero(np.frombuffer(self.text, dtype=np.uint8) == 10)
+            self._ends = line_ends(self.text)
         return self._ends
 
     def lines(self, idx: np.ndarray) -> list[bytes]:

@@ -174,7 +174,12 @@ class Slice:
 
     @staticmethod
     def of(text: bytes, first_line: int = 1) -> Slice:
-        return Slice(first_line, text, np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10))
+        return Slice(first_line, text, line_ends(text))
+
+
+def line_ends(text: bytes) -> np.ndarray:
+    """The offset of each newline in `text`."""
+    return np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
 
 
 def stream_slices(store: Store, f: DataFile) -> Iterator[Slice]:
