@@ -11,7 +11,10 @@ too). A record that cannot be read is quarantined with its position as `_line` (
 reading goes on at the next line, or in a file of concatenated records at the next whole record.
 A record that names another table (`tableName`, or the table in `eventSourceARN`) or another
 account (`eventSourceARN`) than the tenant's is quarantined (`wrong_table`, `tenant_mismatch`): one
-Kinesis stream may carry several tables. An INSERT or MODIFY without a NewImage (a KEYS_ONLY or
+Kinesis stream may carry several tables. Every record DynamoDB sends names its source (Streams'
+`eventSourceARN`, Kinesis' `tableName`), so one that names neither is quarantined (`unknown_source`):
+whose it is cannot be checked. A UTF-8 byte order mark that a tool put at the start of a file is
+not a record. An INSERT or MODIFY without a NewImage (a KEYS_ONLY or
 OLD_IMAGE stream) is quarantined as `missing_image`.
 
 A time in whole seconds (Streams, Pipes) is taken as the last microsecond of its second: the change
@@ -55,8 +58,12 @@ def _micros(value) -> int:
     return int(value)  # microseconds (Kinesis, by configuration)
 
 
+BOM = "\ufeff".encode()  # UTF-8's byte order mark
+
+
 def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
     """The file's records as (raw bytes, parsed record or the parse error)."""
+    text = text.removeprefix(BOM)
     if not text.strip():
         return []  # an empty file holds no records, whichever the envelope
     if envelope == "pipes":
@@ -120,10 +127,12 @@ def _is_record(doc) -> bool:
 def _check_source(rec: dict, table_arn: str) -> None:
     """The record must come from the tenant's table, in the tenant's account, where it says."""
     account, table = table_arn.split(":")[4], table_arn.split(":table/", 1)[1]
-    name = rec.get("tableName")
+    name, arn = rec.get("tableName"), rec.get("eventSourceARN")
+    if name is None and arn is None:
+        raise BadValue("unknown_source", "the record names neither its table (tableName) nor its stream "
+                                         "(eventSourceARN), so whose it is cannot be checked")
     if name is not None and name != table:
         raise BadValue("wrong_table", f"the record is of table {str(name)[:80]!r}, not {table!r}")
-    arn = rec.get("eventSourceARN")
     if arn is None:
         return
     parts = str(arn).split(":", 5)

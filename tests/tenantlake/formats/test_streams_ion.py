@@ -191,3 +191,29 @@ def test_a_time_in_whole_seconds_is_the_last_microsecond_of_its_second():
     d = decode_stream(json.dumps(records).encode(), contract("Debt"), STREAM, "pipes", TABLE)
     assert [t.isoformat() for t in d.rows["_event_ts"].to_pylist()] == [
         "2026-11-01T00:01:40.999999+00:00", "2026-11-01T00:01:40.250000+00:00"]
+
+
+def test_a_record_that_names_neither_its_table_nor_its_stream_is_quarantined_as_unknown_source():
+    """Streams records carry eventSourceARN and Kinesis ones tableName: without either, the record
+    could be any table's, so it is set aside, not published as the tenant's."""
+    anonymous = _pipes(2, TABLE + "/stream/x")
+    del anonymous["eventSourceARN"]
+    d = decode_stream(json.dumps([_pipes(1, TABLE + "/stream/x"), anonymous]).encode(), contract("Debt"), STREAM,
+                      "pipes", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-1"]
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, "unknown_source")]
+    assert json.loads(d.quarantine["_raw"][0].as_py()) == anonymous  # the record as sent
+    d = decode_stream(json.dumps([anonymous]).encode(), contract("Debt"), STREAM, "pipes")
+    assert d.rows["id"].to_pylist() == ["d-2"]  # no tenant's table to check against (convert): read as it is
+
+
+@pytest.mark.parametrize("envelope", ["pipes", "firehose"])
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_a_record(envelope):
+    bom = "\ufeff".encode()
+    if envelope == "pipes":
+        text = bom + json.dumps({"Records": [_pipes(1, TABLE + "/stream/x"), _pipes(2, TABLE + "/stream/x")]}).encode()
+    else:
+        text = bom + "\n".join([_firehose(1), _firehose(2)]).encode()
+    d = decode_stream(text, contract("Debt"), STREAM, envelope, TABLE)
+    assert d.rows["id"].to_pylist() == ["d-1", "d-2"] and d.rows["_line"].to_pylist() == [1, 2]
+    assert d.quarantine.num_rows == 0 and d.lines == 2
