@@ -47,7 +47,14 @@ from tenantlake.formats.dynamodb_json import WRONG_EXPORT_TYPE, Decoded, Source,
 from tenantlake.formats.ion import decode_ion, ion_item
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
 from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
-from tenantlake.formats.streams import decode_stream, split_records, unreadable_file
+from tenantlake.formats.streams import (
+    UnreadableFile,
+    decode_stream,
+    readable_text,
+    split_records,
+    stream_text,
+    unreadable_file,
+)
 from tenantlake.lake.catalog import BATCH_LOG, QUARANTINE_LAKE_SCHEMA, Lake
 from tenantlake.lake.files import day_of, split_table_by_day
 from tenantlake.lake.hive import PartWriter
@@ -362,13 +369,13 @@ class Ingest:
         body = landing.get(key)
         src = Source(tenant_id, export_id, key, "STREAM", 0)
         try:
-            text = _stream_text(body)
+            text = stream_text(body)
             decoded = decode_stream(text, self.contract, src, envelope,
                                     tenant.table_arn(self.entity) if tenant is not None else None)
-        except (zlib.error, ValueError, UnicodeDecodeError, RecursionError) as e:
-            problem = f"{key}: not a readable {envelope} stream file ({str(e)[:120]})"
+        except UnreadableFile as e:
+            problem = f"{key}: not a readable {envelope} stream file: {str(e)[:160]}"
             log.warning("%s: set aside whole in quarantine; the table's later files go on", problem)
-            decoded = unreadable_file(self.contract, src, _readable_text(body), problem)
+            decoded = unreadable_file(self.contract, src, readable_text(body), problem)
         stager = _Stager(f"{self._local_prefix()}-part.parquet", self.entity, self._pseudonym_key(tenant_id))
         stager.add(decoded)
         part = stager.done()
@@ -684,25 +691,6 @@ def _groups(staged: list[Staged], rows: int) -> Iterator[list[Staged]]:
         yield group
 
 
-def _stream_text(body: bytes) -> bytes:
-    """A landed stream file's text: gzip or plain."""
-    return zlib.decompress(body, wbits=31) if body[:2] == b"\x1f\x8b" else body
-
-
-def _readable_text(body: bytes) -> bytes:
-    """As much of a landed file's text as inflates, up to where a truncated or broken gzip stops:
-    kept in quarantine as text, where erasure finds a consumer's id (compressed bytes hide it)."""
-    if body[:2] != b"\x1f\x8b":
-        return body
-    out, inflate = [], zlib.decompressobj(wbits=31)
-    for at in range(0, len(body), 1 << 16):
-        try:
-            out.append(inflate.decompress(body[at:at + (1 << 16)]))
-        except zlib.error:
-            break
-    return b"".join(out)
-
-
 def _audit_quarantine(s: Staged, rows: pa.Table, reasons: list[str], details: list[str] | None = None) -> pa.Table:
     """Decoded rows set aside (by the audit, or as duplicates), in the quarantine layout: in _raw
     the line (stream record) each came from as it was sent, or where that cannot be read again,
@@ -728,7 +716,7 @@ def _sent_lines(s: Staged, files: list[str], lines: list[int]) -> list[bytes | N
         if s.landing is None:
             raise ValueError("the batch does not say where its files are")
         if s.kind.startswith("STREAM_"):
-            records = split_records(_stream_text(s.landing.get(s.source)), s.kind.removeprefix("STREAM_").lower())
+            records = split_records(stream_text(s.landing.get(s.source)), s.kind.removeprefix("STREAM_").lower())
             found = {(s.source, n): records[n - 1][0] for n in wanted.get(s.source, ()) if 0 < n <= len(records)}
         elif (export := read_export(s.landing, s.source)).format == "DYNAMODB_JSON":
             for f in export.files:

@@ -328,3 +328,27 @@ def test_auditing_a_shard_a_few_batches_at_a_time_gives_the_same_verdicts(tmp_pa
     alone = run(1, tmp_path / "alone")
     assert alone == [("t0", "published", 3, 0), ("t1", "published", 1, 1), ("t2", "published", 1, 1)]
     assert run(100_000, tmp_path / "together") == alone
+
+
+def test_only_a_file_no_record_reads_from_is_set_aside_a_bug_in_the_decoder_fails_the_batch(tmp_path, lake,
+                                                                                          monkeypatch):
+    """A file's own fault (a Pipes batch that is not JSON) is quarantined whole and its table goes on;
+    an error of the code is not the file's, and setting the file aside would hide it as bad data."""
+    from tenantlake import ingest
+    from tenantlake.storage import LocalStore
+
+    landing = LocalStore(tmp_path / "landing")
+    key = "tenant=agency-001/table=Debt/streams/pipes/part-1.json"
+    landing.put(key, b'{"Records": [{"eventName": "INSERT", ')  # cut short
+    with Ingest(lake, "Debt", "t", lambda t: KEY) as session:
+        staged = session.stage_stream(landing, key, "agency-001", "pipes")
+    (q,) = staged.parts[0].quarantine.to_pylist()
+    assert q["_reason"] == "unreadable_file" and "not JSON" in q["_detail"] and key in q["_detail"]
+
+    def broken_decoder(*args, **kwargs):
+        raise ValueError("a bug, not the file's fault")
+
+    monkeypatch.setattr(ingest, "decode_stream", broken_decoder)
+    landing.put(key, orjson.dumps({"Records": []}))
+    with Ingest(lake, "Debt", "t", lambda t: KEY) as session, pytest.raises(ValueError, match="a bug"):
+        session.stage_stream(landing, key, "agency-001", "pipes")

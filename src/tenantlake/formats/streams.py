@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from datetime import timedelta
 
 import orjson
@@ -61,16 +62,49 @@ def _micros(value) -> int:
 BOM = "\ufeff".encode()  # UTF-8's byte order mark
 
 
+class UnreadableFile(ValueError):
+    """No record can be read from the file: its bytes are at fault (a truncated gzip or Pipes batch),
+    and they will not change, so it is set aside whole. Any other error is the code's, and fails the
+    batch rather than quarantine a good file."""
+
+
+def stream_text(body: bytes) -> bytes:
+    """A landed stream file's text: gzip or plain."""
+    if body[:2] != b"\x1f\x8b":
+        return body
+    try:
+        return zlib.decompress(body, wbits=31)
+    except zlib.error as e:
+        raise UnreadableFile(f"not a whole gzip file ({e})") from None
+
+
+def readable_text(body: bytes) -> bytes:
+    """As much of a landed file's text as inflates, up to where a truncated or broken gzip stops:
+    kept in quarantine as text, where erasure finds a consumer's id (compressed bytes hide it)."""
+    if body[:2] != b"\x1f\x8b":
+        return body
+    out, inflate = [], zlib.decompressobj(wbits=31)
+    for at in range(0, len(body), 1 << 16):
+        try:
+            out.append(inflate.decompress(body[at:at + (1 << 16)]))
+        except zlib.error:
+            break
+    return b"".join(out)
+
+
 def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
     """The file's records as (raw bytes, parsed record or the parse error)."""
     text = text.removeprefix(BOM)
     if not text.strip():
         return []  # an empty file holds no records, whichever the envelope
     if envelope == "pipes":
-        doc = orjson.loads(text)  # a broken batch file is a batch error: the caller names the file
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError as e:  # a batch is one JSON document: broken, none of it reads
+            raise UnreadableFile(f"not JSON ({e})") from None
         records = doc.get("Records") if isinstance(doc, dict) else doc
         if not isinstance(records, list):
-            raise ValueError('expected {"Records": [...]} or a JSON array of records')
+            raise UnreadableFile('expected {"Records": [...]} or a JSON array of records')
         return [(orjson.dumps(r), r) for r in records]
     # A byte that is not UTF-8 (a file cut inside a character) costs only its record (_record_bytes).
     out, decoder, pos, s = [], json.JSONDecoder(), 0, text.decode("utf-8", "surrogateescape")
