@@ -93,19 +93,12 @@ def readable_text(body: bytes) -> bytes:
 
 
 def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
-    """The file's records as (raw bytes, parsed record or the parse error)."""
+    """The file's records as (raw bytes, parsed record or the error that costs it its place)."""
     text = text.removeprefix(BOM)
     if not text.strip():
         return []  # an empty file holds no records, whichever the envelope
     if envelope == "pipes":
-        try:
-            doc = orjson.loads(text)
-        except orjson.JSONDecodeError as e:  # a batch is one JSON document: broken, none of it reads
-            raise UnreadableFile(f"not JSON ({e})") from None
-        records = doc.get("Records") if isinstance(doc, dict) else doc
-        if not isinstance(records, list):
-            raise UnreadableFile('expected {"Records": [...]} or a JSON array of records')
-        return [(orjson.dumps(r), r) for r in records]
+        return [_pipes_record(r) for r in _pipes_batch(text)]
     # A byte that is not UTF-8 (a file cut inside a character) costs only its record (_record_bytes).
     out, decoder, pos, s = [], json.JSONDecoder(), 0, text.decode("utf-8", "surrogateescape")
     while True:
@@ -115,14 +108,61 @@ def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
             return out
         try:
             record, end = decoder.raw_decode(s, pos)
-        except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past Python's stack
+        except UNREADABLE_JSON as e:
             end = _next_record(s, pos, decoder)
             out.append((_record_bytes(s[pos:end].rstrip("\r\n"))[0], e))  # whole, as sent
             pos = end
             continue
         raw, utf8 = _record_bytes(s[pos:end])
-        out.append((raw, record if utf8 else UnicodeError("the record's bytes are not UTF-8")))
+        if not utf8:
+            record = UnicodeError("the record's bytes are not UTF-8")
+        elif _lone_surrogate(s[pos:end], record):
+            record = LONE_SURROGATE
+        out.append((raw, record))
         pos = end
+
+
+# What reading one JSON value can raise: not JSON (JSONDecodeError is a ValueError), an integer
+# past Python's 4,300 digits (ValueError), nested past Python's stack (RecursionError).
+UNREADABLE_JSON = (ValueError, RecursionError)
+LONE_SURROGATE = ValueError("a \\u escape names half a UTF-16 surrogate pair: no UTF-8 text holds it")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(sent: str, record) -> bool:
+    """Whether the record holds a string no UTF-8 text can (a lone surrogate, sent as a \\u escape).
+    Python's parser reads one where orjson refuses it; its values could then not be written."""
+    if not _SURROGATE_ESCAPE.search(sent):  # a pair (an emoji) matches too: the encode below decides
+        return False
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _pipes_batch(text: bytes) -> list:
+    """A Pipes file's records: {"Records": [...]} or a JSON array. orjson reads it; where orjson
+    refuses the file, Python's parser is asked, so that a lone surrogate costs only its record."""
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        try:
+            doc = json.loads(text.decode("utf-8"))
+        except (*UNREADABLE_JSON, UnicodeDecodeError):  # a batch is one JSON document: broken, none of it reads
+            raise UnreadableFile(f"not JSON ({e})") from None
+    records = doc.get("Records") if isinstance(doc, dict) else doc
+    if not isinstance(records, list):
+        raise UnreadableFile('expected {"Records": [...]} or a JSON array of records')
+    return records
+
+
+def _pipes_record(record) -> tuple[bytes, object]:
+    try:
+        return orjson.dumps(record), record
+    except orjson.JSONEncodeError:  # an integer past 64 bits, or a lone surrogate
+        raw = json.dumps(record).encode()  # ASCII: every character escaped, none lost
+        return raw, LONE_SURROGATE if _lone_surrogate(raw.decode(), record) else record
 
 
 def _record_bytes(text: str) -> tuple[bytes, bool]:
@@ -147,7 +187,7 @@ def _next_record(s: str, pos: int, decoder: json.JSONDecoder) -> int:
             return at + 1
         try:
             record, _ = decoder.raw_decode(s, at)
-        except (json.JSONDecodeError, RecursionError):
+        except UNREADABLE_JSON:
             continue
         if _is_record(record):
             return at

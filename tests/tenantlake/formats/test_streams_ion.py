@@ -217,3 +217,40 @@ def test_a_byte_order_mark_at_the_start_of_a_file_is_not_a_record(envelope):
     d = decode_stream(text, contract("Debt"), STREAM, envelope, TABLE)
     assert d.rows["id"].to_pylist() == ["d-1", "d-2"] and d.rows["_line"].to_pylist() == [1, 2]
     assert d.quarantine.num_rows == 0 and d.lines == 2
+
+
+def test_a_lone_surrogate_or_a_huge_number_costs_only_its_record_in_either_envelope():
+    """Python's parser reads "\\ud800" (half a UTF-16 pair) and orjson refuses it; neither it nor an
+    integer past Python's 4,300 digits may stop the file (a stuck table) or the rest of a Pipes batch."""
+    def firehose(i, **attributes):
+        record = json.loads(_firehose(i))
+        record["dynamodb"]["NewImage"].update(attributes)
+        return record
+
+    lone = [firehose(2, note={"S": "\ud800"}), firehose(3, **{"\udc80": {"S": "x"}})]
+    keys = firehose(4)
+    keys["dynamodb"]["Keys"]["id"]["S"] = "\ud800"
+    huge = firehose(5)
+    huge["dynamodb"]["ApproximateCreationDateTime"] = 10 ** 5000
+    pair = firehose(6, note={"S": "\U0001f600"})  # an emoji: a surrogate pair, which is fine
+    records = [firehose(1), *lone, keys, huge, pair, firehose(7)]
+    import sys
+    sys.set_int_max_str_digits(0)  # to write the huge number; reading it stays at the default limit
+    try:
+        text = "\n".join(json.dumps(r) for r in records).encode()  # ASCII: \ud800 as sent, escaped
+    finally:
+        sys.set_int_max_str_digits(4300)
+    d = decode_stream(text, contract("Debt"), STREAM, "firehose")
+    assert d.rows["id"].to_pylist() == ["d-1", "d-6", "d-7"] and d.lines == 7
+    assert d.rows["_extra"][1].as_py() == '{"note":{"S":"\U0001f600"}}'
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [
+        (2, "malformed_json"), (3, "malformed_json"), (4, "malformed_json"), (5, "malformed_json")]
+    assert "surrogate" in d.quarantine["_detail"][0].as_py() and "digits" in d.quarantine["_detail"][3].as_py()
+    assert d.quarantine["_raw"][0].as_py() == json.dumps(lone[0]).encode()  # as sent
+
+    batch = [_pipes(1, TABLE + "/stream/x"), _pipes(2, TABLE + "/stream/x"), _pipes(3, TABLE + "/stream/x")]
+    batch[1]["dynamodb"]["NewImage"]["note"] = {"S": "\ud800"}
+    d = decode_stream(json.dumps({"Records": batch}).encode(), contract("Debt"), STREAM, "pipes", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-1", "d-3"]
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, "malformed_json")]
+    assert json.loads(d.quarantine["_raw"][0].as_py()) == batch[1]  # every character kept, escaped
