@@ -33,6 +33,8 @@ class LocalStore:
         self.url = str(self.root)
 
     def path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):  # S3 has no parent folders: never leave the root
+            raise ValueError(f"{key}: not a key inside {self.root}")
         return self.root / key
 
     def put(self, key: str, data: bytes) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import posixpath
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -22,6 +23,8 @@ from isal import isal_zlib
 
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ExportError(ValueError):
@@ -66,15 +69,54 @@ class Export:
 
 
 def parse_time(text: str, where: str) -> int:
+    """An ISO-8601 time with its zone, as epoch µs. AWS always writes the zone; one without it
+    would be read in the worker's own zone, moving the batch's times and day with the machine."""
     try:
-        return int(datetime.fromisoformat(text).timestamp() * 1_000_000)
+        at = datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise ExportError(f"{where}: {text!r} is not an ISO-8601 time") from None
+        raise ExportError(f"{where}: {str(text)[:60]!r} is not an ISO-8601 time") from None
+    if at.tzinfo is None or len(text) <= 10:  # a date alone is midnight in no zone at all
+        raise ExportError(f"{where}: {text!r} has no time zone (AWS writes e.g. 2026-11-01T00:00:00.000Z)")
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _count(value, where: str, field_name: str) -> int:
+    """An item count: a whole number, as AWS writes it (int() would take 1.9 as 1, "1" as 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ExportError(f"{where}: {field_name} is {str(value)[:30]!r}, not a count of items")
+    return value
+
+
+def _text(s: dict, name: str, where: str) -> str:
+    value = s.get(name)
+    if not isinstance(value, str) or not value:
+        raise ExportError(f"{where}: {name} is {str(value)[:60]!r}, not text")
+    return value
+
+
+TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}")
+
+
+def export_root(summary_key: str) -> str:
+    """The folder an export's files must lie in: the one holding its AWSDynamoDB/ folder (incremental
+    exports share AWSDynamoDB/data/), or, for a copy of one export, the summary's own folder."""
+    folder = posixpath.dirname(summary_key)
+    if "AWSDynamoDB" in folder.split("/"):
+        return folder.rsplit("AWSDynamoDB", 1)[0] + "AWSDynamoDB/"
+    return folder + "/" if folder else ""
+
+
+def _inside(path: str, root: str) -> bool:
+    return path.startswith(root) and ".." not in path.split("/")
 
 
 def _resolve(store: Store, key: str, summary_key: str, prefix: str) -> str:
     """Where a listed S3 key is in this store: as-is (a mirror of the bucket), or relative to the
-    export's S3 prefix or its export folder (an engineer's copy of one export)."""
+    export's S3 prefix or its export folder (an engineer's copy of one export). Only a place inside
+    the export's own folder will do: a manifest naming another tenant's file (or a file outside
+    the landing) must not have it read as this tenant's."""
+    if not isinstance(key, str) or not key:
+        raise ExportError(f"{summary_key}: a listed key is {str(key)[:60]!r}, not an S3 key")
     folder = posixpath.dirname(summary_key)
     candidates = [key]
     if prefix and key.startswith(prefix + "/"):
@@ -85,11 +127,15 @@ def _resolve(store: Store, key: str, summary_key: str, prefix: str) -> str:
         if len(parts) >= 3:
             candidates.append(posixpath.join(folder, *parts[2:]) if parts[1] != "data"
                               else posixpath.join(folder, *parts[1:]))
-    for c in candidates:
-        c = posixpath.normpath(c).lstrip("/")
+    root = export_root(summary_key)
+    inside = [c for c in (posixpath.normpath(c).lstrip("/") for c in candidates) if _inside(c, root)]
+    if not inside:
+        raise ExportError(f"{key}: listed by {summary_key}'s manifest but outside the export's folder "
+                          f"({root or 'the export folder'}): an export reads only its own files")
+    for c in inside:
         if store.exists(c):
             return c
-    return posixpath.normpath(candidates[-1]).lstrip("/")
+    return inside[-1]
 
 
 def _json(store: Store, key: str):
@@ -109,6 +155,21 @@ def read_export(store: Store, summary_key: str) -> Export:
     s = _json(store, summary_key)
     if not isinstance(s, dict):
         raise ExportError(f"{summary_key}: expected a JSON object")
+    export = _summary(s, summary_key)
+    prefix = s.get("s3Prefix") if isinstance(s.get("s3Prefix"), str) else ""
+    listed_key = _text(s, "manifestFilesS3Key", summary_key)
+    manifest_key = _resolve(store, listed_key, summary_key, prefix)
+    if not store.exists(manifest_key):
+        raise ExportError(f"{listed_key}: manifest-files.json is listed but missing")
+    export.files = _data_files(store, manifest_key, summary_key, prefix)
+    listed = sum(f.item_count for f in export.files)
+    if listed != export.item_count:
+        raise ExportError(f"{summary_key}: itemCount {export.item_count} but the manifest lists "
+                          f"{listed} items")
+    return export
+
+
+def _summary(s: dict, summary_key: str) -> Export:
     missing = [k for k in ("exportArn", "tableArn", "manifestFilesS3Key", "itemCount") if k not in s]
     if missing:
         raise ExportError(f"{summary_key}: missing field {missing[0]}")
@@ -125,29 +186,33 @@ def read_export(store: Store, summary_key: str) -> Export:
         raise ExportError(f"{summary_key}: unknown exportType {kind!r}")
     if fmt == "ION" and kind != "FULL_EXPORT":
         raise ExportError(f"{summary_key}: ION is read for full exports only; ask for DYNAMODB_JSON")
+    table_arn = _text(s, "tableArn", summary_key)
+    if not TABLE_ARN.fullmatch(table_arn):
+        raise ExportError(f"{summary_key}: tableArn {table_arn[:100]!r} is not a DynamoDB table ARN")
     billed = s.get("billedSizeBytes")
-    export = Export(summary_key, s["exportArn"].rsplit("/export/", 1)[-1], kind, s["tableArn"], at,
-                    frm, s.get("outputView", "NEW_AND_OLD_IMAGES"), int(s["itemCount"]), fmt,
-                    billed_bytes=int(billed) if isinstance(billed, int | float) and billed >= 0 else None)
-    prefix = s.get("s3Prefix") or ""
-    manifest_key = _resolve(store, s["manifestFilesS3Key"], summary_key, prefix)
-    if not store.exists(manifest_key):
-        raise ExportError(f"{s['manifestFilesS3Key']}: manifest-files.json is listed but missing")
+    return Export(summary_key, _text(s, "exportArn", summary_key).rsplit("/export/", 1)[-1], kind, table_arn,
+                  at, frm, s.get("outputView", "NEW_AND_OLD_IMAGES"),
+                  _count(s["itemCount"], summary_key, "itemCount"), fmt,
+                  billed_bytes=int(billed) if isinstance(billed, int | float) and billed >= 0 else None)
+
+
+def _data_files(store: Store, manifest_key: str, summary_key: str, prefix: str) -> list[DataFile]:
+    files: dict[str, DataFile] = {}
     for n, line in enumerate(store.get(manifest_key).splitlines(), 1):
         if not line.strip():
             continue
+        where = f"{manifest_key} line {n}"
         try:
             entry = orjson.loads(line)
-            export.files.append(DataFile(entry["dataFileS3Key"],
-                                         _resolve(store, entry["dataFileS3Key"], summary_key, prefix),
-                                         entry["md5Checksum"], int(entry["itemCount"])))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ExportError(f"{manifest_key} line {n}: not a manifest entry ({e})") from None
-    listed = sum(f.item_count for f in export.files)
-    if listed != export.item_count:
-        raise ExportError(f"{summary_key}: itemCount {export.item_count} but the manifest lists "
-                          f"{listed} items")
-    return export
+            key, md5, count = entry["dataFileS3Key"], entry["md5Checksum"], entry["itemCount"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+            raise ExportError(f"{where}: not a manifest entry ({e})") from None
+        if not isinstance(key, str) or not isinstance(md5, str):
+            raise ExportError(f"{where}: dataFileS3Key and md5Checksum must be text")
+        if key in files:  # read twice, its items would count twice
+            raise ExportError(f"{where}: {key} is listed twice")
+        files[key] = DataFile(key, _resolve(store, key, summary_key, prefix), md5, _count(count, where, "itemCount"))
+    return list(files.values())
 
 
 def check_tenant(export: Export, tenant: Tenant, entity: str) -> None:

@@ -3,6 +3,7 @@
 import gzip
 import json
 import random
+import re
 
 import pytest
 
@@ -99,6 +100,77 @@ def test_malformed_summary_names_the_file(tmp_path, run):
     store = write_export(tmp_path / "landing", [good()])
     store.put(SUMMARY, b"{not json")
     with pytest.raises(ExportError, match=r"manifest-summary.json: not valid JSON"):
+        run(store)
+
+
+def _edit(store, key, change):
+    """Rewrite one JSON document (or each line of a JSON-lines file) of the export with `change`."""
+    text = store.get(key)
+    if key.endswith("manifest-files.json"):
+        docs = [json.loads(x) for x in text.splitlines()]
+        change(docs)
+        store.put(key, b"".join(json.dumps(d).encode() + b"\n" for d in docs))
+    else:
+        doc = json.loads(text)
+        change(doc)
+        store.put(key, json.dumps(doc).encode())
+
+
+FILES = SUMMARY.replace("manifest-summary.json", "manifest-files.json")
+
+
+@pytest.mark.parametrize("where", ["tenant=agency-002/table=Debt/AWSDynamoDB/01793491200000-0badf00d/data/x.json.gz",
+                                   "tenant=agency-001/table=Debt/AWSDynamoDB/../../../outside.json.gz",
+                                   "../outside.json.gz"])
+def test_a_manifest_naming_a_file_outside_its_export_is_refused_before_the_file_is_read(tmp_path, run, where):
+    """Another tenant's file, listed with its right MD5, must not be published as this tenant's rows,
+    nor its MD5 or line count told in an error (that would help forge a manifest for it)."""
+    store = write_export(tmp_path / "landing", [good(1)])
+    other = gzip.compress(line(debt(9)), mtime=0)
+    target = tmp_path / "landing" / where
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(other)
+    import base64
+    import hashlib
+    md5 = base64.b64encode(hashlib.md5(other).digest()).decode()
+
+    def add(docs):
+        docs.append({"itemCount": 1, "md5Checksum": md5, "etag": "x", "dataFileS3Key": where})
+    _edit(store, FILES, add)
+    _edit(store, SUMMARY, lambda d: d.update(itemCount=2))
+    with pytest.raises(ExportError, match="outside the export's folder") as e:
+        run(store)
+    assert md5 not in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(("key", "field", "value", "says"), [
+    (SUMMARY, "itemCount", None, "itemCount is 'None', not a count"),
+    (SUMMARY, "itemCount", "one", "itemCount is 'one', not a count"),
+    (SUMMARY, "itemCount", 1.5, "itemCount is '1.5', not a count"),
+    (SUMMARY, "tableArn", "Debt-k3j2h5-prod", "is not a DynamoDB table ARN"),
+    (SUMMARY, "exportArn", 12, "exportArn is '12', not text"),
+    (SUMMARY, "manifestFilesS3Key", None, "manifestFilesS3Key is 'None', not text"),
+    (SUMMARY, "exportTime", "2026-11-01T00:00:00", "has no time zone"),
+    (SUMMARY, "exportTime", "2026-11-01", "has no time zone"),
+    (FILES, "dataFileS3Key", None, "must be text"),
+    (FILES, "itemCount", 1.9, "itemCount is '1.9', not a count"),
+])
+def test_a_manifest_field_of_the_wrong_type_is_one_clear_error(tmp_path, run, key, field, value, says):
+    """Never a traceback, and never a guess: int() would read 1.9 items as 1, and a time without a
+    zone would be read in the worker's own zone (the batch's day moving with the machine)."""
+    store = write_export(tmp_path / "landing", [good(1)])
+    _edit(store, key, lambda d: [x.update({field: value}) for x in d] if isinstance(d, list) else d.update({field: value}))
+    with pytest.raises(ExportError, match=re.escape(says)) as e:
+        run(store)
+    assert key.rsplit("/", 1)[-1] in str(e.value)
+
+
+def test_a_data_file_listed_twice_is_refused(tmp_path, run):
+    """Read twice, its items would be counted twice and each quarantined as its own duplicate."""
+    store = write_export(tmp_path / "landing", [good(2)])
+    _edit(store, FILES, lambda docs: docs.append(dict(docs[0])))
+    _edit(store, SUMMARY, lambda d: d.update(itemCount=4))
+    with pytest.raises(ExportError, match=r"manifest-files.json line 2: .*data/file0.json.gz is listed twice"):
         run(store)
 
 
