@@ -50,6 +50,12 @@ def typed(v) -> dict:
     raise BadValue("unknown_type", f"Ion {t.name.lower()} has no DynamoDB type")
 
 
+def _values(line: bytes) -> list:
+    """The Ion values of one line. The C reader holds one string or blob in a buffer of 16 KiB unless
+    told more, and failed a valid item holding a longer one: no value is longer than its line."""
+    return simpleion.loads(line.decode("utf-8"), single_value=False, text_buffer_size_limit=max(1 << 14, len(line) + 1))
+
+
 def _ion_line(raw: bytes) -> bytes:
     line = raw.strip()
     return line[len(b"$ion_1_0"):].strip() if line.startswith(b"$ion_1_0") else line
@@ -59,7 +65,7 @@ def ion_item(raw: bytes) -> dict | None:
     """The item of one ION export line as DynamoDB JSON typed values, or None when the line is not
     one that reads (whose item a quarantined line is, and erasure, read it this way)."""
     try:
-        values = simpleion.loads(_ion_line(raw).decode("utf-8"), single_value=False)
+        values = _values(_ion_line(raw))
         item = values[0]["Item"] if len(values) == 1 and values[0].ion_type is IonType.STRUCT else None
         return {k: typed(x) for k, x in item.items()} if item is not None and item.ion_type is IonType.STRUCT \
             else None
@@ -75,7 +81,7 @@ def decode_ion(text: bytes, entity: Entity | None, src: Source, first_line: int 
             continue
         lines += 1
         try:
-            values = simpleion.loads(line.decode("utf-8"), single_value=False)
+            values = _values(line)
         except UnicodeDecodeError as e:
             bad.append((n, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw))
             continue
