@@ -19,7 +19,8 @@ OLD_IMAGE stream) is quarantined as `missing_image`.
 
 A time in whole seconds (Streams, Pipes) is taken as the last microsecond of its second: the change
 happened at most then, so a FULL export taken earlier in that second never wins over it (records
-of one second are ordered by their SequenceNumber).
+of one second are ordered by their SequenceNumber). In a file whose times carry fractions of a
+second, a whole one is exact as well: X.0 written as X must not outrank X.25.
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ OPS = {"INSERT": "insert", "MODIFY": "modify", "REMOVE": "remove"}
 LAST_US = (LAST_TIME - EPOCH) // timedelta(microseconds=1)
 
 
-def _micros(value) -> int:
-    """ApproximateCreationDateTime as epoch microseconds, whatever unit the envelope used."""
+def _micros(value, whole_seconds: bool = True) -> int:
+    """ApproximateCreationDateTime as epoch microseconds, whatever unit the envelope used;
+    `whole_seconds`: the file's times in seconds are known to the second only."""
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise BadValue("missing_timestamp", f"ApproximateCreationDateTime is {str(value)[:30]!r}")
     if value < 1e11:  # seconds (Streams, Pipes)
-        if float(value).is_integer():  # known to the second: its last microsecond (see above)
+        if whole_seconds and float(value).is_integer():  # known to the second: its last microsecond (see above)
             return int(value) * 1_000_000 + 999_999
         return int(round(value * 1_000_000))
     if value < 1e14:  # milliseconds (Kinesis for DynamoDB)
@@ -218,12 +220,24 @@ def _check_source(rec: dict, table_arn: str) -> None:
         raise BadValue("wrong_table", f"the record is of table {parts[5].split('/')[1][:80]!r}, not {table!r}")
 
 
+def _sub_second(records: list[tuple[bytes, object]]) -> bool:
+    """Whether the file sends times in seconds with fractions: then a whole one is exact too (a
+    writer prints 1764000100.0 as 1764000100), not a time known only to its second."""
+    for _, rec in records:
+        body = rec.get("dynamodb") if isinstance(rec, dict) else None
+        t = body.get("ApproximateCreationDateTime") if isinstance(body, dict) else None
+        if isinstance(t, float) and math.isfinite(t) and 0 < t < 1e11 and not t.is_integer():
+            return True
+    return False
+
+
 def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str,
                   table_arn: str | None = None) -> Decoded:
     """The file's records as rows; with `table_arn` (the tenant's table), records of any other
     table or account are quarantined."""
     rows, bad, tally = [], [], DriftTally()
     records = split_records(text, envelope)
+    whole_seconds = not _sub_second(records)
     for n, (raw, rec) in enumerate(records, 1):
         try:
             if isinstance(rec, UnicodeError):
@@ -250,7 +264,7 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
             seq = body.get("SequenceNumber")
             if seq is not None and not (isinstance(seq, str) and seq.isdigit() and len(seq) <= 40):
                 raise BadValue("not_a_stream_record", f"SequenceNumber {str(seq)[:45]!r}")
-            row.update(_op=op, _event_ts=_micros(body.get("ApproximateCreationDateTime")),
+            row.update(_op=op, _event_ts=_micros(body.get("ApproximateCreationDateTime"), whole_seconds),
                        _sequence=seq.zfill(40) if seq else None, _line=n)
         except BadValue as e:
             bad.append((n, e.code, e.detail, raw))

@@ -188,13 +188,25 @@ def test_a_change_without_its_new_image_is_quarantined_as_missing_image():
     assert "KEYS_ONLY" in d.quarantine["_detail"][0].as_py()
 
 
-def test_a_time_in_whole_seconds_is_the_last_microsecond_of_its_second():
-    """So a FULL export taken in the same second (at .500) never wins over the change."""
-    records = [_pipes(1, TABLE + "/stream/x"), {**_pipes(2, TABLE + "/stream/x")}]
-    records[1]["dynamodb"]["ApproximateCreationDateTime"] = 1793491300.25
-    d = decode_stream(json.dumps(records).encode(), contract("Debt"), STREAM, "pipes", TABLE)
+def test_in_a_file_whose_times_carry_fractions_a_whole_second_is_exact():
+    """JSON writers print 1793491300.0 as 1793491300: beside X.25 in the same file it is X.0, and
+    read as X.999999 it outranked the later change (probe: the lake kept the older value)."""
+    first, second = _pipes(1, TABLE + "/stream/x"), _pipes(1, TABLE + "/stream/x", "MODIFY")
+    second["dynamodb"]["SequenceNumber"] = f"{2:021d}"
+    second["dynamodb"]["ApproximateCreationDateTime"] = 1793491300.25
+    d = decode_stream(json.dumps([first, second]).encode(), contract("Debt"), STREAM, "pipes", TABLE)
     assert [t.isoformat() for t in d.rows["_event_ts"].to_pylist()] == [
-        "2026-11-01T00:01:40.999999+00:00", "2026-11-01T00:01:40.250000+00:00"]
+        "2026-11-01T00:01:40+00:00", "2026-11-01T00:01:40.250000+00:00"]
+
+
+def test_a_time_in_whole_seconds_is_the_last_microsecond_of_its_second():
+    """So a FULL export taken in the same second (at .500) never wins over the change. A time with a
+    fraction is taken as it is."""
+    whole, fraction = _pipes(1, TABLE + "/stream/x"), _pipes(2, TABLE + "/stream/x")
+    fraction["dynamodb"]["ApproximateCreationDateTime"] = 1793491300.25
+    files = [decode_stream(json.dumps([r]).encode(), contract("Debt"), STREAM, "pipes", TABLE) for r in (whole, fraction)]
+    times = [d.rows["_event_ts"][0].as_py().isoformat() for d in files]
+    assert times == ["2026-11-01T00:01:40.999999+00:00", "2026-11-01T00:01:40.250000+00:00"]
 
 
 def test_a_record_that_names_neither_its_table_nor_its_stream_is_quarantined_as_unknown_source():
