@@ -43,6 +43,7 @@ from tenantlake.formats.rows import (
     change_row,
     image_row,
     integer,
+    key_of,
     lake_schema,
 )
 
@@ -128,7 +129,18 @@ def _line_row(entity: Entity | None, doc, src: Source) -> tuple[dict, list]:
     old, new = doc.get("OldImage"), doc.get("NewImage")
     image = new if new is not None else old
     row, drift = change_row(entity, image, doc["Keys"], src.tenant_id, remove=new is None)
+    if entity is not None and new is not None and old is not None:
+        same_item(entity, old, doc["Keys"])
     return {**row, "_op": _op(old is not None, new is not None, src.view), "_event_ts": ts}, drift
+
+
+def same_item(entity: Entity, old, keys: dict | None) -> None:
+    """A line's two images are of one item: the old one holds the key, and the Keys' value (DynamoDB
+    writes every image with its key attributes)."""
+    name = entity.key.name
+    if not isinstance(old, dict) or name not in old:
+        raise BadValue("key_mismatch", f"OldImage has no {name!r}: both images of a change are of its item")
+    key_of(entity, old, keys)
 
 
 def _op(has_old: bool, has_new: bool, view: str) -> str:
@@ -448,6 +460,8 @@ def decode_fast(text: bytes, entity: Entity, src: Source, threads: bool = True, 
         redo.flag(pc.is_null(keys))
         image_ids = columns[key.column]
         redo.flag(pc.fill_null(pc.not_equal(image_ids, key_ids), False))  # Keys disagree with the image
+        both = pc.and_(has_new, has_old)  # ... or with the other image, or it lacks the key (same_item)
+        redo.flag(pc.and_(both, pc.fill_null(pc.not_equal(old_cols[key.column], key_ids), True)))
         has_image = pc.or_(has_new, has_old)
         redo.flag(pc.and_(has_image, pc.is_null(image_ids)))  # an image without its key, or a NULL one
         ids = pc.coalesce(image_ids, key_ids)

@@ -36,7 +36,7 @@ import orjson
 from tenantlake.contracts import Entity
 from tenantlake.formats.attributes import BadValue
 from tenantlake.formats.drift import DriftTally
-from tenantlake.formats.dynamodb_json import Decoded, Source, quarantine_table, stamp_rows
+from tenantlake.formats.dynamodb_json import Decoded, Source, quarantine_table, same_item, stamp_rows
 from tenantlake.formats.rows import EPOCH, LAST_TIME, OUT_OF_RANGE, change_row, lake_schema
 
 OPS = {"INSERT": "insert", "MODIFY": "modify", "REMOVE": "remove"}
@@ -261,6 +261,8 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
                                                 + (f", not {str(view)[:20]}" if view else ""))
             image = body.get("OldImage") if op == "remove" else body.get("NewImage")
             row, drift = change_row(entity, image, body.get("Keys"), src.tenant_id, remove=op == "remove")
+            if entity is not None and op != "remove" and body.get("OldImage") is not None:
+                same_item(entity, body["OldImage"], body.get("Keys"))
             seq = body.get("SequenceNumber")
             if seq is not None and not (isinstance(seq, str) and seq.isdigit() and len(seq) <= 40):
                 raise BadValue("not_a_stream_record", f"SequenceNumber {str(seq)[:45]!r}")

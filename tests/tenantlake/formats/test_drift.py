@@ -322,6 +322,9 @@ def test_a_whitespace_id_is_a_key_dynamodb_accepts():
     (change(debt(1, id=None), keys={"pk": {"S": "d-1"}}), "missing_key"),
     (change(debt(1), keys={}), "missing_key"),  # the image's key does not stand in for the Keys
     (change(debt(1), keys={"id": {"S": "d-1"}, "sk": {"S": "x"}}), "key_mismatch"),  # keyed otherwise
+    (change(debt(1), old=debt(1, id={"S": "d-2"})), "key_mismatch"),  # the two images of two items
+    (change(debt(1), old=debt(1, id=None)), "key_mismatch"),  # DynamoDB writes every image with its key
+    (change(debt(1), old=debt(1, id={"N": "1"})), "key_type"),
 ])
 def test_a_change_line_whose_keys_are_dirty_or_disagree_with_its_image_is_quarantined(doc, reason):
     d = both(change(debt(5)) + doc, src=INCR)

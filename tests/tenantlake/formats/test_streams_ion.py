@@ -270,3 +270,12 @@ def test_a_lone_surrogate_or_a_huge_number_costs_only_its_record_in_either_envel
     assert d.rows["id"].to_pylist() == ["d-1", "d-3"]
     assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(2, "malformed_json")]
     assert json.loads(d.quarantine["_raw"][0].as_py()) == batch[1]  # every character kept, escaped
+
+
+def test_a_modify_whose_old_image_is_of_another_item_is_quarantined_as_key_mismatch():
+    other = _pipes(2, TABLE + "/stream/x", "MODIFY", OldImage=debt(3))
+    keyless = _pipes(4, TABLE + "/stream/x", "MODIFY", OldImage=debt(4, id=None))
+    same = _pipes(5, TABLE + "/stream/x", "MODIFY", OldImage=debt(5, balance={"N": "1.00"}))
+    d = decode_stream(json.dumps([other, keyless, same]).encode(), contract("Debt"), STREAM, "pipes", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-5"]
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(1, "key_mismatch"), (2, "key_mismatch")]
