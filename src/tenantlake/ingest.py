@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 KeyFor = Callable[[str], bytes]  # tenant id -> its pseudonym key
 LARGE_BATCH = 100_000  # rows past which duplicate keys are looked for by DuckDB (Ingest._ids_unique)
+STREAM_CLOCK_SKEW = timedelta(days=1)  # a stream record stamped later than this after it is read is refused
 AUDIT_ROWS = 250_000  # rows audited at a time (Ingest._audit): many tiny batches still share one pass
 
 
@@ -371,7 +372,8 @@ class Ingest:
         try:
             text = stream_text(body)
             decoded = decode_stream(text, self.contract, src, envelope,
-                                    tenant.table_arn(self.entity) if tenant is not None else None)
+                                    tenant.table_arn(self.entity) if tenant is not None else None,
+                                    not_after_us=int((time.time() + STREAM_CLOCK_SKEW.total_seconds()) * 1e6))
         except UnreadableFile as e:
             problem = f"{key}: not a readable {envelope} stream file: {str(e)[:160]}"
             log.warning("%s: set aside whole in quarantine; the table's later files go on", problem)

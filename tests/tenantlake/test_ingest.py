@@ -352,3 +352,23 @@ def test_only_a_file_no_record_reads_from_is_set_aside_a_bug_in_the_decoder_fail
     landing.put(key, orjson.dumps({"Records": []}))
     with Ingest(lake, "Debt", "t", lambda t: KEY) as session, pytest.raises(ValueError, match="a bug"):
         session.stage_stream(landing, key, "agency-001", "pipes")
+
+
+def test_a_stream_record_stamped_past_tomorrow_is_set_aside_not_made_the_latest_change(tmp_path, lake):
+    """Latest-wins would let a change stamped in 2300 (a clock or unit gone wrong) outrank every real
+    change of its item for ever; a day ahead of the reading is tolerated (clocks drift)."""
+    import time
+
+    from tenantlake.storage import LocalStore
+
+    now_ms = int(time.time() * 1000)
+    records = [_firehose("INSERT", debt(1), now_ms + 23 * 3_600_000),  # 23 hours ahead: tolerated
+               _firehose("INSERT", debt(2), 10_413_792_000_000_000)]  # µs: the year 2300
+    landing = LocalStore(tmp_path / "landing")
+    key = "tenant=agency-001/table=Debt/streams/firehose/part-1.json.gz"
+    landing.put(key, gzip.compress(b"\n".join(records)))
+    with Ingest(lake, "Debt", "t", lambda t: KEY) as session:
+        staged = session.stage_stream(landing, key, "agency-001", "firehose")
+    (q,) = staged.parts[0].quarantine.to_pylist()
+    assert (q["_line"], q["_reason"], q["_raw"]) == (2, "timestamp_in_future", records[1])
+    assert "2300-01-01" in q["_detail"] and staged.parts[0].rows == 1

@@ -220,6 +220,10 @@ def _check_source(rec: dict, table_arn: str) -> None:
         raise BadValue("wrong_table", f"the record is of table {parts[5].split('/')[1][:80]!r}, not {table!r}")
 
 
+def _iso(us: int) -> str:
+    return (EPOCH + timedelta(microseconds=us)).isoformat()
+
+
 def _sub_second(records: list[tuple[bytes, object]]) -> bool:
     """Whether the file sends times in seconds with fractions: then a whole one is exact too (a
     writer prints 1764000100.0 as 1764000100), not a time known only to its second."""
@@ -232,9 +236,10 @@ def _sub_second(records: list[tuple[bytes, object]]) -> bool:
 
 
 def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str,
-                  table_arn: str | None = None) -> Decoded:
+                  table_arn: str | None = None, not_after_us: int | None = None) -> Decoded:
     """The file's records as rows; with `table_arn` (the tenant's table), records of any other
-    table or account are quarantined."""
+    table or account are quarantined, and with `not_after_us`, records stamped after it
+    (`timestamp_in_future`: latest-wins would let such a change outrank every real one of its item)."""
     rows, bad, tally = [], [], DriftTally()
     records = split_records(text, envelope)
     whole_seconds = not _sub_second(records)
@@ -266,8 +271,11 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
             seq = body.get("SequenceNumber")
             if seq is not None and not (isinstance(seq, str) and seq.isdigit() and len(seq) <= 40):
                 raise BadValue("not_a_stream_record", f"SequenceNumber {str(seq)[:45]!r}")
-            row.update(_op=op, _event_ts=_micros(body.get("ApproximateCreationDateTime"), whole_seconds),
-                       _sequence=seq.zfill(40) if seq else None, _line=n)
+            at = _micros(body.get("ApproximateCreationDateTime"), whole_seconds)
+            if not_after_us is not None and at > not_after_us:
+                raise BadValue("timestamp_in_future", f"ApproximateCreationDateTime is {_iso(at)}, after "
+                                                      f"{_iso(not_after_us)}: a clock or a unit is wrong")
+            row.update(_op=op, _event_ts=at, _sequence=seq.zfill(40) if seq else None, _line=n)
         except BadValue as e:
             bad.append((n, e.code, e.detail, raw))
             continue
