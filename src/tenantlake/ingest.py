@@ -720,8 +720,8 @@ def _sent_lines(s: Staged, files: list[str], lines: list[int]) -> list[bytes | N
         if s.kind.startswith("STREAM_"):
             records = split_records(stream_text(s.landing.get(s.source)), s.kind.removeprefix("STREAM_").lower())
             found = {(s.source, n): records[n - 1][0] for n in wanted.get(s.source, ()) if 0 < n <= len(records)}
-        elif (export := read_export(s.landing, s.source)).format == "DYNAMODB_JSON":
-            for f in export.files:
+        else:  # DYNAMODB_JSON or ION: either way one item per line, numbered as the decoders number them
+            for f in read_export(s.landing, s.source).files:
                 for piece in stream_slices(s.landing, f) if f.key in wanted else ():
                     for i, line in enumerate(piece.text.split(b"\n"), piece.first_line):
                         if i in wanted[f.key]:

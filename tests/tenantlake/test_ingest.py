@@ -72,6 +72,35 @@ def test_the_same_key_twice_keeps_the_newest_and_the_batch_publishes(tmp_path, l
     assert q["_raw"] == line(older).rstrip()  # the line as sent, not the decoded row
 
 
+def _ion(av: dict) -> str:
+    """A DynamoDB JSON value as Ion text, written by hand (the reference's ION line)."""
+    (t, v), = av.items()
+    if t == "S":
+        return json.dumps(v)
+    if t == "N":
+        return v if "." in v or "e" in v.lower() else f"{v}."  # an Ion decimal, as the export writes N
+    if t == "SS":
+        return "$dynamodb_SS::[" + ",".join(json.dumps(x) for x in v) + "]"
+    assert t == "M", t
+    return "{" + ",".join(f"{json.dumps(k)}:{_ion(x)}" for k, x in v.items()) + "}"
+
+
+def test_an_ion_row_set_aside_after_decoding_keeps_its_ion_line_as_sent(tmp_path, lake, registry):
+    """A duplicate (or a row the audit refuses) of an ION export: its _raw is the line that was sent,
+    as for DYNAMODB_JSON, not the decoded row as JSON."""
+    older = debt(1, _version={"N": "2"}, balance={"N": "100.00"})
+    newer = debt(1, _version={"N": "3"}, balance={"N": "90.00"})
+    lines = [f"$ion_1_0 {{Item:{_ion({'M': item})}}}\n".encode() for item in (older, debt(2), newer)]
+    store = write_export(tmp_path / "landing", [b"".join(lines)])
+    summary = json.loads(store.get(SUMMARY))
+    store.put(SUMMARY, json.dumps({**summary, "outputFormat": "ION"}).encode())
+    r = go(store, lake, registry)
+    assert (r.items, r.rows, r.quarantined) == (3, 2, 1)
+    assert str({x["id"]: x for x in read(lake, "raw", "Debt").to_pylist()}["d-1"]["balance"]) == "90.00"
+    (q,) = read(lake, "quarantine", "Debt").to_pylist()
+    assert q["_reason"] == "duplicate_key" and q["_raw"] == lines[0].rstrip()
+
+
 def test_rows_the_audit_sets_aside_keep_the_line_as_sent(tmp_path, lake, registry):
     bad = line(debt(2, balance={"N": "-5.00"}))  # decodes, then fails the suite's balance range
     store = write_export(tmp_path / "landing", [line(debt(1)), bad + line(debt(3))])
