@@ -129,8 +129,9 @@ def published_sources(lake: Lake, entity: str, tenant_ids: set[str]) -> set[tupl
 
 
 def stream_files(landing: Store, tenant_id: str, entity: str) -> list[tuple[str, str]]:
-    """(envelope, key) of every stream file landed for the tenant's table, in key order (Firehose
-    and Pipes prefixes are dated, so key order is arrival order)."""
+    """(envelope, key) of every stream file landed for the tenant's table: Pipes files, then Firehose
+    files, each in key order (their prefixes are dated, so key order is arrival order). A table has
+    one stream; latest-wins orders changes by their own times, whichever file holds them."""
     return [(envelope, key) for envelope in ENVELOPES
             for key in landing.list(f"tenant={tenant_id}/table={entity}/streams/{envelope}/")]
 
