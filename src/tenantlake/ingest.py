@@ -32,12 +32,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyiceberg.expressions import And, EqualTo, In
 
 from tenantlake import quality
 from tenantlake.contracts import ENTITIES
@@ -59,7 +61,7 @@ from tenantlake.lake.catalog import BATCH_LOG, QUARANTINE_LAKE_SCHEMA, Lake
 from tenantlake.lake.files import day_of, split_table_by_day
 from tenantlake.lake.hive import PartWriter
 from tenantlake.lake.publish import BatchHeader, Failed, Publication, Published, StagedBatch
-from tenantlake.lake.read import live_keys, published_ids
+from tenantlake.lake.read import live_keys, published_ids, scan
 from tenantlake.privacy import protect, protected_schema, pseudonymise
 from tenantlake.processes import process_pool
 from tenantlake.registry import Tenant
@@ -300,6 +302,7 @@ class Ingest:
         self._batches = itertools.count()  # names each batch's local parts in workdir
         self._opening: threading.Thread | None = None
         self._duckdb = None  # opened for the first large batch
+        self._snapshots: dict[str, Snapshot] = {}  # tenant -> its latest FULL export staged in this publish
 
     def close(self) -> None:
         self._opened()
@@ -405,6 +408,7 @@ class Ingest:
         verdicts = self._audit(staged)
         fulls = {s.tenant_id for s in staged if s.kind == "FULL_EXPORT"}
         self._live = live_keys(self.lake, self.entity, fulls) if fulls and self.contract is not None else {}
+        self._snapshots = {}  # those of earlier publishes are in the lake now
         blocked: set[str] = set()
         for s in staged:
             verdict = verdicts.get(s.id)
@@ -558,7 +562,7 @@ class Ingest:
                 if self.contract is not None:
                     protected_parts.append(self._protect(day_rows, f"{day_part}.protected.parquet"))
         q = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
-        inferred = self._inferred_removes(s, raw_parts, q) if s.kind == "FULL_EXPORT" else None
+        inferred = self._implied_removes(s, raw_parts, q, min(lo, default=None))
         if inferred is not None:
             raw_parts.append(inferred.path)
             if self.contract is not None:
@@ -590,6 +594,17 @@ class Ingest:
         pq.write_table(protect(rows, self.contract, self.key_for), path, compression="snappy")
         return path
 
+    def _implied_removes(self, s: Staged, raw_parts: list[str], quarantine: pa.Table,
+                         oldest_us: int | None) -> StagedFile | None:
+        """Removes the tenant's latest full export implies (a part of the batch), if any."""
+        if self.contract is None:
+            return None
+        if s.kind != "FULL_EXPORT":
+            return self._stale_changes(s, raw_parts, oldest_us)
+        self._snapshots[s.tenant_id] = Snapshot(s.export_time_us,
+                                                partial(_staged_snapshot_ids, list(raw_parts), quarantine))
+        return self._inferred_removes(s, raw_parts, quarantine)
+
     def _inferred_removes(self, s: Staged, raw_parts: list[str], quarantine: pa.Table) -> StagedFile | None:
         """A full export is the table as it was at its export time: a key the lake holds live but the
         snapshot does not was deleted in a window we never saw. It is published as a remove at the
@@ -597,28 +612,92 @@ class Ingest:
         live = self._live.get(s.tenant_id)
         if not live:  # the first full export of a table: nothing could have been deleted yet
             return None
-        present: set[str] = set()
-        for path in raw_parts:
-            present |= set(pq.read_table(path, columns=["id"])["id"].to_pylist())
-        for raw in quarantine["_raw"].to_pylist():
-            item_id = plain_string(item_of(raw).get("id"))
-            if item_id is None:
-                return None  # an unreadable item could be any key: infer nothing rather than delete it
-            present.add(item_id)
-        gone = sorted(live - present)
-        if not gone:
+        present = _staged_snapshot_ids(raw_parts, quarantine)
+        if present is None:
+            return None  # an unreadable item could be any key: infer nothing rather than delete it
+        return self._removes_at(s, sorted(live - present), s.export_time_us, "inferred")
+
+    def _stale_changes(self, s: Staged, raw_parts: list[str], oldest_us: int | None) -> StagedFile | None:
+        """The mirror case, a change older than the tenant's latest full export that reaches the lake
+        after it (a stream file read after the snapshot, an older window backfilled): where the
+        snapshot does not hold its key, the item was gone by the snapshot's time, whatever change of
+        it we never saw. A remove at that time says so; a change newer than the snapshot still wins."""
+        if oldest_us is None:
             return None
-        n = len(gone)
-        table = pa.table({"tenant_id": [s.tenant_id] * n, "id": gone, "_op": ["remove"] * n,
-                          "_event_ts": pa.array([s.export_time_us] * n, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        snapshot = self._snapshots.get(s.tenant_id) or self._published_snapshot(s.tenant_id)
+        if snapshot is None or oldest_us >= snapshot.time_us:
+            return None  # the usual case, read from the batch's own bounds
+        rows = pa.concat_tables([pq.read_table(p, columns=["id", "_op", "_event_ts"]) for p in raw_parts])
+        older = pc.and_(pc.less(rows["_event_ts"], pa.scalar(snapshot.time_us, pa.timestamp("us", tz="UTC"))),
+                        pc.not_equal(rows["_op"], "remove"))
+        changed = set(pc.filter(rows["id"], older).to_pylist())
+        held = snapshot.held(changed)
+        if held is None:
+            return None  # an unreadable item could be any key: infer nothing rather than delete it
+        return self._removes_at(s, sorted(changed - held), snapshot.time_us, "stale")
+
+    def _published_snapshot(self, tenant_id: str) -> Snapshot | None:
+        """The tenant's latest full export in the lake (from the batch log), asked only which keys it
+        held when a batch holds changes older than it."""
+        fulls = And(And(EqualTo("tenant_id", tenant_id), EqualTo("entity", self.entity)),
+                    And(EqualTo("kind", "FULL_EXPORT"), EqualTo("outcome", "published")))
+        rows = scan(self.lake, "ops", BATCH_LOG, fulls, ("export_id", "export_time"))
+        if rows is None or not rows.num_rows:
+            return None
+        latest = rows.sort_by([("export_time", "descending")]).slice(0, 1).to_pylist()[0]
+        return Snapshot(_us(latest["export_time"]), partial(_published_snapshot_ids, self.lake, self.entity, tenant_id,
+                                                            latest["export_id"]))
+
+    def _removes_at(self, s: Staged, ids: list[str], at_us: int, why: str) -> StagedFile | None:
+        """Removes of `ids` at `at_us`, a part of batch `s` (line 0: no line of it says so)."""
+        if not ids:
+            return None
+        n = len(ids)
+        table = pa.table({"tenant_id": [s.tenant_id] * n, "id": ids, "_op": ["remove"] * n,
+                          "_event_ts": pa.array([at_us] * n, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
                           "_export_id": [s.export_id] * n, "_source_file": [s.source] * n,
                           "_line": pa.array([0] * n, pa.int32())})
         schema = lake_schema(self.contract)
         table = pa.table({f.name: table[f.name] if f.name in table.column_names else pa.nulls(n, f.type)
                           for f in schema}).cast(schema)
-        path = os.path.join(self.workdir, f"inferred-{s.tenant_id}-{s.export_id}.parquet")
+        path = os.path.join(self.workdir, f"{why}-{s.tenant_id}-{s.export_id}.parquet")
         pq.write_table(table, path, compression="snappy")
-        return StagedFile(path, n, QUARANTINE_SCHEMA.empty_table(), s.export_time_us, s.export_time_us)
+        return StagedFile(path, n, QUARANTINE_SCHEMA.empty_table(), at_us, at_us)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A tenant's latest full export: the table as it was at `time_us`. `held(keys)` says which of
+    those keys it held, or None where an item of it could not be read (it could have been any key)."""
+    time_us: int
+    held: Callable[[set[str]], set[str] | None]
+
+
+def _staged_snapshot_ids(raw_parts: list[str], quarantine: pa.Table, keys: set[str] | None = None) -> set[str] | None:
+    """The keys a full export staged here holds: its rows' and its quarantined items'."""
+    present: set[str] = set()
+    for path in raw_parts:
+        present |= set(pq.read_table(path, columns=["id"])["id"].to_pylist())
+    for raw in quarantine["_raw"].to_pylist():
+        item_id = plain_string(item_of(raw).get("id"))
+        if item_id is None:
+            return None
+        present.add(item_id)
+    return present if keys is None else present & keys
+
+
+def _published_snapshot_ids(lake: Lake, entity: str, tenant_id: str, export_id: str, keys: set[str]) -> set[str] | None:
+    """Which of `keys` a published full export holds: its rows' and its quarantined items'."""
+    mine = And(EqualTo("tenant_id", tenant_id), EqualTo("_export_id", export_id))
+    rows = scan(lake, "raw", entity, And(mine, In("id", keys)), ("id",)) if keys else None
+    held = set(rows["id"].to_pylist()) if rows is not None else set()
+    quarantined = scan(lake, "quarantine", entity, mine, ("_item_id",))
+    ids = quarantined["_item_id"].to_pylist() if quarantined is not None else []
+    return None if None in ids else held | (set(ids) & keys)
+
+
+def _us(t: datetime) -> int:
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def _open_quietly(lake: Lake, tables: list[tuple[str, str]]) -> None:
