@@ -115,10 +115,14 @@ def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
             out.append((_record_bytes(s[pos:end].rstrip("\r\n"))[0], e))  # whole, as sent
             pos = end
             continue
-        raw, utf8 = _record_bytes(s[pos:end])
+        sent = s[pos:end]
+        if not isinstance(record, dict):  # a record is an object: a piece (a cut record's tail may start
+            end = _next_record(s, pos, decoder)  # `3", "`) is set aside whole, up to the next record
+            sent = s[pos:end].rstrip("\r\n")
+        raw, utf8 = _record_bytes(sent)
         if not utf8:
             record = UnicodeError("the record's bytes are not UTF-8")
-        elif _lone_surrogate(s[pos:end], record):
+        elif _lone_surrogate(sent, record):
             record = LONE_SURROGATE
         out.append((raw, record))
         pos = end

@@ -279,3 +279,15 @@ def test_a_modify_whose_old_image_is_of_another_item_is_quarantined_as_key_misma
     d = decode_stream(json.dumps([other, keyless, same]).encode(), contract("Debt"), STREAM, "pipes", TABLE)
     assert d.rows["id"].to_pylist() == ["d-5"]
     assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(1, "key_mismatch"), (2, "key_mismatch")]
+
+
+def test_the_tail_of_a_cut_record_at_the_start_of_a_file_is_one_quarantine_row():
+    """A Firehose file can begin with the rest of a record cut at the end of the one before. Its
+    first pieces may read as JSON values (`3`, then `", "`): they are one piece, set aside whole."""
+    whole = _firehose(1)
+    tail = whole[whole.index('"Keys"') - 3:]  # starts `0, "Keys": ...`
+    tail = '3", "' + tail
+    text = (tail + _firehose(2) + _firehose(3)).encode()  # concatenated, no delimiter
+    d = decode_stream(text, contract("Debt"), STREAM, "firehose")
+    assert d.rows["id"].to_pylist() == ["d-2", "d-3"] and d.lines == 3
+    assert [(q["_line"], q["_raw"]) for q in d.quarantine.to_pylist()] == [(1, tail.encode())]
