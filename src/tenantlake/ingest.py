@@ -53,7 +53,7 @@ from tenantlake.formats.streams import (
     UnreadableFile,
     decode_stream,
     readable_text,
-    split_records,
+    sent_records,
     stream_text,
     unreadable_file,
 )
@@ -797,8 +797,8 @@ def _sent_lines(s: Staged, files: list[str], lines: list[int]) -> list[bytes | N
         if s.landing is None:
             raise ValueError("the batch does not say where its files are")
         if s.kind.startswith("STREAM_"):
-            records = split_records(stream_text(s.landing.get(s.source)), s.kind.removeprefix("STREAM_").lower())
-            found = {(s.source, n): records[n - 1][0] for n in wanted.get(s.source, ()) if 0 < n <= len(records)}
+            records = sent_records(stream_text(s.landing.get(s.source)), s.kind.removeprefix("STREAM_").lower())
+            found = {(s.source, n): records[n - 1] for n in wanted.get(s.source, ()) if 0 < n <= len(records)}
         else:  # DYNAMODB_JSON or ION: either way one item per line, numbered as the decoders number them
             for f in read_export(s.landing, s.source).files:
                 for piece in stream_slices(s.landing, f) if f.key in wanted else ():

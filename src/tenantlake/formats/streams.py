@@ -163,6 +163,59 @@ def _pipes_batch(text: bytes) -> list:
     return records
 
 
+_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+def sent_records(text: bytes, envelope: str) -> list[bytes]:
+    """Each record of the file as it was sent: a Firehose record's bytes as split_records finds
+    them, a Pipes record's bytes inside its batch (split_records holds orjson's writing of it,
+    which changes number forms, escapes and spacing). Asked only for records set aside."""
+    records = split_records(text, envelope)
+    if envelope == "pipes":
+        sent = _pipes_spans(text.removeprefix(BOM))
+        if sent is not None and len(sent) == len(records):
+            return sent
+    return [raw for raw, _ in records]
+
+
+def _pipes_spans(text: bytes) -> list[bytes] | None:
+    """The bytes of each element of a Pipes batch's records array, or None where the batch is not
+    laid out as one (a key twice, say): then its records stand as orjson writes them."""
+    s, decoder = text.decode("utf-8", "surrogateescape"), json.JSONDecoder()
+
+    def skip(at: int, char: str = "") -> int:
+        at = _SPACE.match(s, at).end()
+        if char:
+            if not s.startswith(char, at):
+                raise ValueError(f"expected {char!r} at {at}")
+            at = _SPACE.match(s, at + 1).end()
+        return at
+
+    try:
+        pos = skip(0)
+        if s.startswith("{", pos):  # {"Records": [...], ...}: find the array, skipping other members
+            pos = skip(pos, "{")
+            while True:
+                key, pos = decoder.raw_decode(s, pos)
+                pos = skip(pos, ":")
+                if key == "Records":
+                    break
+                _, pos = decoder.raw_decode(s, pos)
+                pos = skip(pos, ",")
+        pos = skip(pos, "[")
+        spans = []
+        while not s.startswith("]", pos):
+            start = pos
+            _, pos = decoder.raw_decode(s, pos)
+            spans.append(s[start:pos].encode("utf-8", "surrogateescape"))
+            pos = skip(pos)
+            if not s.startswith("]", pos):
+                pos = skip(pos, ",")
+        return spans
+    except (*UNREADABLE_JSON, IndexError):
+        return None
+
+
 def _pipes_record(record) -> tuple[bytes, object]:
     try:
         return orjson.dumps(record), record
@@ -285,6 +338,9 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
             continue
         rows.append(row)
         tally.add_row(drift, row["_event_ts"])
+    if bad and envelope == "pipes":  # set aside as sent, not as orjson writes them
+        sent = sent_records(text, envelope)
+        bad = [(n, code, detail, sent[n - 1]) for n, code, detail, _ in bad]
     table = stamp_rows(rows, src, lake_schema(entity))
     return Decoded(table, quarantine_table(src, bad), len(records), tally.result())
 

@@ -291,3 +291,18 @@ def test_the_tail_of_a_cut_record_at_the_start_of_a_file_is_one_quarantine_row()
     d = decode_stream(text, contract("Debt"), STREAM, "firehose")
     assert d.rows["id"].to_pylist() == ["d-2", "d-3"] and d.lines == 3
     assert [(q["_line"], q["_raw"]) for q in d.quarantine.to_pylist()] == [(1, tail.encode())]
+
+
+@pytest.mark.parametrize("layout", ["records", "array", "other members first"])
+def test_a_pipes_record_set_aside_keeps_its_bytes_as_sent(layout):
+    """orjson would write 1.79349130E9 as 1793491300.0, unescape \\u00eb and drop the spacing."""
+    good = json.dumps(_pipes(1, TABLE + "/stream/x"))
+    bad = json.dumps(_pipes(2, TABLE + "/stream/x", "EXPLODE")).replace(
+        "1793491300", "1.79349130E9").replace('"d-2"', '"d-\\u00eb2"').replace(", ", " ,  ")
+    records = f"[ {good} ,\n  {bad} ]"
+    text = {"records": f'{{"Records": {records}}}', "array": records,
+            "other members first": f'{{"batch": {{"Records": [1]}}, "n": [2, {{"x": "]"}}], "Records": {records}}}'}[layout]
+    d = decode_stream(text.encode(), contract("Debt"), STREAM, "pipes", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-1"]
+    assert [(q["_line"], q["_reason"], q["_raw"]) for q in d.quarantine.to_pylist()] == [
+        (2, "not_a_stream_record", bad.encode())]
