@@ -36,7 +36,25 @@ WITH spellings AS (
     part_no,
     TRIM(
       REGEXP_REPLACE(
-        REPLACE(REPLACE(REPLACE(UPPER(piece), '&', ' AND '), '''', ''), '’', ''),
+        REPLACE(
+          REPLACE(
+            REPLACE(
+              UPPER(
+                TRANSLATE(
+                  piece,
+                  'ÀÁÂÃÄÅĀĂĄÇĆĈĊČĎĐÈÉÊËĒĔĖĘĚĜĞĠĢĤĦÌÍÎÏĨĪĬĮİĴĶĹĻĽĿŁÑŃŅŇÒÓÔÕÖØŌŎŐŔŖŘŚŜŞŠŢŤŦÙÚÛÜŨŪŬŮŰŲŴÝŸŶŹŻŽàáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżžı',
+                  'AAAAAAAAACCCCCDDEEEEEEEEEGGGGHHIIIIIIIIIJKLLLLLNNNNOOOOOOOOORRRSSSSTTTUUUUUUUUUUWYYYZZZAAAAAAAAACCCCCDDEEEEEEEEEGGGGHHIIIIIIIIJKLLLLLNNNNOOOOOOOOORRRSSSSTTTUUUUUUUUUUWYYYZZZI'
+                )
+              ),
+              '&',
+              ' AND '
+            ),
+            '''',
+            ''
+          ),
+          '’',
+          ''
+        ),
         '[^A-Z0-9]+',
         ' ',
         'g'
@@ -94,22 +112,38 @@ WITH spellings AS (
   FROM worded
   WHERE
     part_no = 1
+), conformed AS (
+  SELECT
+    m.spelling,
+    m.alias,
+    m.part_no,
+    n.normalised,
+    COALESCE(
+      m.creditor,
+      NULLIF(n.normalised, ''),
+      CASE
+        WHEN TRANSLATE(m.spelling, ' !"#$%&''()*+,-./:<=>?@[]^_`{|}~', '') <> ''
+        THEN TRIM(m.spelling)
+      END,
+      'UNKNOWN'
+    ) AS creditor_name
+  FROM matched AS m
+  JOIN named AS n
+    ON n.spelling = m.spelling
+  WHERE
+    m.best = 1
 )
 SELECT
-  MD5(COALESCE(m.creditor, NULLIF(n.normalised, ''), 'UNKNOWN')) AS creditor_key,
-  COALESCE(m.creditor, NULLIF(n.normalised, ''), 'UNKNOWN') AS creditor_name,
-  m.spelling,
-  n.normalised AS normalised_name,
-  m.alias,
+  MD5(creditor_name) AS creditor_key,
+  creditor_name,
+  spelling,
+  normalised AS normalised_name,
+  alias,
   CASE
-    WHEN m.alias IS NULL
+    WHEN alias IS NULL
     THEN NULL
-    WHEN m.part_no = 1
+    WHEN part_no = 1
     THEN 'leading words'
     ELSE 'after slash'
   END AS matched_by
-FROM matched AS m
-JOIN named AS n
-  ON n.spelling = m.spelling
-WHERE
-  m.best = 1
+FROM conformed

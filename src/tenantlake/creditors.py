@@ -5,7 +5,8 @@ ever loaded); this module is the same rule in Python, step for step, so tests ca
 the same answers and tools can show a data steward what a spelling becomes. Change both or neither.
 
 The rule:
-1. `words`: upper case (ASCII), '&' read as AND, apostrophes dropped (KOHL'S = KOHLS), every other
+1. `words`: Latin letters with accents as their plain letter (CRÉDIT = CREDIT), upper case (ASCII),
+   '&' read as AND, apostrophes dropped (KOHL'S = KOHLS), every other
    run of non-alphanumerics one space, and initials whose dots became spaces joined again
    (N.A. = NA, U.S.A. = USA, U.S. = US, F.S.B. = FSB, L.L.C. = LLC).
 2. An alias matches when it is the spelling's words or their leading words ("CHASE" matches
@@ -15,7 +16,8 @@ The rule:
 3. A spelling no alias matches becomes its own creditor: its `normalised` name, i.e. its words
    without trailing account fragments ("XXXX1234", "#1234", "ACCT NO 5678") and without the
    trailing words bureaus add or drop (NA, NATIONAL ASSOCIATION, FSB, USA, BANK, CARD SERVICES and
-   its abbreviations, LLC, INC, CORP ...). The first word always stays. An empty one is UNKNOWN.
+   its abbreviations, LLC, INC, CORP ...). The first word always stays. Where nothing is left (a
+   name in a script other than Latin: みずほ銀行), the spelling as sent; an empty one is UNKNOWN.
 
 The seed's creditor is who the debt is owed to, the card's issuer or the loan's owner: a store card
 conforms to its issuing bank (SYNCB/AMAZON to SYNCHRONY, THD/CBNA to CITIBANK), a federal loan to
@@ -49,11 +51,25 @@ NOISE = (r"( (NA|NATIONAL ASSOCIATION|FSB|USA|BANK|BK|CARD SERVICES|CARD SERVICE
          r"CARD SVCS|CARD SVC|CRD SVCS|CRD SVC|CARDS|CARD|LLC|INC|CORP|CORPORATION|CO|COMPANY|LTD))+$")
 
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Latin letters with accents (Latin-1 and Latin Extended-A) and their plain upper-case letter: the
+# SQL's TRANSLATE holds the same two strings, applied before UPPER (so neither engine's Unicode case
+# rules matter). Any other letter outside A-Z is a word break, as before.
+FOLD_FROM = ("ÀÁÂÃÄÅĀĂĄÇĆĈĊČĎĐÈÉÊËĒĔĖĘĚĜĞĠĢĤĦÌÍÎÏĨĪĬĮİĴĶĹĻĽĿŁÑŃŅŇÒÓÔÕÖØŌŎŐŔŖŘŚŜŞŠŢŤŦÙÚÛÜŨŪŬŮŰŲŴÝŸŶŹŻŽ"
+             "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżžı")
+FOLD_TO = ("AAAAAAAAACCCCCDDEEEEEEEEEGGGGHHIIIIIIIIIJKLLLLLNNNNOOOOOOOOORRRSSSSTTTUUUUUUUUUUWYYYZZZ"
+           "AAAAAAAAACCCCCDDEEEEEEEEEGGGGHHIIIIIIIIJKLLLLLNNNNOOOOOOOOORRRSSSSTTTUUUUUUUUUUWYYYZZZI")
+_FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
+# ASCII punctuation and the space (but the backslash, an escape in a Redshift literal, and ';', which
+# ends a statement in sql/ files): a spelling of nothing else (***) names no creditor; one with
+# letters of another script does, as sent (the SQL's TRANSLATE holds the same set).
+NO_NAME = ' !"#$%&\'()*+,-./:<=>?@[]^_`{|}~'
+_NO_NAME = str.maketrans('', '', NO_NAME)
 
 
 def words(spelling: str) -> str:
     """Step 1: the spelling as the words aliases are matched against."""
-    text = spelling.translate(_ASCII_UPPER).replace("&", " AND ").replace("'", "").replace("\u2019", "")
+    text = spelling.translate(_FOLD).translate(_ASCII_UPPER)
+    text = text.replace("&", " AND ").replace("'", "").replace("\u2019", "")
     text = f" {re.sub(NON_ALNUM, ' ', text).strip(' ')} "
     for dotted, joined in INITIALS:
         text = text.replace(dotted, joined)
@@ -94,4 +110,5 @@ def conform(spelling: str, aliases: Mapping[str, str]) -> Conformed:
         alias = best_alias(words(part), aliases)
         if alias is not None:
             return Conformed(spelling, aliases[alias], name or "", alias, how)
-    return Conformed(spelling, name or UNKNOWN, name or "", None, None)
+    sent = spelling.strip(" ") if spelling.translate(_NO_NAME) else ""
+    return Conformed(spelling, name or sent or UNKNOWN, name or "", None, None)
