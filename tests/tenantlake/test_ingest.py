@@ -403,20 +403,15 @@ def test_a_stream_record_stamped_past_tomorrow_is_set_aside_not_made_the_latest_
     assert "2300-01-01" in q["_detail"] and staged.parts[0].rows == 1
 
 
-@pytest.mark.parametrize("together", [False, True], ids=["snapshot published earlier", "in one publish"])
-def test_a_change_older_than_the_snapshot_of_a_key_it_lacks_does_not_bring_the_key_back(tmp_path, lake, registry,
-                                                                                       together):
-    """The FULL export at T0 holds d-1 only. Stream records read after it: an insert of d-2 at T0-100 s
-    (its delete never arrived), a modify of d-1 at T0-50 s, an insert of d-3 at T0+100 s. At T0 the
-    table held d-1 alone, so d-2 is removed at T0; d-1 stays as the snapshot has it; d-3 is newer."""
-    from tenantlake.lake.read import live_keys
+T0_MS = 1793491200000  # the kit's exportTime, 2026-11-01T00:00:00Z
+
+
+def _snapshot_then_stream(tmp_path, lake, registry, items: list[dict], records: list[bytes], together: bool):
+    """A FULL export of `items` at T0, then a Firehose file of `records` read after it: published
+    one after the other, or both in one publish. The stream batch's result."""
     from tenantlake.storage import LocalStore
 
-    t0_ms = 1793491200000  # the kit's exportTime, 2026-11-01T00:00:00Z
-    store = write_export(tmp_path / "landing", [line(debt(1, balance={"N": "10.00"}))])
-    records = [_firehose("INSERT", debt(2), t0_ms - 100_000),
-               _firehose("MODIFY", debt(1, balance={"N": "99.00"}), t0_ms - 50_000),
-               _firehose("INSERT", debt(3), t0_ms + 100_000)]
+    store = write_export(tmp_path / "landing", [b"".join(line(i) for i in items)])
     landing = LocalStore(tmp_path / "streams")
     key = "tenant=agency-001/table=Debt/streams/firehose/part-1.json.gz"
     landing.put(key, gzip.compress(b"\n".join(records)))
@@ -426,29 +421,34 @@ def test_a_change_older_than_the_snapshot_of_a_key_it_lacks_does_not_bring_the_k
             session.publish([full])
         stream = session.stage_stream(landing, key, "agency-001", "firehose")
         results, _ = session.publish([full, stream] if together else [stream])
+    return results[-1]
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["snapshot published earlier", "in one publish"])
+def test_a_change_older_than_the_snapshot_of_a_key_it_lacks_does_not_bring_the_key_back(tmp_path, lake, registry,
+                                                                                       together):
+    """The FULL export at T0 holds d-1 only. Stream records read after it: an insert of d-2 at T0-100 s
+    (its delete never arrived), a modify of d-1 at T0-50 s, an insert of d-3 at T0+100 s. At T0 the
+    table held d-1 alone, so d-2 is removed at T0; d-1 stays as the snapshot has it; d-3 is newer."""
+    from tenantlake.lake.read import live_keys
+
+    records = [_firehose("INSERT", debt(2), T0_MS - 100_000),
+               _firehose("MODIFY", debt(1, balance={"N": "99.00"}), T0_MS - 50_000),
+               _firehose("INSERT", debt(3), T0_MS + 100_000)]
+    result = _snapshot_then_stream(tmp_path, lake, registry, [debt(1, balance={"N": "10.00"})], records, together)
     assert live_keys(lake, "Debt", {"agency-001"}) == {"agency-001": {"d-1", "d-3"}}
     removes = [r for r in read(lake, "raw", "Debt").to_pylist() if r["_op"] == "remove"]
     assert [(r["id"], r["_event_ts"].isoformat(), r["_line"]) for r in removes] == [
         ("d-2", "2026-11-01T00:00:00+00:00", 0)]
-    assert results[-1].inferred_deletes == 1
+    assert result.inferred_deletes == 1
 
 
 @pytest.mark.parametrize("together", [False, True], ids=["snapshot published earlier", "in one publish"])
 def test_a_key_the_snapshot_quarantined_was_still_there_so_its_older_change_stays(tmp_path, lake, registry,
                                                                                   together):
     from tenantlake.lake.read import live_keys
-    from tenantlake.storage import LocalStore
 
-    t0_ms = 1793491200000
-    store = write_export(tmp_path / "landing", [line(debt(1)) + line(debt(2, balance={"N": "1e999"}))])
-    landing = LocalStore(tmp_path / "streams")
-    key = "tenant=agency-001/table=Debt/streams/firehose/part-1.json.gz"
-    landing.put(key, gzip.compress(_firehose("INSERT", debt(2), t0_ms - 100_000)))
-    with Ingest(lake, "Debt", "t", lambda t: KEY) as session:
-        full = session.stage_export(store, SUMMARY, "agency-001", registry.tenant("agency-001"))
-        if not together:
-            session.publish([full])
-        stream = session.stage_stream(landing, key, "agency-001", "firehose")
-        results, _ = session.publish([full, stream] if together else [stream])
+    result = _snapshot_then_stream(tmp_path, lake, registry, [debt(1), debt(2, balance={"N": "1e999"})],
+                                   [_firehose("INSERT", debt(2), T0_MS - 100_000)], together)
     assert live_keys(lake, "Debt", {"agency-001"}) == {"agency-001": {"d-1", "d-2"}}
-    assert results[-1].inferred_deletes == 0
+    assert result.inferred_deletes == 0
