@@ -177,11 +177,14 @@ def _erase(args) -> dict:
 
 
 def _offboard(args) -> dict:
-    from tenantlake.lifecycle import offboard
+    from tenantlake.lifecycle import OffboardRefused, offboard
 
     if not args.yes:
         raise UserError(f"offboarding removes every trace of {args.tenant}, irreversibly: add --yes to proceed")
-    return offboard(_runtime(), args.tenant)
+    try:
+        return offboard(_runtime(), args.tenant)
+    except OffboardRefused as e:
+        raise UserError(f"--tenant {e}") from None
 
 
 # ---- lake upkeep ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -267,19 +268,40 @@ def _drop_erased_quarantine(q: pa.Table, tenant_id: str, erased: set[str], key_f
                             consumer: tuple[str, str], found: set[str]) -> tuple[pa.Table, int]:
     """Quarantined lines whose item names an erased consumer as its consumer (`consumer`: the
     contract's reference as (attribute, column)), exactly: never a line that merely holds the same
-    text in another attribute (a status value, a note). Their consumer ids are added to `found`."""
+    text in another attribute (a status value, a note) when it names its consumer plainly. A line
+    that does not read as an item, or names its consumer in another form ({"SS": ["c-1"]}), is
+    theirs when it holds their id as a whole JSON string, as erasure itself decides
+    (lifecycle._Theirs). Their consumer ids are added to `found`."""
     from tenantlake.pseudonyms import pseudonym
 
     key = key_for(tenant_id)
     keep = []
     for raw in q["_raw"].to_pylist():
         item = item_of(raw)
-        who = next((plain_string(item[k]) for k in consumer if k in item), None)
+        named = [plain_string(item[k]) for k in consumer if k in item]
+        who = next((n for n in named if n is not None), None)
+        if who is None and (not item or named):
+            who = next((s for s in _json_strings(raw) if pseudonym(key, tenant_id, s) in erased), None)
         theirs = who is not None and pseudonym(key, tenant_id, who) in erased
         if theirs:
             found.add(who)
         keep.append(not theirs)
     return q.filter(pa.array(keep, pa.bool_())), keep.count(False)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _json_strings(raw: bytes | None) -> set[str]:
+    """Every whole JSON string a text holds, decoded, whether or not the text reads as JSON."""
+    found = set()
+    for m in _JSON_STRING.finditer(raw or b""):
+        try:
+            text = orjson.loads(m.group(0))
+        except orjson.JSONDecodeError:
+            continue
+        found.add(text)
+    return found
 
 
 class Ingest:

@@ -37,6 +37,7 @@ import base64
 import gzip
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import And, EqualTo, In, Or
 
+from tenantlake.formats.streams import split_records
 from tenantlake.lake import Lake
 from tenantlake.lake.catalog import BATCH_LOG, ENTITY_ZONES, OPS_TABLES
 from tenantlake.lake.maintenance import delete_rows, forget_history
@@ -77,6 +79,10 @@ def offboarded_tenants(state: Store) -> set[str]:
 
 class ErasureRefused(ValueError):
     """An erasure that must not start (an empty consumer id, an offboarded tenant): nothing was done."""
+
+
+class OffboardRefused(ValueError):
+    """An offboarding that must not start (no tenant of the registry by that id): nothing was done."""
 
 
 class ErasureIncomplete(RuntimeError):
@@ -133,9 +139,10 @@ class _Theirs:
         item_id = plain_string(item.get("id"))
         if self.consumer_id in named or (item_id is not None and item_id in self.item_ids):
             return True
-        if named or item_id is not None:
-            return False
-        return any(t in raw for t in self.tokens)  # an item with neither its id nor its consumer
+        if any(n is not None for n in named) or (not named and item_id is not None):
+            return False  # it names another consumer, or is an item of no consumer's
+        # neither its id nor a readable consumer (one sent as {"SS": [...]}, say): by the whole string
+        return any(t in raw for t in self.tokens)
 
 
 def _entity_of(key: str) -> str:
@@ -219,14 +226,20 @@ def _rewrite_stream(landing: Store, key: str, theirs: _Theirs) -> int:
     text, zipped = _read_landed(landing, key, zipped=None)
     if not theirs.may_be_in(text):
         return 0
-    kept, gone = _records_without(text, theirs)
+    kept, gone = _records_without(text, theirs, "firehose" if "/streams/firehose/" in f"/{key}" else "pipes")
     if gone:
         landing.put(key, gzip.compress(kept, mtime=0) if zipped else kept)
     return gone
 
 
-def _records_without(text: bytes, theirs: _Theirs) -> tuple[bytes, int]:
-    """A stream file (a Records batch, a JSON array, or JSON lines) without the consumer's records."""
+def _records_without(text: bytes, theirs: _Theirs, envelope: str) -> tuple[bytes, int]:
+    """A stream file (a Records batch, a JSON array, or Firehose records) without the consumer's
+    records. Firehose records may follow one another with no newline: they are split as ingest
+    splits them (a line holding two records is not one record)."""
+    if envelope == "firehose":
+        records = split_records(text, "firehose")
+        kept = [raw for raw, _ in records if not theirs.line(raw)]
+        return b"".join(raw + b"\n" for raw in kept), len(records) - len(kept)
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -619,9 +632,18 @@ def erase(runtime, tenant_id: str, consumer_id: str) -> dict:
 
 
 def offboard(runtime, tenant_id: str) -> dict:
-    """Offboarding as the command line and the tenant_lifecycle DAG run it."""
+    """Offboarding as the command line and the tenant_lifecycle DAG run it. Only a tenant the registry
+    names (valid entry or not), or one offboarded before (a rerun), is offboarded: the id becomes a
+    path in every layer, so a typo would remove nothing and report success, and an id holding a "/"
+    (agency-002/table=Debt) reached into another tenant's landing."""
     from tenantlake import loading
     from tenantlake.onboarding import key_revoker
+    from tenantlake.registry import TENANT_ID
+
+    known = set(runtime.registry.by_id) | set(runtime.registry.invalid_by_id) | offboarded_tenants(runtime.state)
+    if not re.fullmatch(TENANT_ID, tenant_id or "") or tenant_id not in known:
+        raise OffboardRefused(f"{tenant_id!r} is not a tenant of the registry: offboard a tenant before removing "
+                              "its entry (nothing was removed)")
 
     report = offboard_tenant(runtime.lake, runtime.landing, runtime.state, tenant_id,
                              warehouse_remove=loading.warehouse_remover(runtime), revoke_key=key_revoker(runtime))

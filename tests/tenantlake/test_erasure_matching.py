@@ -284,3 +284,47 @@ def test_a_later_export_still_carrying_an_erased_consumer_loses_their_lines_in_l
     lines, count = landed(landing, "Debt", later)
     assert count == 2 and [orjson.loads(x)["Item"]["id"]["S"] for x in lines] == ["d-2", "d-8"]
     assert orjson.loads(landing.get(summary))["itemCount"] == 2
+
+
+def test_a_consumer_named_in_another_form_or_a_line_that_does_not_read_is_theirs_by_the_whole_string():
+    """A wrong-typed consumer field ({"SS": ["c-1"]}, an id sent as a list) named nobody, so the
+    quarantined line and the landed one kept c-1's email after the erasure (independent probe)."""
+    from tenantlake.lifecycle import _Theirs
+
+    typed = line(debt(5, consumerId={"SS": ["c-1"]}))
+    listed_id = orjson.dumps({"Item": {"id": {"L": [{"S": "c-1"}]}, "email": {"S": "zeb@x.test"}}})
+    other = line(debt(6, consumerId={"S": "c-2"}, note={"S": "c-1"}))  # names c-2 plainly: not theirs
+    assert _Theirs("Debt", "c-1").line(typed) and _Theirs("Consumer", "c-1").line(listed_id)
+    assert not _Theirs("Debt", "c-1").line(other) and not _Theirs("Debt", "c-12").line(typed)
+
+
+def test_a_later_line_of_an_erased_consumer_is_dropped_at_ingest_even_when_it_does_not_read():
+    """At ingest only pseudonyms of erased consumers are known: a quarantined line that is no item
+    (cut short) or names its consumer in another form is theirs when a whole JSON string in it is."""
+    import pyarrow as pa
+
+    from tenantlake.ingest import _drop_erased_quarantine
+    from tenantlake.pseudonyms import pseudonym
+
+    erased = {pseudonym(KEY, A, "c-1")}
+    cut = b'{"Item": {"id": {"S": "c-1"}, "email": {"S": "zeb.broken@x.test"'
+    raws = [cut, line(debt(5, consumerId={"SS": ["c-1"]})).rstrip(),
+            line(debt(6, consumerId={"S": "c-2"}, note={"S": "c-1"})).rstrip(), b'{"Item": {"id": {"S": "c-12"']
+    q = pa.table({"_raw": pa.array(raws, pa.binary())})
+    found: set[str] = set()
+    kept, dropped = _drop_erased_quarantine(q, A, erased, lambda t: KEY, ("consumerId", "consumer_id"), found)
+    assert dropped == 2 and kept["_raw"].to_pylist() == raws[2:] and found == {"c-1"}
+
+
+def test_erasure_takes_only_their_records_from_a_file_of_firehose_records_with_no_newline():
+    """Firehose may write records back to back: read as one line, the whole file went (c-2's record
+    with c-1's; independent probe). They are split as ingest splits them."""
+    from tenantlake.lifecycle import _records_without, _Theirs
+
+    def record(consumer: str) -> bytes:
+        return orjson.dumps({"eventName": "INSERT", "tableName": "Debt-x", "dynamodb": {
+            "ApproximateCreationDateTime": 1793491300000, "Keys": {"id": {"S": f"d-{consumer}"}},
+            "NewImage": debt(1, id={"S": f"d-{consumer}"}, consumerId={"S": consumer})}})
+
+    kept, gone = _records_without(record("c-2") + record("c-1") + record("c-3"), _Theirs("Debt", "c-1"), "firehose")
+    assert gone == 1 and kept == record("c-2") + b"\n" + record("c-3") + b"\n"

@@ -141,6 +141,11 @@ def test_offboarding_removes_exactly_one_tenant(world, monkeypatch):
 
     from tenantlake import lifecycle
 
+    b_landed = {p: p.read_bytes() for p in (home / "landing" / f"tenant={B}").rglob("*") if p.is_file()}
+    # a typo, or an id that reaches into another tenant's folders (it deleted B's export): refused
+    for wrong in ("agency-01", f"{B}/table=Debt", ""):
+        assert cli.main(["offboard", "--tenant", wrong, "--yes"]) == 2
+    assert {p: p.read_bytes() for p in (home / "landing" / f"tenant={B}").rglob("*") if p.is_file()} == b_landed
     real = lifecycle.forget_history
     monkeypatch.setattr(lifecycle, "forget_history", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
