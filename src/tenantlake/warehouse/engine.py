@@ -504,9 +504,15 @@ class SqlWarehouse:
             wanted[table] = (tuple(columns), [tuple(r) for r in rows])
         if registry is not None:
             removed = {r[0] for r in self._fetch(f"SELECT tenant_id FROM ops.load_audit WHERE kind = '{REMOVED}'")}
-            wanted["ops.agency_registry"] = (("tenant_id", "agency_name", "aws_account_id", "region"),
-                                             [(t.tenant_id, t.display_name, t.aws_account_id, t.region)
-                                              for t in registry.tenants if t.tenant_id not in removed])
+            columns = ("tenant_id", "agency_name", "aws_account_id", "region")
+            # A tenant whose entry is invalid now (a typo) keeps the row it had: its data is still
+            # loaded, and its agency must not drop out of dim_agency and every mart meanwhile.
+            broken = set(registry.invalid_by_id) - {t.tenant_id for t in registry.tenants}
+            kept = [tuple(r) for r in self._fetch(f"SELECT {', '.join(columns)} FROM ops.agency_registry")
+                    if r[0] in broken] if broken else []
+            wanted["ops.agency_registry"] = (columns, [(t.tenant_id, t.display_name, t.aws_account_id, t.region)
+                                                       for t in registry.tenants if t.tenant_id not in removed]
+                                             + [r for r in kept if r[0] not in removed])
         for seed in sorted((self.catalogue.root / "seeds").glob("*.csv")):
             with seed.open(newline="") as f:
                 rows = list(csv.reader(f))

@@ -231,3 +231,24 @@ def test_ops_tables_handed_in_are_refilled_whole_and_only_ops_ones(fresh, regist
         {"tenant_id": "agency-002", "total_usd": 0.25}]
     with pytest.raises(ValueError, match="only ops tables"):
         w.refresh(registry, reference={"mart.agency_snapshot": (("tenant_id",), [("agency-001",)])})
+
+
+def test_an_agency_whose_entry_breaks_keeps_its_row_in_dim_agency(fresh, registry):
+    """A typo in agency-002's entry fails its own tasks; its data is still in the warehouse, so its
+    agency must not drop out of dim_agency and every mart on the next refresh (independent probe:
+    warehouse_load succeeded and two agencies were gone from the BI marts)."""
+    import yaml
+
+    from tenantlake.registry import DEFAULT_PATH, parse_registry
+
+    w = fresh()
+    w.refresh(registry)
+    before = w.query("SELECT * FROM ops.agency_registry ORDER BY tenant_id")
+    doc = yaml.safe_load(DEFAULT_PATH.read_text())
+    broken = next(t for t in doc["tenants"] if t["tenant_id"] == "agency-002")
+    broken["role_arn"] = "arn:aws:iam::299999999999:role/x"  # another account: the entry is invalid
+    typo = parse_registry(yaml.safe_dump(doc))
+    assert "agency-002" in typo.invalid_by_id and "agency-002" not in typo.by_id
+    w.refresh(typo)
+    assert w.query("SELECT * FROM ops.agency_registry ORDER BY tenant_id") == before
+    assert "agency-002" in {r["tenant_id"] for r in w.query("SELECT tenant_id FROM core.dim_agency")}
