@@ -28,6 +28,7 @@ file's modification time, size or inode changes; treat it as read-only.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections import defaultdict
@@ -67,7 +68,7 @@ TENANT_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
 def parse_window(text: str) -> timedelta:
     m = re.fullmatch(r"(\d+)\s*(m|h)", text.strip())
     if not m:
-        raise ValueError(f"{text!r} is not a window like '15m' or '1h'")
+        raise ValueError("not a window like '15m' or '1h'")  # the value is not told: it may be a secret
     n, unit = int(m.group(1)), m.group(2)
     return timedelta(minutes=n) if unit == "m" else timedelta(hours=n)
 
@@ -79,7 +80,7 @@ def parse_duration(text: str) -> timedelta:
     """A freshness objective: '90m', '26h', '2d', or several parts ('1d 2h')."""
     parts = re.findall(r"(\d+)\s*([mhd])", text) if isinstance(text, str) else []
     if not parts or re.sub(r"(\d+)\s*([mhd])|\s+", "", text):
-        raise ValueError(f"{text!r} is not a duration like '90m', '26h' or '2d'")
+        raise ValueError("not a duration like '90m', '26h' or '2d'")  # the value is not told (see unknown_names)
     return sum((timedelta(**{_DURATION_UNITS[u]: int(n)}) for n, u in parts), timedelta())
 
 
@@ -113,7 +114,7 @@ class Tenant(BaseModel):
     def _known_entities(cls, tables: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(tables) - set(ENTITIES))
         if unknown:
-            raise ValueError(f"unknown entity {', '.join(unknown)}; known: {', '.join(ENTITIES)}")
+            raise ValueError(f"{unknown_names(unknown)}; known: {', '.join(ENTITIES)}")
         if not tables:
             raise ValueError("at least one table is needed")
         return tables
@@ -134,7 +135,8 @@ class Tenant(BaseModel):
         problems = []
         for entity, text in objectives.items():
             if tables is not None and entity not in tables:
-                problems.append(f"{entity}: not one of this tenant's tables ({', '.join(tables)})")
+                problems.append((f"{entity}: " if entity in ENTITIES else f"{unknown_names([entity])}: ")
+                                + f"not one of this tenant's tables ({', '.join(tables)})")
                 continue
             try:
                 objective = parse_duration(text)
@@ -247,7 +249,19 @@ def _problem(loc: tuple, msg: str) -> tuple[str, str]:
 
 def _entry_label(index: int, entry: Any) -> str:
     tid = entry.get("tenant_id") if isinstance(entry, dict) else None
-    return f"tenants[{index}] ({tid if isinstance(tid, str) and tid else '?'})"
+    return f"tenants[{index}] ({tid if isinstance(tid, str) and re.fullmatch(TENANT_ID, tid) else '?'})"
+
+
+def unknown_names(names: list[str]) -> str:
+    """Keys that name no entity, told without echoing them: a value pasted one line off (a secret
+    under `tables:`) must not reach a log. What helps fix a typo is the entity each is close to."""
+    hints = []
+    for name in names:
+        close = [e for e in ENTITIES if e.lower() == str(name).lower()] or \
+            difflib.get_close_matches(str(name), list(ENTITIES), n=1, cutoff=0.6)
+        hints.append(f"one close to {close[0]}" if close else "one like no entity")
+    return (f"{len(names)} unknown entit{'y' if len(names) == 1 else 'ies'} ({', '.join(hints)}; "
+            "names not shown, as one could be a secret pasted in the wrong place)")
 
 
 def _claims(entries: list[Any], key: str) -> dict[str, list[int]]:
@@ -307,7 +321,27 @@ def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEnt
 
 
 # The C loader when libyaml is there: about 3.5x faster than the pure-Python one on this file.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeys(_SAFE_LOADER):
+    """A safe loader where a repeated key does not silently replace the first (YAML keeps the last):
+    a merge conflict's second `tenants:` dropped every tenant above it, a second `tenant_id` in an
+    entry renamed it. The mapping gains a key naming the repeat, which the models refuse where it
+    stands: that one entry, or the file when it is a top-level key."""
+
+    def construct_mapping(self, node, deep=False):
+        mapping = super().construct_mapping(node, deep=deep)
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mapping[f"duplicate key {key} at line {key_node.start_mark.line + 1}"] = None
+            seen.add(key)
+        return mapping
+
+
+_LOADER = _UniqueKeys
 _CACHE: dict[str, tuple[tuple[int, int, int], Registry]] = {}
 _CACHE_SIZE = 16  # files; a process reads one registry, tests read many small ones
 
@@ -346,9 +380,11 @@ def load_registry(path: str | os.PathLike | None = None) -> Registry:
         if hit is not None and hit[0] == stamp:
             return hit[1]
         # stamped before reading: a change during the read shows as a new stamp next time
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise RegistryError(f"{path}: cannot read the registry: {e.strerror}") from None
+    except UnicodeDecodeError as e:  # saved as UTF-16 or Latin-1 by an editor
+        raise RegistryError(f"{path}: not UTF-8 text (byte {e.start} cannot be read): save it as UTF-8") from None
     registry = parse_registry(text, str(path))
     _CACHE.pop(key, None)
     _CACHE[key] = (stamp, registry)

@@ -160,7 +160,7 @@ def test_convert_never_prints_a_traceback_for_a_bad_export(tmp_path, capsys, reg
 
 @pytest.mark.parametrize(("change", "said"), [
     ({"registry": ("aws_account_id:", "aws_acount_id:")}, "tenant 'agency-001' has an invalid registry entry"),
-    ({"registry": ("Debt:", "Dbet:")}, "unknown entity Dbet"),
+    ({"registry": ("Debt:", "Dbet:")}, "1 unknown entity (one close to Debt"),
     ({"entity": "Dept"}, "--entity Dept: no contract, and agency-001's registry entry has no such table"),
     ({"out": "a-file"}, "a-file/_catalog: Not a directory"),
 ])

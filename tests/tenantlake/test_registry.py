@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tenantlake import registry as registry_module
-from tenantlake.registry import InvalidEntry, RegistryError, load_registry, parse_registry
+from tenantlake.registry import DEFAULT_PATH, InvalidEntry, RegistryError, load_registry, parse_registry
 
 ALL_TABLES = {"Consumer", "Counselor", "Application", "Income", "Expense", "Debt", "Plan", "Payment"}
 
@@ -112,7 +112,9 @@ def test_one_broken_entry_keeps_the_others(tmp_path):
         (1, lambda e: e.update(role_arn="arn:aws:iam::role/oops"), ("role_arn",),
          r"tenants\[1\] \(agency-002\)\.role_arn: String should match pattern"),
         (0, lambda e: e["tables"].update(Loan="Loan-x-prod"), ("tables",),
-         r"tenants\[0\] \(agency-001\)\.tables: unknown entity Loan"),
+         r"tenants\[0\] \(agency-001\)\.tables: 1 unknown entity \(one like no entity"),
+        (0, lambda e: e["tables"].update(Debts="Loan-x-prod"), ("tables",),
+         r"tenants\[0\] \(agency-001\)\.tables: 1 unknown entity \(one close to Debt"),
         (2, lambda e: e.update(role_arn="arn:aws:iam::999999999999:role/tenantlake-export"), ("role_arn",),
          r"tenants\[2\] \(agency-003\)\.role_arn: role_arn is in account 999999999999, not the tenant's 213333333333"),
         (2, lambda e: e.update(export_window="5m"), ("export_window",),
@@ -160,7 +162,7 @@ def test_an_entry_that_is_not_a_mapping_or_has_no_usable_id(tmp_path):
     assert [(e.index, e.tenant_id, e.fields, e.entities) for e in reg.invalid] == [
         (1, None, ("",), ()), (3, None, ("tenant_id",), ("Debt",))]
     assert reg.invalid[0].message == "tenants[1] (?): expected a mapping of fields, got str"
-    assert reg.invalid[1].message.startswith("tenants[3] (Agency_003).tenant_id: String should match pattern")
+    assert reg.invalid[1].message.startswith("tenants[3] (?).tenant_id: String should match pattern")
 
 
 def test_a_disabled_bad_entry_says_so(tmp_path):
@@ -255,7 +257,7 @@ def test_a_file_level_error_is_not_kept(tmp_path):
 
 @pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML built without libyaml")
 def test_the_c_loader_reads_the_same_registry_as_the_python_one(monkeypatch, registry):
-    assert registry_module._LOADER is yaml.CSafeLoader
+    assert issubclass(registry_module._LOADER, yaml.CSafeLoader)
     text = registry_module.DEFAULT_PATH.read_text()
     c = parse_registry(text)
     monkeypatch.setattr(registry_module, "_LOADER", yaml.SafeLoader)
@@ -299,7 +301,7 @@ def test_a_freshness_override_is_read_as_a_duration(tmp_path):
     ("freshness", "expected"),
     [
         ({"Payment": "26h"}, r"freshness: Payment: not one of this tenant's tables \(Debt, Plan\)"),
-        ({"Debt": "26 hours"}, r"freshness: Debt: '26 hours' is not a duration"),
+        ({"Debt": "26 hours"}, r"freshness: Debt: not a duration"),
         ({"Debt": "10m"}, r"freshness: Debt: '10m' is outside 0:15:00 \.\. 30 days"),
         ({"Debt": "31d"}, r"freshness: Debt: '31d' is outside"),
         ({"Debt": "1h"}, r"freshness: Debt: '1h' is not longer than the export window 1h"),
@@ -324,3 +326,47 @@ def test_a_freshness_override_is_checked_against_the_entrys_own_window(tmp_path)
     reg = _load_doc(tmp_path, doc)
     assert [e.tenant_id for e in reg.invalid] == ["agency-002"]
     assert reg.tenant("agency-003").freshness_objective("Debt") == timedelta(hours=25)
+
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda e: e.update(export_window=SECRET),
+    lambda e: e.update(freshness={"Debt": SECRET}),
+    lambda e: e["tables"].update({SECRET: "Debt-x-prod"}),
+    lambda e: e.update(freshness={SECRET: "26h"}),
+    lambda e: e.update(tenant_id=SECRET),
+], ids=["export_window", "freshness value", "a table key", "a freshness key", "tenant_id"])
+def test_a_secret_pasted_into_a_field_never_reaches_the_message(tmp_path, mutate):
+    """The reference fields were already safe; these four echoed what was pasted (independent probe),
+    into the plan task's log, its XCom and the alert."""
+    doc = _doc()
+    mutate(doc["tenants"][0])
+    [bad] = _load_doc(tmp_path, doc).invalid
+    assert bad.message.startswith("tenants[0]") and SECRET not in bad.message and "EXAMPLEKEY" not in bad.message
+
+
+def test_a_key_written_twice_invalidates_its_entry_or_the_file_never_silently_wins(tmp_path):
+    """YAML keeps a repeated key's last value: a merge conflict's second `tenants:` dropped every
+    tenant above it without a word, a second tenant_id renamed an entry (independent probe)."""
+    text = DEFAULT_PATH.read_text()
+    first = text.index("  - tenant_id: agency-003")
+    twice = text[:first] + "  - tenant_id: agency-003\n    tenant_id: agency-009" + text[first + 25:]
+    path = tmp_path / "twice.yaml"
+    path.write_text(twice)
+    reg = load_registry(path)
+    [bad] = reg.invalid
+    assert bad.index == 2 and "duplicate key tenant_id at line" in bad.message
+    assert [t.tenant_id for t in reg.tenants] == ["agency-001", "agency-002", "agency-004", "agency-005"]
+    path.write_text(text + "\ntenants: []\n")
+    with pytest.raises(RegistryError, match=r"duplicate key tenants at line \d+"):
+        load_registry(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_a_registry_not_saved_as_utf8_is_one_clear_error(tmp_path, encoding):
+    path = tmp_path / "r.yaml"
+    path.write_bytes(DEFAULT_PATH.read_text().replace("display_name:", "display_name: Crédit", 1).encode(encoding))
+    with pytest.raises(RegistryError, match=r"r.yaml: not UTF-8 text .*save it as UTF-8"):
+        load_registry(path)
