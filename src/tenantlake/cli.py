@@ -8,13 +8,16 @@ commands load tenantlake_dev when asked for, and only then.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from tenantlake.registry import RegistryError, load_registry
+from tenantlake.arguments import at_least, hours
+from tenantlake.registry import TENANT_ID, RegistryError, load_registry
+from tenantlake.settings import SettingsError
 
 
 class UserError(Exception):
@@ -88,6 +91,10 @@ def _convert(args) -> dict:
 
     if not Path(args.export_dir).is_dir():
         raise UserError(f"--export-dir {args.export_dir}: no such folder")
+    if not re.fullmatch(TENANT_ID, args.tenant):  # stamped on every row, and a path of the key file
+        raise UserError("--tenant: not a tenant id (lower-case letters, digits and '-', as the registry's)")
+    if not args.out.strip():
+        raise UserError("--out: empty; name the folder that receives the lake")
     registry = load_registry(args.registry)
     tenant = registry.by_id.get(args.tenant)
     if tenant is None and args.tenant in registry.invalid_by_id:  # a typo there must not switch checks off
@@ -193,14 +200,16 @@ def _maintain(args) -> dict:
     from tenantlake.lake.upkeep import upkeep
 
     runtime = _runtime()
-    return upkeep(runtime.lake, min_files=args.min_files, retention_hours=args.retention_hours
-                  or runtime.settings.snapshot_retention_hours)
+    retention = runtime.settings.snapshot_retention_hours if args.retention_hours is None else args.retention_hours
+    return upkeep(runtime.lake, min_files=args.min_files, retention_hours=retention)  # 0 is a retention too
 
 
 def _migrate(args) -> dict:
     from tenantlake.lake.migrate import migrate
     from tenantlake.storage import open_store
 
+    if "://" not in args.source and not Path(args.source).is_dir():
+        raise UserError(f"--from {args.source}: no such folder")
     runtime = _runtime()
     done = migrate(open_store(args.source), runtime.lake, runtime.key_for)
     if done.mismatches:
@@ -227,17 +236,17 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="(dev) write a simulated fleet's DynamoDB exports and ground truth")
     s.add_argument("--out", required=True, help="folder for landing/ and truth/")
     s.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
-    s.add_argument("--agencies", type=int, default=5)
-    s.add_argument("--consumers", type=int, default=400, help="consumers per agency")
-    s.add_argument("--days", type=int, default=3, help="days of incremental history")
-    s.add_argument("--warmup-days", type=int, default=60)
-    s.add_argument("--window-hours", type=float, default=24)
+    s.add_argument("--agencies", type=at_least(1), default=5)
+    s.add_argument("--consumers", type=at_least(1), default=400, help="consumers per agency")
+    s.add_argument("--days", type=at_least(0), default=3, help="days of incremental history")
+    s.add_argument("--warmup-days", type=at_least(0), default=60)
+    s.add_argument("--window-hours", type=hours(), default=24)
     s.add_argument("--full-export-at", default="2026-11-01T00:00:00")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--streams", action="store_true", help="also write DynamoDB Streams records")
-    s.add_argument("--defects", type=int, default=0, help="known-bad items per kind in each full export")
+    s.add_argument("--defects", type=at_least(0), default=0, help="known-bad items per kind in each full export")
     s.add_argument("--s3-bucket", help="write the landing files to this S3 bucket instead")
-    s.add_argument("--workers", type=int, help="processes (default: one per core, 1 for S3)")
+    s.add_argument("--workers", type=at_least(1), help="processes (default: one per core, 1 for S3)")
     s.set_defaults(run=_simulate)
 
     c = sub.add_parser("convert", help="turn one landed export folder into a lake of its own (raw, quarantine, "
@@ -247,7 +256,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--entity", required=True, help="the entity (table) name, e.g. Debt")
     c.add_argument("--out", required=True, help="folder receiving the lake (Iceberg tables, SQLite catalog)")
     c.add_argument("--registry", help="tenant registry YAML (default: the shipped one)")
-    c.add_argument("--workers", type=int, default=1, help="processes decoding data files")
+    c.add_argument("--workers", type=at_least(1), default=1, help="processes decoding data files")
     c.set_defaults(run=_convert)
 
     d = sub.add_parser("demo", help="(dev) simulate the demo fleet and run the DAGs with real Airflow")
@@ -274,8 +283,9 @@ def parser() -> argparse.ArgumentParser:
     f.set_defaults(run=_offboard)
 
     m = sub.add_parser("maintain", help="compact small files, expire old snapshots, remove orphan files")
-    m.add_argument("--min-files", type=int, default=8, help="compact partitions holding at least this many files")
-    m.add_argument("--retention-hours", type=float, help="time-travel retention (default: the settings')")
+    m.add_argument("--min-files", type=at_least(2), default=8,
+                   help="compact partitions holding at least this many files")
+    m.add_argument("--retention-hours", type=hours(), help="time-travel retention (default: the settings')")
     m.set_defaults(run=_maintain)
 
     g = sub.add_parser("migrate-lake", help="move a former hive-partitioned lake into the Iceberg tables")
@@ -308,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo()
     try:
         result = args.run(args)
-    except (UserError, RegistryError) as e:
+    except (UserError, RegistryError, SettingsError) as e:
         print(f"tenantlake {args.command}: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a path the user gave: unreadable, not a folder, not writable

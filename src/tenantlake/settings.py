@@ -27,6 +27,21 @@ from pathlib import Path
 REPO = Path(os.environ.get("TENANTLAKE_ROOT") or Path(__file__).resolve().parents[2])
 
 
+class SettingsError(ValueError):
+    """An environment variable that does not say what it must; the message names it."""
+
+
+def _hours_env(name: str, default: str) -> float:
+    text = os.environ.get(name, default)
+    try:
+        hours = float(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r}: expected a number of hours") from None
+    if not 0 <= hours <= 24 * 3660:  # nan fails this too
+        raise SettingsError(f"{name}={text!r}: expected a number of hours from 0 to ten years")
+    return hours
+
+
 @dataclass(frozen=True)
 class Settings:
     mode: str
@@ -43,7 +58,7 @@ class Settings:
     def from_env(cls, landing_bucket: str | None = None) -> Settings:
         mode = os.environ.get("TENANTLAKE_MODE", "local")
         if mode not in ("local", "aws"):
-            raise ValueError(f"TENANTLAKE_MODE={mode!r}: expected local or aws")
+            raise SettingsError(f"TENANTLAKE_MODE={mode!r}: expected local or aws")
         home = os.environ.get("TENANTLAKE_HOME", str(REPO / ".demo"))
         default_landing = f"s3://{landing_bucket}/" if mode == "aws" and landing_bucket else f"{home}/landing"
         lake = os.environ.get("TENANTLAKE_LAKE", f"{home}/lake")
@@ -54,4 +69,4 @@ class Settings:
                    os.environ.get("TENANTLAKE_AWS_CONN", "aws_default"), catalog,
                    os.environ.get("TENANTLAKE_CATALOG_URI", default_uri),
                    os.environ.get("TENANTLAKE_NAMESPACE", "tenantlake"),
-                   float(os.environ.get("TENANTLAKE_SNAPSHOT_RETENTION_HOURS", "72")))
+                   _hours_env("TENANTLAKE_SNAPSHOT_RETENTION_HOURS", "72"))

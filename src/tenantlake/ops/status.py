@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from tenantlake.arguments import hours
+
 if TYPE_CHECKING:  # the figures (pyarrow, the lake) load when a status is asked for, not with the CLI
     from tenantlake.ops.health import TableHealth
 
@@ -81,7 +83,7 @@ def add_status_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the rows as a JSON list of objects")
     p.add_argument("--tenant", action="append", default=[], help="only this tenant (repeatable)")
     p.add_argument("--entity", action="append", default=[], help="only this entity (repeatable)")
-    p.add_argument("--window-hours", type=float, default=24.0,
+    p.add_argument("--window-hours", type=hours(positive=True), default=24.0,
                    help="the span rows loaded / quarantined and drift are counted over (default: 24)")
     p.set_defaults(run=_exit_with_status)
     return p
