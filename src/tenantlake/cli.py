@@ -168,6 +168,8 @@ def _erase(args) -> dict:
     if not args.consumer.strip():
         raise UserError("--consumer: empty; an erasure names exactly one consumer (their id in the agency's table)")
     runtime = _runtime()
+    if args.tenant in runtime.registry.invalid_by_id:
+        runtime.registry.tenant(args.tenant)  # a RegistryError naming the entry and its fields
     if args.tenant not in runtime.registry.by_id:
         raise UserError(f"--tenant {args.tenant}: not a valid tenant of the registry")
     try:

@@ -62,7 +62,7 @@ class RegistryError(ValueError):
     file, and for an entry its position, tenant id and field."""
 
 
-TENANT_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+TENANT_ID = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$"  # a DNS-like label: no '-' at either end
 
 
 def parse_window(text: str) -> timedelta:
@@ -93,7 +93,7 @@ class Tenant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tenant_id: str = Field(pattern=TENANT_ID)
-    display_name: str = Field(min_length=1)
+    display_name: str = Field(min_length=1, pattern=r"\S")  # not blank
     aws_account_id: str = Field(pattern=r"^\d{12}$")
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
@@ -315,7 +315,8 @@ def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEnt
             fields=tuple(dict.fromkeys(field for field, _ in problems)),
             message="; ".join(f"{label}{'.' if field else ''}{field}: {msg}" for field, msg in problems),
             entities=tuple(e for e in tables if e in ENTITIES) if isinstance(tables, dict) else (),
-            enabled=raw.get("enabled", True) is not False,
+            # as pydantic reads the valid ones: "false", "no", "off", 0 are False too
+            enabled=str(raw.get("enabled", True)).strip().lower() not in ("false", "no", "off", "0", "f", "n"),
         ))
     return valid, invalid
 

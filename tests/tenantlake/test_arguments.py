@@ -65,3 +65,28 @@ def test_a_retention_of_zero_hours_is_zero_not_the_default(monkeypatch, tmp_path
     forget()
     assert cli.main(["maintain", "--retention-hours", "0"]) == 0
     assert asked == {"min_files": 8, "retention_hours": 0.0}
+
+
+def test_status_for_an_entity_that_does_not_exist_is_refused_not_zero_tables(monkeypatch, capsys, tmp_path):
+    from tenantlake.runtime import forget
+
+    monkeypatch.setenv("TENANTLAKE_HOME", str(tmp_path))
+    forget()
+    assert cli.main(["status", "--entity", "Bogus"]) == 2
+    assert "--entity Bogus: no such entity" in capsys.readouterr().err
+
+
+def test_erase_for_a_tenant_whose_entry_is_invalid_says_what_is_wrong_with_it(monkeypatch, capsys, tmp_path):
+    import yaml
+
+    from tenantlake.registry import DEFAULT_PATH
+    from tenantlake.runtime import forget
+
+    doc = yaml.safe_load(DEFAULT_PATH.read_text())
+    doc["tenants"][2]["export_window"] = "5m"
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("TENANTLAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("TENANTLAKE_REGISTRY", str(tmp_path / "r.yaml"))
+    forget()
+    assert cli.main(["erase", "--tenant", doc["tenants"][2]["tenant_id"], "--consumer", "c-1"]) == 2
+    assert "export_window" in capsys.readouterr().err

@@ -370,3 +370,22 @@ def test_a_registry_not_saved_as_utf8_is_one_clear_error(tmp_path, encoding):
     path.write_bytes(DEFAULT_PATH.read_text().replace("display_name:", "display_name: Crédit", 1).encode(encoding))
     with pytest.raises(RegistryError, match=r"r.yaml: not UTF-8 text .*save it as UTF-8"):
         load_registry(path)
+
+
+@pytest.mark.parametrize(("field", "value"), [("display_name", "   "), ("tenant_id", "agency-"),
+                                               ("tenant_id", "-agency")])
+def test_a_blank_name_or_an_id_with_a_dangling_dash_is_an_invalid_entry(tmp_path, field, value):
+    doc = _doc()
+    doc["tenants"][1][field] = value
+    [bad] = _load_doc(tmp_path, doc).invalid
+    assert bad.index == 1 and bad.fields == (field,)
+
+
+@pytest.mark.parametrize("off", ["false", "no", 0, "False"])
+def test_an_invalid_entry_switched_off_in_any_of_yamls_spellings_fails_nothing(tmp_path, off):
+    """Pydantic reads "false" or 0 as False for a valid entry; an invalid one marked so still
+    failed the run (only the YAML boolean counted)."""
+    doc = _doc()
+    doc["tenants"][1].update(enabled=off, aws_account_id="1")
+    [bad] = _load_doc(tmp_path, doc).invalid
+    assert bad.enabled is False

@@ -107,6 +107,11 @@ def status_rows(args, runtime=None, now: datetime | None = None) -> list[TableHe
     unknown = sorted(set(args.tenant) - known)
     if unknown:
         raise ValueError(f"--tenant {', '.join(unknown)}: not in the registry")
+    from tenantlake.contracts import ENTITIES
+
+    unknown = sorted(set(args.entity) - set(ENTITIES))
+    if unknown:  # it showed "0 tables" and exit 0, as if all were well
+        raise ValueError(f"--entity {', '.join(unknown)}: no such entity (known: {', '.join(ENTITIES)})")
     rows, _ = collect(runtime.lake, runtime.state, registry, now=now or datetime.now(UTC),
                       window=timedelta(hours=args.window_hours))
     return [r for r in rows if (not args.tenant or r.tenant_id in args.tenant)
