@@ -31,6 +31,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tenantlake.processes import keep_arrow_pages  # noqa: E402
+
+keep_arrow_pages()  # before pyarrow loads: the workers forked here are set up as ingest's (processes.py)
+
 
 def make_data(data: Path, items: int, files: int) -> str:
     from tenantlake.registry import load_registry

@@ -1,3 +1,4 @@
+import os
 import threading
 
 from tenantlake.processes import process_pool
@@ -26,4 +27,5 @@ def test_a_worker_keeps_freed_memory_for_its_next_slice():
 
     with process_pool(1, __name__) as pool:
         assert pool.submit(keeps_freed_memory).result(timeout=60)
+        assert pool.submit(os.getenv, "MIMALLOC_PURGE_DELAY").result(timeout=60) == "-1"  # Arrow's allocator too
     assert not keeps_freed_memory()
