@@ -1,13 +1,9 @@
 -- Agency KPIs by calendar month: new consumers, applications, approval rate, payments collected.
 -- One row per (tenant_id, month) with any activity. BI-facing: stable names.
-WITH months AS (
-    SELECT tenant_id, CAST(DATE_TRUNC('month', created_at) AS DATE) AS month FROM core.current_consumer
-    UNION SELECT tenant_id, CAST(DATE_TRUNC('month', submitted_at) AS DATE) FROM core.current_application WHERE submitted_at IS NOT NULL
-    UNION SELECT tenant_id, CAST(DATE_TRUNC('month', decided_at) AS DATE) FROM core.fact_application WHERE decided_at IS NOT NULL
-    UNION SELECT tenant_id, paid_month FROM core.fact_payment WHERE paid_month IS NOT NULL
-), consumers AS (
+WITH consumers AS (
     SELECT tenant_id, CAST(DATE_TRUNC('month', created_at) AS DATE) AS month, COUNT(*) AS new_consumers
-    FROM core.current_consumer WHERE NOT _removed AND NOT NVL(is_deleted, FALSE) GROUP BY 1, 2
+    FROM core.current_consumer WHERE NOT _removed AND NOT NVL(is_deleted, FALSE) AND created_at IS NOT NULL
+    GROUP BY 1, 2
 ), apps AS (
     SELECT tenant_id, CAST(DATE_TRUNC('month', submitted_at) AS DATE) AS month, COUNT(*) AS applications_submitted
     FROM core.fact_application WHERE submitted_at IS NOT NULL GROUP BY 1, 2
@@ -17,7 +13,14 @@ WITH months AS (
     FROM core.fact_application WHERE decided_at IS NOT NULL GROUP BY 1, 2
 ), pay AS (
     SELECT tenant_id, paid_month AS month, SUM(amount) AS payments_collected, COUNT(*) AS payments_settled
-    FROM core.fact_payment WHERE status = 'SETTLED' AND NOT is_deleted GROUP BY 1, 2
+    FROM core.fact_payment WHERE status = 'SETTLED' AND NOT is_deleted AND paid_month IS NOT NULL GROUP BY 1, 2
+), months AS (
+    -- the months some measure counts: a removed consumer (a Keys-only delete has no created_at) made
+    -- a row with a NULL month, and one whose month had nothing else a row of zeros
+    SELECT tenant_id, month FROM consumers
+    UNION SELECT tenant_id, month FROM apps
+    UNION SELECT tenant_id, month FROM decisions
+    UNION SELECT tenant_id, month FROM pay
 )
 SELECT m.tenant_id, a.agency_name, m.month,
        NVL(c.new_consumers, 0) AS new_consumers,

@@ -8,7 +8,8 @@ For every entity and every tenant checked (those the load touched):
     put it under, no stale version;
   - every history row came from a batch the load audit recorded for that tenant.
 Then every `reconcile` pair in the catalogue (a mart's figure and the same figure from core) must
-agree exactly, the tenant-level ones for the tenants checked.
+agree exactly, the tenant-level ones for the tenants checked; and every mart row must have its
+whole grain (a NULL month is no month a BI tool can show) and be the only row of it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def post_load_checks(wh, tenants: Collection[str] | None = None) -> list[str]:
                 problems.append(f"{tenant} {entity}: {n} rows in core.history_{e} from no batch the load "
                                 "audit recorded for this tenant")
         problems += reconcile(wh)
+        problems += grains(wh)
         wh._execute("DELETE FROM stage.check_tenants")
     return problems
 
@@ -67,6 +69,22 @@ def reconcile(wh) -> list[str]:
                 if a.get(key, 0) != b.get(key, 0):
                     problems.append(f"{t.qualified}: {r.name}: {key}: {a.get(key, 0)} in the mart, "
                                     f"{b.get(key, 0)} in core")
+    return problems
+
+
+def grains(wh) -> list[str]:
+    """Each mart's rows with a NULL grain column, and grain keys held by more than one row."""
+    problems = []
+    for t in wh.catalogue.of(schema="mart"):
+        columns = ", ".join(t.grain)
+        nulls = " OR ".join(f"{c} IS NULL" for c in t.grain)
+        (null_rows, repeated), = wh._fetch(
+            f"SELECT (SELECT COUNT(*) FROM {t.qualified} WHERE {nulls}), "
+            f"(SELECT COUNT(*) FROM (SELECT {columns} FROM {t.qualified} GROUP BY {columns} HAVING COUNT(*) > 1) AS k)")
+        if null_rows:
+            problems.append(f"{t.qualified}: {null_rows} rows with a NULL in its grain ({columns})")
+        if repeated:
+            problems.append(f"{t.qualified}: {repeated} grain keys ({columns}) held by more than one row")
     return problems
 
 

@@ -100,7 +100,7 @@ def test_an_approval_alone_in_its_month_is_counted_in_that_month(fresh, lake, re
     """An application submitted in September and approved in October, with nothing else in October:
     the approval has its own month (it was counted in no month, found by an independent fleet
     test), and the mart's approvals reconcile with core's."""
-    batches = [lake.publish(A, "Consumer", "e1", [{"id": "c1", "created_at": at(0)}]),
+    batches = [lake.publish(A, "Consumer", "e1", [{"id": "c1", "status": "LEAD", "created_at": at(0)}]),
                lake.publish(A, "Application", "e1", [{"id": "a1", "consumer_id": "c1", "status": "APPROVED",
                                                       "submitted_at": at(0), "decided_at": at(40 * 24)}])]
     w = loaded(fresh, lake, registry, batches)
@@ -111,3 +111,28 @@ def test_an_approval_alone_in_its_month_is_counted_in_that_month(fresh, lake, re
     w._execute(f"DELETE FROM mart.agency_kpis_monthly WHERE tenant_id = '{A}' AND applications_approved > 0")
     assert "mart.agency_kpis_monthly: applications approved equal core's approved decisions: " \
            f"{A}: 0 in the mart, 1 in core" in w.check([A])
+
+
+def test_a_consumer_removed_by_its_keys_alone_makes_no_month_of_its_own(fresh, lake, registry):
+    """A NEW_IMAGE export's delete line carries only Keys: the removed consumer has no created_at,
+    and the months it was listed under made a row with a NULL month (an independent DAG-level
+    fleet test); a removed consumer alone in its month made a row of zeros."""
+    batches = [lake.publish(A, "Consumer", "e1", [{"id": "c1", "status": "LEAD", "created_at": at(0)},
+                                                   {"id": "c2", "status": "LEAD", "created_at": at(-40 * 24)}]),
+               lake.publish(A, "Consumer", "e2", [{"id": "c3", "_op": "remove", "_event_ts": at(1)},
+                                                   {"id": "c2", "_op": "remove", "_event_ts": at(1)}],
+                            kind="INCREMENTAL_EXPORT")]
+    w = loaded(fresh, lake, registry, batches)
+    rows = w.query(f"SELECT month, new_consumers FROM mart.agency_kpis_monthly WHERE tenant_id = '{A}'")
+    assert len(rows) == 1 and rows[0]["month"] is not None and rows[0]["new_consumers"] == 1
+    assert w.check([A]) == []
+
+
+def test_a_mart_row_without_its_whole_grain_or_twice_fails_the_checks(fresh, lake, registry):
+    w = loaded(fresh, lake, registry, [lake.publish(A, "Consumer", "e1", [{"id": "c1", "status": "LEAD", "created_at": at(0)}])])
+    assert w.check([A]) == []
+    w._execute(f"INSERT INTO mart.agency_kpis_monthly (tenant_id, month) VALUES ('{A}', NULL)")
+    w._execute("INSERT INTO mart.agency_kpis_monthly SELECT * FROM mart.agency_kpis_monthly WHERE month IS NOT NULL")
+    problems = w.check([A])
+    assert "mart.agency_kpis_monthly: 1 rows with a NULL in its grain (tenant_id, month)" in problems
+    assert "mart.agency_kpis_monthly: 1 grain keys (tenant_id, month) held by more than one row" in problems
