@@ -103,19 +103,27 @@ def pending(exports: list[Landed], mark: watermarks.Watermark | None, resnapshot
         at = start.to_us
     if not incremental:
         return todo
-    for e in exports:
-        if e.kind != "INCREMENTAL_EXPORT" or e.to_us <= at:
+    windows = [e for e in exports if e.kind == "INCREMENTAL_EXPORT"]
+    while True:
+        # Of the windows that carry on from `at`, the one reaching furthest: a wider window exported
+        # again over a lost range covers it (taken in end order, a narrower one after the hole was
+        # met first: a false gap for ever); of one window exported twice, the later export (a
+        # re-export of a broken one).
+        onward = [e for e in windows if e.from_us <= at < e.to_us]
+        if onward:
+            e = max(onward, key=lambda e: (e.to_us, e.summary_key))
+            todo.append(e)
+            at = e.to_us
             continue
-        if e.from_us > at:
+        later = [e for e in windows if e.to_us > at]
+        if later:
+            e = min(later, key=lambda e: (e.from_us, e.summary_key))
             gap = (f"{e.summary_key}: gap in incremental exports: the window starts at "
                    f"{watermarks.when(e.from_us)}, but data is published only up to {watermarks.when(at)}")
             if gaps is None:
                 raise ExportError(gap)
             gaps.append(gap)
-            break
-        todo.append(e)
-        at = e.to_us
-    return todo
+        return todo
 
 
 def published_sources(lake: Lake, entity: str, tenant_ids: set[str]) -> set[tuple[str, str]]:
@@ -188,12 +196,23 @@ def sync_shard(landing: Store, lake: Lake, state: Store, entity: str, work: list
             say(f"{tid} {entity}: {r.line()}")
             if r.outcome in ("failed", "withheld"):
                 out.error = out.error or r.reason
-            else:
+            elif _carries_on(watermarks.read(state, tid, entity), s):
                 watermarks.advance(state, tid, entity, watermarks.Watermark(r.export_time_us, s.export_id, s.kind))
     for w in work:
         mark = watermarks.read(state, w.tenant.tenant_id, entity)
         outcomes[w.tenant.tenant_id].watermark_us = mark.to_us if mark else None
     return list(outcomes.values())
+
+
+def _carries_on(mark: watermarks.Watermark | None, s) -> bool:
+    """Whether a published batch carries the table's data on from its watermark, which means
+    "published up to here": a full export starts it (again), a stream file follows it, an
+    incremental window only where it starts at or before it. A backfilled window past a gap (or
+    before the table's first full export) must not move it over what is still missing: the missing
+    window, landing later, was skipped for good (independent probe)."""
+    if s.kind != "INCREMENTAL_EXPORT":
+        return True
+    return mark is not None and s.window_from_us is not None and s.window_from_us <= mark.to_us
 
 
 def plan_local(landing: Store, lake: Lake, state: Store, tenant: Tenant, entity: str,

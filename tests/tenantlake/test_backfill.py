@@ -70,3 +70,41 @@ def test_a_lost_window_is_backfilled_once_and_the_watermark_stays(fleet, registr
     assert again.error is None and [b["export_id"] for b in again.batches] == [lost[0]["export_id"]]
     assert watermarks.read(state, "agency-001", "Debt") == mark  # a past window never moves it back
     assert sync.plan_backfill_local(landing, lake, tenant, "Debt", start, end).exports == []  # idempotent
+
+
+def _window(n: int, frm: int, to: int) -> sync.Landed:
+    us = int(T.timestamp() * 1e6)
+    return sync.Landed(f"t/AWSDynamoDB/0{n}-inc/manifest-summary.json", "INCREMENTAL_EXPORT", us + frm * 3_600_000_000,
+                       us + to * 3_600_000_000)
+
+
+def test_a_wider_window_exported_again_over_a_lost_range_is_taken_and_a_reexport_wins_over_the_first():
+    """Taken in end order, the hourly window after the hole was met first: a false gap for ever
+    (independent probe). Of the windows that carry on from the watermark, the one reaching
+    furthest is taken; of one window exported twice, the later export (a re-export of a broken one)."""
+    full = sync.Landed("t/AWSDynamoDB/00-full/manifest-summary.json", "FULL_EXPORT", None, int(T.timestamp() * 1e6))
+    mark = watermarks.Watermark(full.to_us, "full", "FULL_EXPORT")
+    wide = _window(9, 0, 3)
+    landed = sorted([full, _window(2, 1, 2), _window(3, 2, 3), wide, _window(4, 3, 4)],
+                    key=lambda e: (e.to_us, e.kind != "FULL_EXPORT"))
+    assert [e.summary_key for e in sync.pending(landed, mark, False)] == [wide.summary_key, _window(4, 3, 4).summary_key]
+    broken, again = _window(1, 0, 1), _window(5, 0, 1)
+    assert sync.pending([full, broken, again], mark, False) == [again]
+    gaps: list[str] = []
+    assert sync.pending([full, _window(2, 1, 2)], mark, False, gaps=gaps) == [] and "gap in incremental" in gaps[0]
+
+
+def test_a_backfilled_window_moves_the_watermark_only_where_it_carries_on_from_it():
+    """A backfill past a gap moved the watermark over the hole, and the missing window, landing
+    later, was skipped for good; one before the first full export set a watermark, and the full
+    export was never read (independent probe)."""
+    from types import SimpleNamespace
+
+    mark = watermarks.Watermark(int((T + H).timestamp() * 1e6), "w1", "INCREMENTAL_EXPORT")
+
+    def window(frm):
+        return SimpleNamespace(kind="INCREMENTAL_EXPORT", window_from_us=int((T + frm * H).timestamp() * 1e6))
+    assert sync._carries_on(mark, window(1)) and sync._carries_on(mark, window(0))  # on, or overlapping
+    assert not sync._carries_on(mark, window(2))  # past a gap
+    assert not sync._carries_on(None, window(0))  # before the first full export
+    assert sync._carries_on(None, SimpleNamespace(kind="FULL_EXPORT", window_from_us=None))
