@@ -82,6 +82,10 @@ class Attribute:
     retired: bool = False  # no longer sent by current app versions: never required, column kept
     protected_as: str = ""  # the column a quasi identifier becomes past raw (tenantlake.privacy)
 
+    def __post_init__(self):
+        if self.retired and not self.nullable:  # it was read nowhere: a retired attribute stayed required
+            object.__setattr__(self, "nullable", True)
+
     @property
     def arrow_type(self) -> pa.DataType:
         return SHAPES[self.kind] if self.kind in SHAPES else KINDS[self.kind]

@@ -323,3 +323,13 @@ def test_every_shipped_suite_is_accepted_by_gx():
         doc = quality.load_suite(entity, quality.suites_folder())
         exps = [{**e, "kwargs": resolve(e["kwargs"], SAMPLE_PARAMS)} for e in doc["expectations"]]
         assert len(gx_suite(entity, exps, entity).expectations) == len(exps)
+
+
+def test_a_retired_attribute_with_a_refusing_not_null_check_is_a_mismatch(monkeypatch):
+    """Retiring consumerId in the contract and keeping the suite's not-null check (severity
+    quarantine) would quarantine every row of the app version that stopped sending it."""
+    debt = ENTITIES["Debt"]
+    retired = tuple(dataclasses.replace(a, retired=True) if a.column == "consumer_id" else a for a in debt.attributes)
+    monkeypatch.setitem(contracts.ENTITIES, "Debt", dataclasses.replace(debt, attributes=retired))
+    assert quality.contract_mismatches("Debt") == [
+        "Debt.consumer_id: a not-null check (quarantine) on a retired attribute: drop it from the suite, or make it warn"]

@@ -129,7 +129,9 @@ def contract_mismatches(entity: str, folder: str | None = None) -> list[str]:
     """Where a suite's enum checks disagree with the contract (tenantlake.contracts): every
     attribute with `values` has one in-set check on its column, with exactly those values, whose
     severity is `quarantine` when the attribute is closed and `warn` when it is open (an unknown
-    value is published as sent; drift is recorded, not punished). An empty list when they agree."""
+    value is published as sent; drift is recorded, not punished); and a retired attribute has no
+    not-null check that refuses rows (it is no longer sent: the check would quarantine every row of
+    a newer app). An empty list when they agree."""
     contract = ENTITIES[entity]
     doc = load_suite(entity, folder or suites_folder())
     checks: dict[str, list[dict]] = {}
@@ -152,4 +154,10 @@ def contract_mismatches(entity: str, folder: str | None = None) -> list[str]:
                        f"{'closed' if attr.closed else 'open'} ({want!r})")
     for column in set(checks) - set(enums) - {"tenant_id"}:
         out.append(f"{entity}.{column}: an in-set check on a column the contract does not enumerate")
+    retired = {a.column for a in contract.attributes if a.retired}
+    for e in doc["expectations"]:
+        if e["type"] == "expect_column_values_to_not_be_null" and e["kwargs"].get("column") in retired \
+                and e["meta"]["severity"] != "warn":
+            out.append(f"{entity}.{e['kwargs']['column']}: a not-null check ({e['meta']['severity']}) on a retired "
+                       "attribute: drop it from the suite, or make it warn")
     return out

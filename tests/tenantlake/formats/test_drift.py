@@ -538,3 +538,17 @@ def test_ion_lines_follow_the_same_policy():
     assert json.loads(row["_extra"]) == {"bureau": {"M": {"history": {"L": [{"M": {"month": {"S": "2026-09"}}}]}}},
                                          "riskScore": {"N": "712"}}
     assert [q["_reason"] for q in d.quarantine.to_pylist()] == ["empty_key"]
+
+
+def test_a_retired_attribute_is_no_longer_required(monkeypatch):
+    """`retired` was read nowhere: an app version that stopped sending consumerId (declared required)
+    had every item quarantined as missing_required (independent probe)."""
+    from tenantlake import contracts
+
+    debt_contract = entity("Debt")
+    retired = tuple(dataclasses.replace(a, retired=True) if a.name == "consumerId" else a
+                    for a in debt_contract.attributes)
+    monkeypatch.setitem(contracts.ENTITIES, "Debt", dataclasses.replace(debt_contract, attributes=retired))
+    assert not next(a for a in debt_contract.attributes if a.name == "consumerId").nullable  # required before
+    d = both(line(debt(1, consumerId=None)) + line(debt(2)))
+    assert d.rows["consumer_id"].to_pylist() == [None, "c-1"] and d.quarantine.num_rows == 0
