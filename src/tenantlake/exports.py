@@ -10,6 +10,7 @@ whose client carries the connection's endpoint, or a ready DynamoDB client.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,12 +31,14 @@ class ExportRequest:
     kind: str  # FULL_EXPORT | INCREMENTAL_EXPORT
     from_time: datetime | None
     to_time: datetime  # a full export's ExportTime
+    attempt: int = 0  # asked again after the export FAILED (request_once)
 
     @property
     def client_token(self) -> str:
-        """Deterministic per (tenant, table, window): the same request is the same export."""
+        """Deterministic per (tenant, table, window, attempt): the same request is the same export."""
         window = f"{self.from_time.isoformat() if self.from_time else ''}/{self.to_time.isoformat()}"
-        return str(uuid.uuid5(TOKEN_NAMESPACE, f"{self.tenant_id}|{self.entity}|{self.kind}|{window}"))
+        again = f"|{self.attempt}" if self.attempt else ""
+        return str(uuid.uuid5(TOKEN_NAMESPACE, f"{self.tenant_id}|{self.entity}|{self.kind}|{window}{again}"))
 
 
 def windows(start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, datetime]]:
@@ -135,10 +138,19 @@ def request_once(dynamodb, tenant, req: ExportRequest, bucket: str, bucket_owner
     a retry after DynamoDB's 8-hour token window (or a retried task) reuses the same export."""
     key = f"_state/requests/tenant_id={req.tenant_id}/{req.entity}/{req.client_token}.json"
     if ledger.exists(key):
-        return orjson.loads(ledger.get(key))["arn"]
+        kept = orjson.loads(ledger.get(key))
+        try:
+            describe(dynamodb, kept["arn"])
+            return kept["arn"]
+        except ExportFailed:
+            # A FAILED export is never reused: it was handed back for ever, and the table could not
+            # get past its window (independent probe). Asked again under a new token, as DynamoDB
+            # returns the same failed export for the old one.
+            req = dataclasses.replace(req, attempt=kept.get("attempt", 0) + 1)
     arn = request_export(dynamodb, tenant, req, bucket, bucket_owner)
     ledger.put(key, orjson.dumps({"arn": arn, "kind": req.kind, "to": req.to_time.isoformat(),
-                                  "from": req.from_time.isoformat() if req.from_time else None}))
+                                  "from": req.from_time.isoformat() if req.from_time else None,
+                                  "attempt": req.attempt}))
     return arn
 
 

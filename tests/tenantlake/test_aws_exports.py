@@ -263,3 +263,33 @@ def test_freshness_is_the_stalest_table_and_never_while_one_has_none(tmp_path):
     watermarks.advance(lake, "agency-001", "Plan", watermarks.Watermark(1793664000000000, "p", "INCREMENTAL_EXPORT"))
     assert watermarks.stalest(lake, "agency-001", ["Debt", "Plan"]) == 1793664000000000
     assert watermarks.when(1793664000000000) == "2026-11-03 00:00 UTC" and watermarks.when(None) == "never"
+
+
+def test_an_export_that_failed_is_asked_for_again_under_a_new_token_not_reused(registry, tmp_path):
+    """The ledger handed the FAILED export back on every later run (DynamoDB does the same for its
+    token), so the table never got past that window (independent probe)."""
+    from datetime import UTC, datetime
+
+    class DynamoDB:  # the two calls request_once makes; the first export fails
+        def __init__(self):
+            self.tokens, self.failed = [], set()
+
+        def export_table_to_point_in_time(self, **args):
+            self.tokens.append(args["ClientToken"])
+            arn = f"{args['TableArn']}/export/{len(self.tokens):04d}"
+            if len(self.tokens) == 1:
+                self.failed.add(arn)
+            return {"ExportDescription": {"ExportArn": arn}}
+
+        def describe_export(self, ExportArn):  # noqa: N803 - boto3's name
+            status = "FAILED" if ExportArn in self.failed else "IN_PROGRESS"
+            return {"ExportDescription": {"ExportStatus": status, "FailureCode": "UNKNOWN"}}
+
+    tenant, ddb, ledger = registry.tenant("agency-001"), DynamoDB(), LocalStore(tmp_path / "lake")
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    req = ExportRequest("agency-001", "Debt", "INCREMENTAL_EXPORT", t, t + H)
+    first = exports.request_once(ddb, tenant, req, "tenantlake-landing", "200000000000", ledger)
+    second = exports.request_once(ddb, tenant, req, "tenantlake-landing", "200000000000", ledger)
+    third = exports.request_once(ddb, tenant, req, "tenantlake-landing", "200000000000", ledger)
+    assert first != second == third  # asked again once, then that export is reused while it runs
+    assert ddb.tokens[0] == req.client_token and ddb.tokens[1] != req.client_token and len(ddb.tokens) == 2
