@@ -68,3 +68,22 @@ def test_a_promoted_attribute_is_filled_for_old_rows_from_extra(tmp_path, regist
                   run_id="after", key_for=lambda t: KEY)
     scores = {r["id"]: r["risk_score"] for r in read(lake, "raw", "Debt").to_pylist()}
     assert scores == {"d-1": 712, "d-2": None, "d-3": None, "d-4": 640}  # files before and after, read together
+
+
+def test_after_a_promotion_every_protected_file_has_the_whole_layout_even_of_a_tenant_that_never_drifted(
+        tmp_path, registry, promoted_contract):
+    """Redshift's COPY maps Parquet columns by position and needs as many as the stage table: a
+    file of a tenant that never sent riskScore was left with the old 24 columns (independent probe:
+    _op's text would have gone into risk_score on a reload)."""
+    from tenantlake.cli import local_lake
+
+    lake = local_lake(tmp_path / "lake")
+    store = write_export(tmp_path / "landing", [line(debt(1)) + line(debt(2))])  # no riskScore anywhere
+    ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Debt", tenant=registry.tenant("agency-001"),
+                  run_id="before", key_for=lambda t: KEY)
+    promoted_contract()
+    assert promote(lake, "Debt", workdir=str(tmp_path))["protected"] == 1
+    (f,) = [t.file.file_path for t in lake.load("protected", "Debt").scan().plan_files()]
+    assert pq.read_schema(f.removeprefix("file://")).names == layout("protected", contracts.ENTITIES["Debt"])
+    assert {r["id"]: r["risk_score"] for r in read(lake, "protected", "Debt").to_pylist()} == {"d-1": None, "d-2": None}
+    assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 0, "protected": 0}
