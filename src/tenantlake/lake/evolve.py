@@ -12,8 +12,9 @@ The protected table gets the same value, projected by the attribute's PII class:
 leaves raw (tenantlake.privacy), so each protected row takes it from its raw row, the same
 (tenant, export, file, line).
 
-Top-level attributes are promoted this way; a new field inside a declared map becomes a column of
-its struct for new data, and older rows keep it in `_extra`.
+A field declared inside a map (a struct column) is promoted the same way: older rows' structs gain
+it from `_extra` (the decoder converts the undeclared part of the map as a new export would, and
+it is merged into the struct the row has), and it leaves `_extra`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,25 @@ from tenantlake.lake.files import Placer
 from tenantlake.lake.publish import summary
 from tenantlake.lake.read import scan
 from tenantlake.privacy import ProtectedColumn, protect, protected_columns
+
+
+def lacks_fields(have: pa.DataType, want: pa.DataType) -> bool:
+    """Whether `want` (the contract's type) has struct fields, at any depth, that `have` lacks."""
+    if pa.types.is_struct(want) and pa.types.is_struct(have):
+        fields = {f.name: f.type for f in have}
+        return any(f.name not in fields or lacks_fields(fields[f.name], f.type) for f in want)
+    if pa.types.is_list(want) and pa.types.is_list(have):
+        return lacks_fields(have.value_type, want.value_type)
+    return False
+
+
+def _merged(have, new):
+    """A row's struct (or list of structs) with the fields only `new` holds taken from it."""
+    if isinstance(have, dict) and isinstance(new, dict):
+        return {k: _merged(have.get(k), new.get(k)) for k in {**have, **new}}
+    if isinstance(have, list) and isinstance(new, list) and len(have) == len(new):
+        return [_merged(h, n) for h, n in zip(have, new, strict=True)]
+    return have if have is not None else new
 
 
 def _fill(table: pa.Table, attrs: list[Attribute]) -> pa.Table | None:
@@ -66,7 +86,10 @@ def _fill(table: pa.Table, attrs: list[Attribute]) -> pa.Table | None:
         kept.append(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode() if rest else None)
     out = table.set_column(table.column_names.index("_extra"), "_extra", pa.array(kept, pa.string()))
     for a in attrs:
-        out = _set(out, a.column, pa.array(values[a.column], a.arrow_type))
+        new = values[a.column]
+        if a.column in table.column_names:  # a struct that gained fields: merged into what each row has
+            new = [_merged(have, n) for have, n in zip(table[a.column].to_pylist(), new, strict=True)]
+        out = _set(out, a.column, pa.array(new, a.arrow_type))
     return out
 
 
@@ -111,9 +134,11 @@ def promote(lake: Lake, entity_name: str, run_id: str = "promote", workdir: str 
     entity = ENTITIES[entity_name]
     out = {}
     if lake.exists("raw", entity_name):
-        def raw_missing(names: list[str]) -> list[Attribute]:
-            missing = [a for a in entity.attributes if a.column not in names and not a.key]
-            return missing if "_extra" in names else []
+        def raw_missing(schema: pa.Schema) -> list[Attribute]:
+            if "_extra" not in schema.names:
+                return []
+            return [a for a in entity.attributes if not a.key and (
+                a.column not in schema.names or lacks_fields(schema.field(a.column).type, a.arrow_type))]
 
         out["raw"] = _rewrite(lake, "raw", entity_name, raw_missing, _fill, run_id, workdir)
     if lake.exists("protected", entity_name) and lake.exists("raw", entity_name):
@@ -122,8 +147,11 @@ def promote(lake: Lake, entity_name: str, run_id: str = "promote", workdir: str 
                     if c.source in attributes and not attributes[c.source].key]
         lookup: dict = {}  # the raw rows' columns a protected file lacks, read when first needed
 
-        def protected_missing(names: list[str]) -> list[ProtectedColumn]:
-            return [c for c in declared if c.name not in names]
+        full = protect(_lake_schema(entity).empty_table(), entity, lambda t: b"").schema
+
+        def protected_missing(schema: pa.Schema) -> list[ProtectedColumn]:
+            return [c for c in declared if c.name not in schema.names
+                    or lacks_fields(schema.field(c.name).type, full.field(c.name).type)]
 
         def from_raw(rows: pa.Table, missing: list[ProtectedColumn]) -> pa.Table | None:
             sources = tuple(sorted({c.source for c in missing}))
@@ -148,18 +176,20 @@ def layout(zone: str, entity) -> list[str]:
 
 
 def _padded(rows: pa.Table, zone: str, entity) -> pa.Table:
-    """`rows` with every column of the zone's layout it lacks, as nulls of that column's type."""
+    """`rows` in the zone's layout: a column it lacks as nulls, a struct lacking fields with them null."""
     full = _lake_schema(entity) if zone == "raw" else protect(_lake_schema(entity).empty_table(), entity,
                                                                lambda t: b"").schema
     for field in full:
         if field.name not in rows.column_names:
             rows = rows.append_column(field.name, pa.nulls(len(rows), field.type))
+        elif lacks_fields(rows[field.name].type, field.type):
+            rows = _set(rows, field.name, pa.array(rows[field.name].to_pylist(), field.type))
     return rows
 
 
 def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: str, workdir: str) -> int:
-    """Each current file lacking columns (`missing_in(its column names)`) that `fill(rows, missing)`
-    changes, replaced in one backfill commit; how many were rewritten."""
+    """Each current file lacking columns or struct fields (`missing_in(its schema)`) that
+    `fill(rows, missing)` changes, replaced in one backfill commit; how many were rewritten."""
     table = lake.evolve(zone, entity_name)  # the schema gains the contract's new columns first
     if table.current_snapshot() is None:
         return 0
@@ -168,8 +198,8 @@ def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: 
     replaced, added = [], []
     for task in table.scan().plan_files():
         with table.io.new_input(task.file.file_path).open() as stream:
-            names = pq.ParquetFile(stream).schema_arrow.names  # the footer first: most files are current
-        missing = missing_in(names)
+            schema = pq.ParquetFile(stream).schema_arrow  # the footer first: most files are current
+        missing = missing_in(schema)
         if not missing:
             continue
         with table.io.new_input(task.file.file_path).open() as stream:

@@ -87,3 +87,32 @@ def test_after_a_promotion_every_protected_file_has_the_whole_layout_even_of_a_t
     assert pq.read_schema(f.removeprefix("file://")).names == layout("protected", contracts.ENTITIES["Debt"])
     assert {r["id"]: r["risk_score"] for r in read(lake, "protected", "Debt").to_pylist()} == {"d-1": None, "d-2": None}
     assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 0, "protected": 0}
+
+
+def test_a_field_declared_inside_a_map_is_filled_for_old_rows_from_extra(tmp_path, registry, monkeypatch):
+    """Declared inside bureau (a struct column), a drifted field was filled for new rows only: older
+    rows kept it in raw `_extra`, where no analyst sees it (independent probe; issue 13 item 2)."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from tenantlake.cli import local_lake
+
+    lake = local_lake(tmp_path / "lake")
+    bureau = debt(1)["bureau"]
+    scored = {"M": {**bureau["M"], "score": {"N": "5.5"}}}
+    store = write_export(tmp_path / "landing", [line(debt(1, bureau=scored)) + line(debt(2))])
+    ingest_export(store, SUMMARY, lake, tenant_id="agency-001", entity="Debt", tenant=registry.tenant("agency-001"),
+                  run_id="before", key_for=lambda t: KEY)
+    assert orjson.loads(read(lake, "raw", "Debt").to_pylist()[0]["_extra"]) == {"bureau": {"M": {"score": {"N": "5.5"}}}}
+
+    shape = contracts.SHAPES["bureau"]
+    monkeypatch.setitem(contracts.SHAPES, "bureau", pa.struct([*shape, ("score", pa.decimal128(7, 2))]))
+    assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 1, "protected": 1}
+    raw = {r["id"]: r for r in read(lake, "raw", "Debt").to_pylist()}
+    assert raw["d-1"]["bureau"]["score"] == Decimal("5.50") and raw["d-1"]["_extra"] is None
+    assert raw["d-1"]["bureau"]["name"] == "TRANSUNION" and raw["d-1"]["bureau"]["tradeline"]["highCredit"] == 2000
+    assert raw["d-2"]["bureau"]["score"] is None
+    protected = {r["id"]: r for r in read(lake, "protected", "Debt").to_pylist()}
+    assert protected["d-1"]["bureau"]["score"] == Decimal("5.50") and protected["d-2"]["bureau"]["score"] is None
+    assert promote(lake, "Debt", workdir=str(tmp_path)) == {"raw": 0, "protected": 0}  # nothing left to fill
