@@ -134,14 +134,14 @@ def test_export_request_lands_in_the_central_bucket_and_a_retry_reuses_it(fleet_
     double.advance(2 * H)
     req = plan_requests("agency-001", "Debt", None, double.clock.now() - H, H)[0]
     arn = exports.request_once(access, tenant, req, "tenantlake-landing", owner, ledger)
-    again = exports.request_once(access, tenant, req, "tenantlake-landing", owner, ledger)
+    assert exports.describe(access, arn)["status"] == "IN_PROGRESS"  # the double's first answer, every time
+    again = exports.request_once(access, tenant, req, "tenantlake-landing", owner, ledger)  # describes it: not FAILED
     assert again == arn and len(sent) == 1  # the retry found the recorded export
     assert exports.request_export(access, tenant, req, "tenantlake-landing", owner) == arn  # DynamoDB's token too
     assert sent[0]["ClientToken"] == req.client_token
     assert sent[0]["S3BucketOwner"] == owner == "200000000000"
     assert sent[0]["S3Prefix"] == "tenant=agency-001/table=Debt"
     assert sent[0]["TableArn"] == tenant.table_arn("Debt")
-    assert exports.describe(access, arn)["status"] == "IN_PROGRESS"
     done = wait_for(access, arn)
     assert done["status"] == "COMPLETED"
     assert done["manifest"] == exports.manifest_key("agency-001", "Debt", arn, None)  # AWS's layout
