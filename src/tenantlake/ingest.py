@@ -49,7 +49,7 @@ from tenantlake.formats.duplicates import duplicated, resolve_duplicates, row_di
 from tenantlake.formats.dynamodb_json import WRONG_EXPORT_TYPE, Decoded, Source, decode_file
 from tenantlake.formats.ion import decode_ion, ion_item
 from tenantlake.formats.manifest import DataFile, ExportError, check_tenant, read_export, stream_slices
-from tenantlake.formats.rows import QUARANTINE_SCHEMA, lake_schema
+from tenantlake.formats.rows import EPOCH, QUARANTINE_SCHEMA, lake_schema
 from tenantlake.formats.streams import (
     UnreadableFile,
     decode_stream,
@@ -218,7 +218,8 @@ def stream_batch_id(key: str) -> str:
 
 
 def _us(value: datetime) -> int:
-    return int(value.timestamp() * 1_000_000)
+    """Epoch microseconds, exactly (a float's timestamp() can be a microsecond off)."""
+    return (value - EPOCH) // timedelta(microseconds=1)
 
 
 def _quarantine_rows(decoder_rows: pa.Table, consumer: tuple[str, str] | None) -> pa.Table:
@@ -716,10 +717,6 @@ def _published_snapshot_ids(lake: Lake, entity: str, tenant_id: str, export_id: 
     quarantined = scan(lake, "quarantine", entity, mine, ("_item_id",))
     ids = quarantined["_item_id"].to_pylist() if quarantined is not None else []
     return None if None in ids else held | (set(ids) & keys)
-
-
-def _us(t: datetime) -> int:
-    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def _open_quietly(lake: Lake, tables: list[tuple[str, str]]) -> None:

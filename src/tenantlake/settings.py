@@ -24,6 +24,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenantlake.arguments import TEN_YEARS_H
+
 REPO = Path(os.environ.get("TENANTLAKE_ROOT") or Path(__file__).resolve().parents[2])
 
 
@@ -37,7 +39,7 @@ def _hours_env(name: str, default: str) -> float:
         hours = float(text)
     except ValueError:
         raise SettingsError(f"{name}={text!r}: expected a number of hours") from None
-    if not 0 <= hours <= 24 * 3660:  # nan fails this too
+    if not 0 <= hours <= TEN_YEARS_H:  # nan fails this too, as the command line's --retention-hours
         raise SettingsError(f"{name}={text!r}: expected a number of hours from 0 to ten years")
     return hours
 

@@ -21,10 +21,9 @@ import numpy as np
 import orjson
 from isal import isal_zlib
 
+from tenantlake.formats.rows import EPOCH
 from tenantlake.registry import Tenant
 from tenantlake.storage import Store
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ExportError(ValueError):

@@ -166,11 +166,12 @@ def _pipes_batch(text: bytes) -> list:
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 
-def sent_records(text: bytes, envelope: str) -> list[bytes]:
+def sent_records(text: bytes, envelope: str, records: list[tuple[bytes, object]] | None = None) -> list[bytes]:
     """Each record of the file as it was sent: a Firehose record's bytes as split_records finds
     them, a Pipes record's bytes inside its batch (split_records holds orjson's writing of it,
-    which changes number forms, escapes and spacing). Asked only for records set aside."""
-    records = split_records(text, envelope)
+    which changes number forms, escapes and spacing). Asked only for records set aside; `records`:
+    split_records' answer, when the caller has it already."""
+    records = split_records(text, envelope) if records is None else records
     if envelope == "pipes":
         sent = _pipes_spans(text.removeprefix(BOM))
         if sent is not None and len(sent) == len(records):
@@ -339,7 +340,7 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
         rows.append(row)
         tally.add_row(drift, row["_event_ts"])
     if bad and envelope == "pipes":  # set aside as sent, not as orjson writes them
-        sent = sent_records(text, envelope)
+        sent = sent_records(text, envelope, records)
         bad = [(n, code, detail, sent[n - 1]) for n, code, detail, _ in bad]
     table = stamp_rows(rows, src, lake_schema(entity))
     return Decoded(table, quarantine_table(src, bad), len(records), tally.result())

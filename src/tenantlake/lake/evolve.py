@@ -147,7 +147,7 @@ def promote(lake: Lake, entity_name: str, run_id: str = "promote", workdir: str 
                     if c.source in attributes and not attributes[c.source].key]
         lookup: dict = {}  # the raw rows' columns a protected file lacks, read when first needed
 
-        full = protect(_lake_schema(entity).empty_table(), entity, lambda t: b"").schema
+        full = layout_schema("protected", entity)
 
         def protected_missing(schema: pa.Schema) -> list[ProtectedColumn]:
             return [c for c in declared if c.name not in schema.names
@@ -167,18 +167,20 @@ def promote(lake: Lake, entity_name: str, run_id: str = "promote", workdir: str 
     return out
 
 
-def layout(zone: str, entity) -> list[str]:
-    """The zone's columns in the order ingest writes them. A rewritten file keeps that order:
-    Redshift's COPY reads Parquet columns by position, so a promoted column appended last would
-    land in another column of the stage table."""
+def layout_schema(zone: str, entity) -> pa.Schema:
+    """The zone's columns, with their types, in the order ingest writes them. A rewritten file keeps
+    that order: Redshift's COPY reads Parquet columns by position, so a promoted column appended
+    last would land in another column of the stage table."""
     schema = _lake_schema(entity)
-    return schema.names if zone == "raw" else protect(schema.empty_table(), entity, lambda t: b"").column_names
+    return schema if zone == "raw" else protect(schema.empty_table(), entity, lambda t: b"").schema
 
 
-def _padded(rows: pa.Table, zone: str, entity) -> pa.Table:
-    """`rows` in the zone's layout: a column it lacks as nulls, a struct lacking fields with them null."""
-    full = _lake_schema(entity) if zone == "raw" else protect(_lake_schema(entity).empty_table(), entity,
-                                                               lambda t: b"").schema
+def layout(zone: str, entity) -> list[str]:
+    return layout_schema(zone, entity).names
+
+
+def _padded(rows: pa.Table, full: pa.Schema) -> pa.Table:
+    """`rows` in the layout `full`: a column it lacks as nulls, a struct lacking fields with them null."""
     for field in full:
         if field.name not in rows.column_names:
             rows = rows.append_column(field.name, pa.nulls(len(rows), field.type))
@@ -194,7 +196,8 @@ def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: 
     if table.current_snapshot() is None:
         return 0
     placer = Placer(table)
-    order = layout(zone, ENTITIES[entity_name])
+    full = layout_schema(zone, ENTITIES[entity_name])
+    order = full.names
     replaced, added = [], []
     for task in table.scan().plan_files():
         with table.io.new_input(task.file.file_path).open() as stream:
@@ -209,7 +212,7 @@ def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: 
             # No row of this file has a value to take (a tenant that never sent the attribute), but
             # Redshift's COPY reads Parquet by position and needs as many columns as the stage table:
             # an old file left as it was would put _op's text in the promoted column (independent probe).
-            filled = _padded(rows, zone, ENTITIES[entity_name])
+            filled = _padded(rows, full)
         if filled is None:
             continue
         local = os.path.join(workdir, f"promote-{uuid.uuid4().hex}.parquet")
