@@ -339,3 +339,14 @@ def test_a_debt_without_a_creditor_name_counts_under_unknown_so_the_exposure_mar
                              write="duckdb")[0]
     rows = {(r["creditor_name"], r["debts"], r["total_balance"]) for r in w.rows(mart)}
     assert rows == {("CHASE", 1, Decimal("100.00")), ("UNKNOWN", 1, Decimal("250.00"))}
+
+
+def test_the_sql_folds_and_drops_the_same_characters_as_the_python():
+    """The accent table and the no-name punctuation live twice, in Python and in the SQL's TRANSLATE:
+    every one of the 174 letters, not only those the spellings above happen to use, must agree."""
+    from tenantlake.creditors import FOLD_FROM, FOLD_TO, NO_NAME
+
+    for path in ("core/dim_creditor.sql", "core/dim_creditor.duckdb.sql"):
+        text = (SQL / path).read_text()
+        assert f"'{FOLD_FROM}'" in text and f"'{FOLD_TO}'" in text, path
+        assert f"""'{NO_NAME.replace("'", "''")}', ''""" in text, path
