@@ -48,7 +48,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import And, EqualTo, In, Or
 
-from tenantlake.formats.streams import split_records
+from tenantlake.formats.streams import (
+    BOM,
+    json_bytes,
+    pipes_documents,
+    pipes_entries,
+    records_of,
+    split_records,
+)
 from tenantlake.lake import Lake
 from tenantlake.lake.catalog import BATCH_LOG, ENTITY_ZONES, OPS_TABLES
 from tenantlake.lake.maintenance import delete_rows, forget_history
@@ -233,23 +240,25 @@ def _rewrite_stream(landing: Store, key: str, theirs: _Theirs) -> int:
 
 
 def _records_without(text: bytes, theirs: _Theirs, envelope: str) -> tuple[bytes, int]:
-    """A stream file (a Records batch, a JSON array, or Firehose records) without the consumer's
-    records. Firehose records may follow one another with no newline: they are split as ingest
-    splits them (a line holding two records is not one record)."""
+    """A stream file (Records batches, JSON arrays, or Firehose records) without the consumer's
+    records. Records and batches may follow one another with no newline: they are split as ingest
+    splits them (a line holding two records, or two batches, is not one record)."""
     if envelope == "firehose":
         records = split_records(text, "firehose")
         kept = [raw for raw, _ in records if not theirs.line(raw)]
         return b"".join(raw + b"\n" for raw in kept), len(records) - len(kept)
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return _without(text, theirs)
-    records = doc.get("Records") if isinstance(doc, dict) else doc
-    if not isinstance(records, list):
-        return _without(text, theirs)
-    kept = [r for r in records if not theirs.line(orjson.dumps(r))]
-    body = {**doc, "Records": kept} if isinstance(doc, dict) else kept
-    return orjson.dumps(body), len(records) - len(kept)
+    out, gone = [], 0
+    for raw, doc in pipes_documents(text.removeprefix(BOM)):
+        records = records_of(doc)
+        if records is None:  # a record alone, or a document that does not read: as lines
+            kept, went = _without(raw, theirs)
+        else:
+            ours = [r for r, (sent, _) in zip(records, pipes_entries(raw, doc), strict=True) if not theirs.line(sent)]
+            kept = json_bytes({**doc, "Records": ours} if isinstance(doc, dict) else ours)
+            went = len(records) - len(ours)
+        out.append(kept)
+        gone += went
+    return b"\n".join(part for part in out if part.strip()), gone
 
 
 def _rewrite_export(landing: Store, manifest_key: str, theirs: _Theirs, unreadable: list[str] | None) -> int:

@@ -328,3 +328,21 @@ def test_erasure_takes_only_their_records_from_a_file_of_firehose_records_with_n
 
     kept, gone = _records_without(record("c-2") + record("c-1") + record("c-3"), _Theirs("Debt", "c-1"), "firehose")
     assert gone == 1 and kept == record("c-2") + b"\n" + record("c-3") + b"\n"
+
+
+def test_erasure_takes_only_their_records_from_a_pipes_file_of_several_batches():
+    """Batches appended one per line: read as lines, c-2's records went with c-1's (a line is a
+    batch); read as one document, the file did not read. Each batch is rewritten on its own."""
+    from tenantlake.formats.streams import split_records
+    from tenantlake.lifecycle import _records_without, _Theirs
+
+    def record(i: int, consumer: str) -> dict:
+        return {"eventName": "INSERT", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/Debt-x/stream/x",
+                "dynamodb": {"ApproximateCreationDateTime": 1793491300, "Keys": {"id": {"S": f"d-{i}"}},
+                             "NewImage": debt(i, consumerId={"S": consumer})}}
+
+    text = b"\n".join([orjson.dumps({"Records": [record(1, "c-2"), record(2, "c-1")]}),
+                       orjson.dumps([record(3, "c-1"), record(4, "c-3")]), b'{"Records": [{"broken": "c-1"'])
+    kept, gone = _records_without(text, _Theirs("Debt", "c-1"), "pipes")
+    assert gone == 3
+    assert [r["dynamodb"]["Keys"]["id"]["S"] for _, r in split_records(kept, "pipes")] == ["d-1", "d-4"]

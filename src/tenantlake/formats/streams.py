@@ -1,6 +1,7 @@
 """DynamoDB Streams records landed in S3, in either envelope, to lake rows.
 
-  pipes     EventBridge Pipes / Lambda batches: {"Records": [...]} or a JSON array of records;
+  pipes     EventBridge Pipes / Lambda batches: {"Records": [...]} or a JSON array of records, one
+            per file or several appended one after another (pipes_documents);
             ApproximateCreationDateTime in epoch seconds, SequenceNumber orders an item's changes.
   firehose  Kinesis Data Streams for DynamoDB via Firehose: one record per JSON object, newline
             delimited or concatenated with no delimiter; ApproximateCreationDateTime in epoch
@@ -100,7 +101,14 @@ def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:
     if not text.strip():
         return []  # an empty file holds no records, whichever the envelope
     if envelope == "pipes":
-        return [_pipes_record(r) for r in _pipes_batch(text)]
+        documents = pipes_documents(text)
+        if len(documents) == 1:  # one batch, as Pipes writes it: where it does not read, no record does
+            _, doc = documents[0]
+            if isinstance(doc, Exception):
+                raise UnreadableFile(f"not JSON ({doc})")
+            if records_of(doc) is None and not _is_record(doc):
+                raise UnreadableFile('expected {"Records": [...]} or a JSON array of records')
+        return [entry for raw, doc in documents for entry in pipes_entries(raw, doc)]
     # A byte that is not UTF-8 (a file cut inside a character) costs only its record (_record_bytes).
     out, decoder, pos, s = [], json.JSONDecoder(), 0, text.decode("utf-8", "surrogateescape")
     while True:
@@ -147,20 +155,60 @@ def _lone_surrogate(sent: str, record) -> bool:
     return False
 
 
-def _pipes_batch(text: bytes) -> list:
-    """A Pipes file's records: {"Records": [...]} or a JSON array. orjson reads it; where orjson
-    refuses the file, Python's parser is asked, so that a lone surrogate costs only its record."""
+def pipes_documents(text: bytes) -> list[tuple[bytes, object]]:
+    """A Pipes file's JSON documents as (bytes as sent, the document or the error that costs it its
+    place). A file is one batch ({"Records": [...]} or a JSON array of records), or batches appended
+    one after another (a line each, or back to back) by a writer that adds each batch it receives.
+    orjson reads the usual one; otherwise Python's parser reads them one by one, so that a lone
+    surrogate costs only its record and a broken batch only itself, up to the next that reads."""
     try:
-        doc = orjson.loads(text)
+        return [(text, orjson.loads(text))]
     except orjson.JSONDecodeError as e:
+        first_error = e
+    try:
+        s = text.decode("utf-8")
+    except UnicodeDecodeError:  # a batch cut inside a character: which records it held is unknowable
+        return [(text, first_error)]
+    out, decoder, pos = [], json.JSONDecoder(), _SPACE.match(s, 0).end()
+    while pos < len(s):
         try:
-            doc = json.loads(text.decode("utf-8"))
-        except (*UNREADABLE_JSON, UnicodeDecodeError):  # a batch is one JSON document: broken, none of it reads
-            raise UnreadableFile(f"not JSON ({e})") from None
+            doc, end = decoder.raw_decode(s, pos)
+        except UNREADABLE_JSON as e:
+            doc, end = e, _next_document(s, pos, decoder)
+        out.append((s[pos:end].rstrip().encode("utf-8"), doc))
+        pos = _SPACE.match(s, end).end()
+    return out or [(text, first_error)]
+
+
+def _next_document(s: str, pos: int, decoder: json.JSONDecoder) -> int:
+    """Where reading can go on after the broken document at `pos`: the next line from which a batch
+    or a record reads, or the end of the text."""
+    newline = s.find("\n", pos)
+    while newline >= 0:
+        at = _SPACE.match(s, newline + 1).end()
+        try:
+            doc, _ = decoder.raw_decode(s, at)
+            if records_of(doc) is not None or _is_record(doc):
+                return at
+        except UNREADABLE_JSON:
+            pass
+        newline = s.find("\n", newline + 1)
+    return len(s)
+
+
+def records_of(doc) -> list | None:
+    """A batch's records: {"Records": [...]} or a JSON array; None if `doc` is no batch."""
     records = doc.get("Records") if isinstance(doc, dict) else doc
-    if not isinstance(records, list):
-        raise UnreadableFile('expected {"Records": [...]} or a JSON array of records')
-    return records
+    return records if isinstance(records, list) else None
+
+
+def pipes_entries(raw: bytes, doc) -> list[tuple[bytes, object]]:
+    """One document's records as split_records gives them: a batch's records, or the document as one
+    record (a record written alone, or something else, which decode_stream then sets aside)."""
+    records = records_of(doc)
+    if records is None:
+        return [(raw, doc)]
+    return [_pipes_record(r) for r in records]
 
 
 _SPACE = re.compile(r"[ \t\r\n]*")
@@ -171,11 +219,14 @@ def sent_records(text: bytes, envelope: str, records: list[tuple[bytes, object]]
     them, a Pipes record's bytes inside its batch (split_records holds orjson's writing of it,
     which changes number forms, escapes and spacing). Asked only for records set aside; `records`:
     split_records' answer, when the caller has it already."""
-    records = split_records(text, envelope) if records is None else records
     if envelope == "pipes":
-        sent = _pipes_spans(text.removeprefix(BOM))
-        if sent is not None and len(sent) == len(records):
-            return sent
+        sent = []
+        for raw, doc in pipes_documents(text.removeprefix(BOM)):
+            entries = pipes_entries(raw, doc)
+            spans = _pipes_spans(raw) if records_of(doc) is not None else [raw]
+            sent += spans if spans is not None and len(spans) == len(entries) else [r for r, _ in entries]
+        return sent
+    records = split_records(text, envelope) if records is None else records
     return [raw for raw, _ in records]
 
 
@@ -217,12 +268,18 @@ def _pipes_spans(text: bytes) -> list[bytes] | None:
         return None
 
 
-def _pipes_record(record) -> tuple[bytes, object]:
+def json_bytes(doc) -> bytes:
+    """`doc` as JSON; one orjson cannot write (an integer past 64 bits, a lone surrogate) in ASCII,
+    every character escaped, none lost."""
     try:
-        return orjson.dumps(record), record
-    except orjson.JSONEncodeError:  # an integer past 64 bits, or a lone surrogate
-        raw = json.dumps(record).encode()  # ASCII: every character escaped, none lost
-        return raw, LONE_SURROGATE if _lone_surrogate(raw.decode(), record) else record
+        return orjson.dumps(doc)
+    except orjson.JSONEncodeError:
+        return json.dumps(doc).encode()
+
+
+def _pipes_record(record) -> tuple[bytes, object]:
+    raw = json_bytes(record)
+    return raw, LONE_SURROGATE if raw.isascii() and _lone_surrogate(raw.decode(), record) else record
 
 
 def _record_bytes(text: str) -> tuple[bytes, bool]:

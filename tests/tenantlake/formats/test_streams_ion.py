@@ -306,3 +306,27 @@ def test_a_pipes_record_set_aside_keeps_its_bytes_as_sent(layout):
     assert d.rows["id"].to_pylist() == ["d-1"]
     assert [(q["_line"], q["_reason"], q["_raw"]) for q in d.quarantine.to_pylist()] == [
         (2, "not_a_stream_record", bad.encode())]
+
+
+@pytest.mark.parametrize("between", ["\n", "", "\n\n  "])
+def test_a_pipes_file_of_batches_appended_one_after_another_publishes_every_batch(between):
+    """A writer that appends each batch it receives leaves several documents in one file (a line
+    each, or back to back): all of them are read, where the file was set aside whole (probe). A
+    batch that does not read costs only itself, up to the next line a batch reads from."""
+    arn = TABLE + "/stream/x"
+    first = json.dumps({"Records": [_pipes(1, arn), _pipes(2, arn)]})
+    second = json.dumps([_pipes(3, arn), _pipes(4, arn, "EXPLODE")]).replace(", ", ",  ")  # not orjson's spacing
+    alone = json.dumps(_pipes(5, arn))  # a record written on its own
+    broken = '{"Records": [{"eventName": "INSERT", "dynam'
+    text = between.join([first, second, alone]) + "\n" + broken + "\n" + json.dumps({"Records": [_pipes(6, arn)]})
+    d = decode_stream(text.encode(), contract("Debt"), STREAM, "pipes", TABLE)
+    assert d.rows["id"].to_pylist() == ["d-1", "d-2", "d-3", "d-5", "d-6"] and d.lines == 7
+    explode = json.dumps(_pipes(4, arn, "EXPLODE")).replace(", ", ",  ")
+    assert [(q["_line"], q["_reason"], q["_raw"]) for q in d.quarantine.to_pylist()] == [
+        (4, "not_a_stream_record", explode.encode()), (6, "malformed_json", broken.encode())]
+
+
+def test_a_pipes_file_that_is_one_broken_batch_or_no_batch_is_still_set_aside_whole():
+    for text in (b'{"Records": [{"eventName": "INSERT"', b'{"Records": 3}', b"[1, 2", b'"text"'):
+        with pytest.raises(ValueError):
+            decode_stream(text, contract("Debt"), STREAM, "pipes")
