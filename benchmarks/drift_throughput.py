@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -95,14 +96,17 @@ def main() -> None:
     best: dict[tuple[str, str], float] = {}
     best_cpu: dict[tuple[str, str], float] = {}
     info: dict[str, str] = {}
+    paired: dict[tuple[str, int], list[float]] = {}  # (path, clock) -> drifting / non-drifting, per round
     print(f"\n{'export':13} {'path':12} {'items':>10} {'seconds':>8} {'items/s':>10} {'MB/s':>7} {'CPU s':>7} "
           f"{'items/CPU-s':>11} {'peak RSS':>9}")
     for _ in range(args.rounds):
         for path in args.only:
             if path == "boto3" and best.get(("drifting", path)):
                 continue  # the usual way is slow and steady: once is enough
+            this_round = {}
             for name, (data, summary_key) in exports.items():
                 n, seconds, rss, said, cpu = measure(path, data, summary_key, paths[path])
+                this_round[name] = (n / seconds, n / cpu)
                 assert n == args.items, (path, name, n)
                 rate = n / seconds
                 best[(name, path)] = max(best.get((name, path), 0), rate)
@@ -111,6 +115,10 @@ def main() -> None:
                     info[name] = said
                 print(f"{name:13} {path:12} {n:>10,} {seconds:>8.2f} {rate:>10,.0f} "
                       f"{sizes[name] / seconds / 1e6:>7.1f} {cpu:>7.1f} {n / cpu:>11,.0f} {rss:>7,.0f}Mi", flush=True)
+            if len(this_round) == 2:
+                for clock in (0, 1):
+                    paired.setdefault((path, clock), []).append(
+                        this_round["drifting"][clock] / this_round["non-drifting"][clock])
     print()
     for name, said in info.items():
         print(f"ours on {name}: {said}")
@@ -120,6 +128,7 @@ def main() -> None:
             print(f"  {name:13} " + "  ".join(f"{path} {table[(name, path)]:,.0f}" for path in args.only
                                               if (name, path) in table))
         print_ratios(table, sizes)
+    print_paired(paired, sizes, args.rounds)
 
 PAIRS = (("ours", "duckdb"), ("ours", "duckdb-auto"), ("ours", "boto3"), ("ours-1core", "duckdb-1core"))
 
@@ -135,6 +144,20 @@ def print_ratios(table: dict[tuple[str, str], float], sizes: dict[str, int]) -> 
             drifting, plain = table[("drifting", ours)], table[("non-drifting", ours)]
             print(f"  ratio {ours} drifting / {ours} non-drifting: {drifting / plain:.2f}x per item, "
                   f"{drifting * sizes['drifting'] / (plain * sizes['non-drifting']):.2f}x per byte")
+
+
+def print_paired(paired: dict[tuple[str, int], list[float]], sizes: dict[str, int], rounds: int) -> None:
+    """Ours drifting / non-drifting, each round's two runs taken together (they run back to back):
+    the machine's speed wanders by tens of percent over minutes, and a best run of one export and a
+    best run of the other can come from different minutes. The median round is quoted."""
+    if rounds < 2 or not paired:
+        return
+    print(f"\npaired by round (the two exports back to back), median of {rounds}, drifting / non-drifting:")
+    for (path, clock), ratios in sorted(paired.items()):
+        median = statistics.median(ratios)
+        print(f"  {path:10} {('wall', 'CPU')[clock]:4}: {median:.2f}x per item, "
+              f"{median * sizes['drifting'] / sizes['non-drifting']:.2f}x per byte (rounds: "
+              + ", ".join(f"{r:.2f}" for r in ratios) + ")")
 
 
 if __name__ == "__main__":
