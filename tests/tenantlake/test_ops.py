@@ -88,7 +88,9 @@ def test_failing_comes_from_the_batch_log_or_the_latest_run_summary(health):
     debt, plan = by_key[("agency-003", "Debt")], by_key[("agency-003", "Plan")]
     assert (debt.last_outcome, debt.last_run_id, debt.error) == ("failed", "run-c", "ExportError: data/abc.json.gz: MD5 mismatch")
     assert debt.last_published_at == NOW - timedelta(hours=3) and debt.last_export_id == "inc-301"
-    assert plan.error == "AccessDenied: the role refused AssumeRole" and plan.last_outcome is None
+    assert plan.error == "AccessDenied: the role refused AssumeRole"
+    # a failure that left no batch: its run is the table's last run (not an older batch, nor none)
+    assert (plan.last_outcome, plan.last_run_id, plan.last_attempt_at) == ("failed", "run-c", NOW - timedelta(minutes=90))
     # run-b, an older run, listed agency-001 Plan as failed: only the latest run counts
     assert by_key[("agency-001", "Plan")].state == "ok"
 

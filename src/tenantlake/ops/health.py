@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -129,9 +129,17 @@ def read_watermarks(state: Store, workers: int = 16) -> dict[tuple[str, str], wa
         return {k: m for k, m in pool.map(one, keys) if m is not None}
 
 
-def latest_run_failures(state: Store) -> tuple[str | None, dict[tuple[str, str], str]]:
-    """The latest finished run (its summary's written_at) and the tables it lists as failed, each
-    with its reason."""
+@dataclass(frozen=True)
+class RunFailures:
+    """The latest finished run, when its summary was written, and the tables it lists as failed,
+    each with its reason."""
+
+    run_id: str | None = None
+    at: datetime | None = None
+    reasons: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def latest_run_failures(state: Store) -> RunFailures:
     latest = None
     for key in state.list(RUNS):
         if not key.endswith("/summary.json"):
@@ -140,7 +148,7 @@ def latest_run_failures(state: Store) -> tuple[str | None, dict[tuple[str, str],
         if latest is None or (doc.get("written_at") or "") > (latest.get("written_at") or ""):
             latest = doc
     if latest is None:
-        return None, {}
+        return RunFailures()
     reasons = {}
     for tenant_id, t in (latest.get("tenants") or {}).items():
         for line in t.get("failed") or []:
@@ -149,7 +157,8 @@ def latest_run_failures(state: Store) -> tuple[str | None, dict[tuple[str, str],
     for item in latest.get("failed") or []:
         tenant_id, _, entity = item.partition("/")
         reasons.setdefault((tenant_id, entity), "failed in the latest run")
-    return latest.get("run_id"), reasons
+    written = latest.get("written_at")
+    return RunFailures(latest.get("run_id"), datetime.fromisoformat(written) if written else None, reasons)
 
 
 # ---- figures ----------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ def _drift_keys(text: str | None) -> set[tuple]:
         return set()
 
 
-def table_health(registry: Registry, batches: pa.Table | None, marks: dict, run_failures: dict, *,
+def table_health(registry: Registry, batches: pa.Table | None, marks: dict, run_failures: RunFailures, *,
                  now: datetime, objectives: Objectives, prices: Prices,
                  window: timedelta = WINDOW) -> list[TableHealth]:
     """The rows (see the module doc), worst first."""
@@ -203,10 +212,12 @@ def table_health(registry: Registry, batches: pa.Table | None, marks: dict, run_
             last, pub, w = latest.get(key), published.get(key), recent.get(key) or recent.default_factory()
             lag = int((now - datetime.fromtimestamp(mark.to_us / 1e6, UTC)).total_seconds()) if mark else None
             error = None
+            attempt = (last["run_id"], last["logged_at"], last["outcome"]) if last else (None, None, None)
             if last is not None and last["outcome"] == "failed":
                 error = last["reason"] or "the latest batch failed"
-            elif key in run_failures:
-                error = run_failures[key]
+            elif key in run_failures.reasons:  # a failure that left no batch: that run is the last one
+                error = run_failures.reasons[key]
+                attempt = (run_failures.run_id, run_failures.at, "failed")
             error = error[:ERROR_LIMIT] if error else None
             state = ("failing" if error else "never" if mark is None
                      else "late" if lag > objective else "ok")
@@ -215,8 +226,7 @@ def table_health(registry: Registry, batches: pa.Table | None, marks: dict, run_
                 lag - objective if state == "late" else None,
                 datetime.fromtimestamp(mark.to_us / 1e6, UTC) if mark else None,
                 pub["logged_at"] if pub else None, pub["export_id"] if pub else None,
-                last["run_id"] if last else None, last["logged_at"] if last else None,
-                last["outcome"] if last else None, error,
+                *attempt, error,
                 w["batches"], w["rows_in"], w["rows_loaded"], w["rows_quarantined"], len(w["drift"]),
                 totals[key][0] if key in totals else 0, totals[key][1] if key in totals else 0,
                 round(costs.get(key, 0.0), 6), now))
@@ -250,8 +260,7 @@ def collect(lake: Lake, state: Store, registry: Registry, *, now: datetime | Non
 
     now = now or datetime.now(UTC)
     batches = read_batch_log(lake)
-    _, failures = latest_run_failures(state)
-    rows = table_health(registry, batches, read_watermarks(state), failures, now=now,
+    rows = table_health(registry, batches, read_watermarks(state), latest_run_failures(state), now=now,
                         objectives=objectives or load_objectives(), prices=prices or load_prices(), window=window)
     gone = offboarded_tenants(state)  # still in the registry, but refused by planning: not the fleet's
     return [r for r in rows if r.tenant_id not in gone], batches
