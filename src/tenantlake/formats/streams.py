@@ -71,28 +71,44 @@ class UnreadableFile(ValueError):
     batch rather than quarantine a good file."""
 
 
+GZIP = b"\x1f\x8b"
+
+
 def stream_text(body: bytes) -> bytes:
-    """A landed stream file's text: gzip or plain."""
-    if body[:2] != b"\x1f\x8b":
+    """A landed stream file's text: gzip (every member) or plain."""
+    if body[:2] != GZIP:
         return body
-    try:
-        return zlib.decompress(body, wbits=31)
-    except zlib.error as e:
-        raise UnreadableFile(f"not a whole gzip file ({e})") from None
+    text, problem = _inflate_members(body)
+    if problem:
+        raise UnreadableFile(problem)
+    return text
 
 
 def readable_text(body: bytes) -> bytes:
     """As much of a landed file's text as inflates, up to where a truncated or broken gzip stops:
     kept in quarantine as text, where erasure finds a consumer's id (compressed bytes hide it)."""
-    if body[:2] != b"\x1f\x8b":
-        return body
-    out, inflate = [], zlib.decompressobj(wbits=31)
-    for at in range(0, len(body), 1 << 16):
-        try:
-            out.append(inflate.decompress(body[at:at + (1 << 16)]))
-        except zlib.error:
-            break
-    return b"".join(out)
+    return _inflate_members(body)[0] if body[:2] == GZIP else body
+
+
+def _inflate_members(body: bytes) -> tuple[bytes, str | None]:
+    """The text of every gzip member of `body`, one after another (a writer that appends gzipped
+    batches to a file, or `cat a.gz b.gz`, makes several: zlib alone stops after the first, and the
+    rest was lost without a word); and what stopped it short, if anything."""
+    out, pos, view = [], 0, memoryview(body)
+    while pos < len(body):
+        if body[pos:pos + 2] != GZIP:
+            return b"".join(out), f"not a whole gzip file (bytes at {pos} after a gzip member are not gzip)"
+        inflate = zlib.decompressobj(wbits=31)
+        while not inflate.eof:
+            chunk = view[pos:pos + (1 << 16)]
+            if not chunk:
+                return b"".join(out), "not a whole gzip file (it ends inside a gzip member)"
+            try:
+                out.append(inflate.decompress(chunk))
+            except zlib.error as e:
+                return b"".join(out), f"not a whole gzip file ({e})"
+            pos += len(chunk) - len(inflate.unused_data)
+    return b"".join(out), None
 
 
 def split_records(text: bytes, envelope: str) -> list[tuple[bytes, object]]:

@@ -330,3 +330,16 @@ def test_a_pipes_file_that_is_one_broken_batch_or_no_batch_is_still_set_aside_wh
     for text in (b'{"Records": [{"eventName": "INSERT"', b'{"Records": 3}', b"[1, 2", b'"text"'):
         with pytest.raises(ValueError):
             decode_stream(text, contract("Debt"), STREAM, "pipes")
+
+
+def test_a_stream_file_of_several_gzip_members_is_read_whole():
+    """`cat a.gz b.gz`, or a writer appending gzipped batches, is one valid gzip file of two members:
+    zlib alone stopped after the first and the second's records were lost without a word (probe)."""
+    from tenantlake.formats.streams import UnreadableFile, readable_text, stream_text
+
+    first, second = (_firehose(1) + "\n").encode(), (_firehose(2) + "\n" + _firehose(3) + "\n").encode() * 2000
+    body = gzip.compress(first) + gzip.compress(second)
+    assert stream_text(body) == gzip.decompress(body) == first + second
+    with pytest.raises(UnreadableFile, match="ends inside"):
+        stream_text(body[:-20])
+    assert readable_text(body[:-20]).startswith(first + second[:1000])  # what inflates is kept
