@@ -374,6 +374,7 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
     rows, bad, tally = [], [], DriftTally()
     records = split_records(text, envelope)
     whole_seconds = not _sub_second(records)
+    delivered: dict[str, int] = {}  # eventID -> the record that brought it
     for n, (raw, rec) in enumerate(records, 1):
         try:
             if isinstance(rec, UnicodeError):
@@ -389,6 +390,12 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
                 raise BadValue("not_a_stream_record", f"eventName {str(rec.get('eventName'))[:20]!r}")
             if table_arn is not None:
                 _check_source(rec, table_arn)
+            event_id = rec.get("eventID")
+            if isinstance(event_id, str) and event_id:
+                if event_id in delivered:  # Kinesis and Lambda deliver at least once: ranked as the later
+                    raise BadValue("duplicate_delivery", f"eventID {event_id[:64]!r} came before, as record "
+                                                         f"{delivered[event_id]}: the same change, delivered again")
+                delivered[event_id] = n
             body = rec["dynamodb"]
             if op != "remove" and not isinstance(body.get("NewImage"), dict):
                 view = body.get("StreamViewType")

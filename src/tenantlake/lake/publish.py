@@ -113,13 +113,17 @@ def batches_present(table: Table, wanted: Iterable[BatchId]) -> set[BatchId]:
     return found & wanted
 
 
+# A commit another task's commit beat is tried again on the table's new snapshot (appends never conflict).
+_RETRIED_ON_CONFLICT = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(8),
+                             wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
+
+
 def summary(operation: str, run_id: str, **counts) -> dict[str, str]:
     return {"tenantlake.operation": operation, "tenantlake.run-id": run_id,
             **{f"tenantlake.{k.replace('_', '-')}": str(v) for k, v in counts.items()}}
 
 
-@retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(8),
-       wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
+@_RETRIED_ON_CONFLICT
 def append_files(lake: Lake, zone: str, entity: str, files: list[Placed], properties: dict[str, str]) -> int | None:
     """One append commit of already-placed files; a concurrent commit by another task makes it
     retry on the table's new snapshot (appends never conflict). A merge append: a fast append adds
@@ -128,11 +132,33 @@ def append_files(lake: Lake, zone: str, entity: str, files: list[Placed], proper
     as they accumulate, 55 ms at 800."""
     if not files:
         return None
-    table = lake.table(zone, entity, refresh=True)
+    return _append(lake.table(zone, entity, refresh=True), files, properties)
+
+
+def _append(table: Table, files: list[Placed], properties: dict[str, str]) -> int:
     with table.transaction() as tx, tx.update_snapshot(snapshot_properties=properties).merge_append() as append:
         for f in files:
             append.append_data_file(f.data_file)
     return table.current_snapshot().snapshot_id  # the committed metadata: a commit updates its table
+
+
+@_RETRIED_ON_CONFLICT
+def append_new_batches(lake: Lake, zone: str, entity: str, files: list[Placed], run_id: str,
+                       checked: int | None) -> tuple[int | None, list[Placed]]:
+    """append_files for a publication, whose batches were found absent at snapshot `checked`. Where
+    the table has moved on since, another run may have published some of the same batches (a manual
+    re-run beside the scheduled one: both found them absent, and both committed them): those are
+    asked for again and left out, so no zone holds a batch twice. (snapshot, the files committed)."""
+    table = lake.table(zone, entity, refresh=True)
+    current = table.current_snapshot()
+    if files and (current.snapshot_id if current else None) != checked:
+        held = batches_present(table, {(f.tenant_id, f.export_id) for f in files})
+        files = [f for f in files if (f.tenant_id, f.export_id) not in held]
+    if not files:
+        return None, []
+    return _append(table, files, summary(
+        "publish", run_id, batches=len({(f.tenant_id, f.export_id) for f in files}),
+        tenants=len({f.tenant_id for f in files}), rows=sum(f.rows for f in files))), files
 
 
 class Publication:
@@ -189,22 +215,21 @@ class Publication:
             if not candidates:
                 continue
             table = self.lake.table(zone, self.entity, refresh=True)
+            checked = table.current_snapshot().snapshot_id if table.current_snapshot() else None
             present = batches_present(table, (b.id for b in candidates))
             placer = Placer(table)
             placed: list[Placed] = []
             with_files |= {b.id for b in candidates}
             for b in candidates:
-                if b.id in present:
-                    continue
-                new.add(b.id)
-                for n, local in enumerate(self._zone_files(zone, b)):
-                    p = placer.place(local, b.tenant_id, b.export_id, f"{zone[0]}{n:05d}")
-                    placed.append(p)
-                    if zone in ("raw", "protected"):
-                        out.bytes_stored[b.id] = out.bytes_stored.get(b.id, 0) + p.bytes
-            snapshot = append_files(self.lake, zone, self.entity, placed, summary(
-                "publish", self.run_id, batches=len({(p.tenant_id, p.export_id) for p in placed}),
-                tenants=len({p.tenant_id for p in placed}), rows=sum(p.rows for p in placed)))
+                if b.id not in present:
+                    placed += [placer.place(local, b.tenant_id, b.export_id, f"{zone[0]}{n:05d}")
+                               for n, local in enumerate(self._zone_files(zone, b))]
+            snapshot, committed = append_new_batches(self.lake, zone, self.entity, placed, self.run_id, checked)
+            for p in committed:
+                bid = (p.tenant_id, p.export_id)
+                new.add(bid)
+                if zone in ("raw", "protected"):
+                    out.bytes_stored[bid] = out.bytes_stored.get(bid, 0) + p.bytes
             if snapshot is not None:
                 out.snapshots[zone] = snapshot
         out.replayed = sorted((with_files - new) | twice)

@@ -63,20 +63,20 @@ def test_a_publish_killed_between_commits_exposes_nothing_partial_and_completes_
                                                                                           killed_before):
     publish(lake, tmp_path, debt_rows("agency-001", "e0", ["d0"]))
     seen_before, snapshot = new_batches(lake, "Debt", None)
-    real = publish_module.append_files
+    real = publish_module.append_new_batches
 
-    def dies(lake_, zone, entity, files, props):
+    def dies(lake_, zone, *args):
         if zone == killed_before:
             raise KeyboardInterrupt("killed")
-        return real(lake_, zone, entity, files, props)
+        return real(lake_, zone, *args)
 
-    monkeypatch.setattr(publish_module, "append_files", dies)
+    monkeypatch.setattr(publish_module, "append_new_batches", dies)
     with pytest.raises(KeyboardInterrupt):
         publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1", "d2"]), run="r2")
     # nothing of the batch is visible to the warehouse's reader; raw holds it whole or not at all
     assert new_batches(lake, "Debt", snapshot)[0] == []
     assert ids(read(lake, "raw", "Debt")) == (["d0", "d1", "d2"] if killed_before == "protected" else ["d0"])
-    monkeypatch.setattr(publish_module, "append_files", real)
+    monkeypatch.setattr(publish_module, "append_new_batches", real)
     again = publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1", "d2"]), run="r2")
     assert again.published == [("agency-001", "e1")]
     assert ids(read(lake, "raw", "Debt")) == ["d0", "d1", "d2"]
@@ -86,7 +86,7 @@ def test_a_publish_killed_between_commits_exposes_nothing_partial_and_completes_
 
 def test_files_moved_in_by_a_killed_publish_are_never_read_and_removed_as_orphans(lake, tmp_path, monkeypatch):
     publish(lake, tmp_path, debt_rows("agency-001", "e0", ["d0"]))
-    monkeypatch.setattr(publish_module, "append_files", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(publish_module, "append_new_batches", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1"]), run="r2")
     on_disk = data_files_on_disk(tmp_path)
@@ -238,3 +238,23 @@ def test_hourly_commits_keep_the_batch_log_cheap_to_commit_and_to_scan(lake, tmp
     assert sorted(r["export_id"] for r in rows) == sorted(f"e{i}" for i in range(110))
     assert len(lake.table("raw", "Debt").metadata.snapshots) == 3
     assert ids(read(lake, "raw", "Debt")) == ["d0", "d1", "d2"]
+
+
+def test_a_batch_another_run_published_between_the_check_and_the_commit_is_not_published_twice(lake, tmp_path,
+                                                                                                monkeypatch):
+    """A manual re-run beside the scheduled one: both found the batch absent, and both committed it,
+    so raw held every row twice (independent probe). The commit asks again once the table moved on."""
+    publish(lake, tmp_path, debt_rows("agency-001", "e0", ["d0"]))
+    real, raced = publish_module.append_new_batches, []
+
+    def other_run_first(lake_, zone, *args):
+        if not raced:  # the other run publishes the same batch just before this one commits
+            raced.append(True)
+            publish(lake, tmp_path / "other", debt_rows("agency-001", "e1", ["d1", "d2"]), run="other")
+        return real(lake_, zone, *args)
+
+    monkeypatch.setattr(publish_module, "append_new_batches", other_run_first)
+    mine = publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1", "d2"]), run="r2")
+    assert ids(read(lake, "raw", "Debt")) == ["d0", "d1", "d2"]
+    assert ids(read(lake, "protected", "Debt")) == ["d0", "d1", "d2"]
+    assert mine.replayed == [("agency-001", "e1")] and mine.published == []
