@@ -366,6 +366,17 @@ def _sub_second(records: list[tuple[bytes, object]]) -> bool:
     return False
 
 
+def _first_delivery(rec: dict, n: int, delivered: dict[str, int]) -> None:
+    """Kinesis and Lambda deliver at least once: a record whose eventID came before in the file is
+    that change again, and would rank as a later one (a Firehose record has no SequenceNumber)."""
+    event_id = rec.get("eventID")
+    if isinstance(event_id, str) and event_id:
+        if event_id in delivered:
+            raise BadValue("duplicate_delivery", f"eventID {event_id[:64]!r} came before, as record "
+                                                 f"{delivered[event_id]}: the same change, delivered again")
+        delivered[event_id] = n
+
+
 def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str,
                   table_arn: str | None = None, not_after_us: int | None = None) -> Decoded:
     """The file's records as rows; with `table_arn` (the tenant's table), records of any other
@@ -390,12 +401,7 @@ def decode_stream(text: bytes, entity: Entity | None, src: Source, envelope: str
                 raise BadValue("not_a_stream_record", f"eventName {str(rec.get('eventName'))[:20]!r}")
             if table_arn is not None:
                 _check_source(rec, table_arn)
-            event_id = rec.get("eventID")
-            if isinstance(event_id, str) and event_id:
-                if event_id in delivered:  # Kinesis and Lambda deliver at least once: ranked as the later
-                    raise BadValue("duplicate_delivery", f"eventID {event_id[:64]!r} came before, as record "
-                                                         f"{delivered[event_id]}: the same change, delivered again")
-                delivered[event_id] = n
+            _first_delivery(rec, n, delivered)
             body = rec["dynamodb"]
             if op != "remove" and not isinstance(body.get("NewImage"), dict):
                 view = body.get("StreamViewType")

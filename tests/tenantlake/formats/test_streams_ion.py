@@ -343,3 +343,15 @@ def test_a_stream_file_of_several_gzip_members_is_read_whole():
     with pytest.raises(UnreadableFile, match="ends inside"):
         stream_text(body[:-20])
     assert readable_text(body[:-20]).startswith(first + second[:1000])  # what inflates is kept
+
+
+def test_a_record_delivered_twice_in_one_file_counts_once():
+    """Kinesis delivers at least once, and a Firehose record has no SequenceNumber: a redelivered
+    INSERT after a MODIFY of the same millisecond ranked as the newer change (independent probe)."""
+    insert = json.loads(_firehose(30))
+    modify = {**insert, "eventName": "MODIFY", "eventID": "e-2"}
+    insert["eventID"] = "e-1"
+    text = "\n".join(json.dumps(r) for r in (insert, modify, insert)).encode()
+    d = decode_stream(text, contract("Debt"), STREAM, "firehose")
+    assert d.rows["_op"].to_pylist() == ["insert", "modify"] and d.lines == 3
+    assert [(q["_line"], q["_reason"]) for q in d.quarantine.to_pylist()] == [(3, "duplicate_delivery")]
