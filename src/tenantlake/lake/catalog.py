@@ -119,6 +119,16 @@ _PROPERTIES = {
     "write.metadata.previous-versions-max": "10",
     "write.parquet.compression-codec": "snappy",
 }
+# An entity table's commits are not rebased by pyiceberg itself: on a concurrent commit it would
+# append the same batch again on top of the run that published it meanwhile (two runs of one tenant
+# at once held every row twice: independent probe). The conflict reaches our own retries instead,
+# each of which looks at the new snapshot first (publish.append_new_batches asks which batches it
+# holds by then).
+NO_REBASE = {"commit.retry.num-retries": "0"}
+
+
+def _properties(zone: str) -> dict[str, str]:
+    return {**_PROPERTIES, **NO_REBASE} if zone in ENTITY_ZONES else _PROPERTIES
 
 
 def arrow_schema(zone: str, entity: str) -> pa.Schema:
@@ -244,6 +254,10 @@ class Lake:
             table = self.catalog.load_table(identifier)
         except NoSuchTableError:
             table = self._create(zone, entity, want)
+        if zone in ENTITY_ZONES and any(table.properties.get(k) != v for k, v in NO_REBASE.items()):
+            with table.transaction() as tx:  # a table made before NO_REBASE
+                tx.set_properties(NO_REBASE)
+            table = self.catalog.load_table(identifier)
         if _grows(table.schema().as_arrow(), want):
             # Additive only: union_by_name adds new columns and new fields of structs, and refuses a
             # changed type (a contract may never change a column's type in place).
@@ -262,7 +276,7 @@ class Lake:
         try:
             tx = self.catalog.create_table_transaction(identifier, schema=schema,
                                                       location=self.location(zone, entity),
-                                                      properties=_PROPERTIES)
+                                                      properties=_properties(zone))
             iceberg_schema = tx.table_metadata.schema()
             with tx.update_spec() as spec:
                 for field in _spec(zone, iceberg_schema).fields:

@@ -33,7 +33,7 @@ from tenantlake.formats.attributes import BadValue
 from tenantlake.formats.rows import attribute_value
 from tenantlake.lake.catalog import Lake
 from tenantlake.lake.files import Placer
-from tenantlake.lake.publish import summary
+from tenantlake.lake.publish import retried_on_conflict, summary
 from tenantlake.lake.read import scan
 from tenantlake.privacy import ProtectedColumn, protect, protected_columns
 
@@ -189,6 +189,7 @@ def _padded(rows: pa.Table, full: pa.Schema) -> pa.Table:
     return rows
 
 
+@retried_on_conflict
 def _rewrite(lake: Lake, zone: str, entity_name: str, missing_in, fill, run_id: str, workdir: str) -> int:
     """Each current file lacking columns or struct fields (`missing_in(its schema)`) that
     `fill(rows, missing)` changes, replaced in one backfill commit; how many were rewritten."""

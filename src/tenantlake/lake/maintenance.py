@@ -30,7 +30,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 
 from tenantlake.lake.catalog import Lake
 from tenantlake.lake.files import Placer, is_local, local_path
-from tenantlake.lake.publish import expire_snapshots, summary
+from tenantlake.lake.publish import expire_snapshots, retried_on_conflict, summary
 
 ORPHAN_GRACE = timedelta(hours=6)  # longer than any publish takes between moving files in and committing
 
@@ -174,6 +174,7 @@ def _rewrite(lake: Lake, zone: str, entity: str, groups: dict[tuple, list], run_
             rewrite.append_data_file(p.data_file)
 
 
+@retried_on_conflict
 def delete_rows(lake: Lake, zone: str, entity: str, predicate, operation: str, run_id: str) -> int:
     """Delete the rows matching `predicate` in one commit (whole files are dropped without a
     rewrite when every row matches: a tenant's partitions), returning how many rows went."""

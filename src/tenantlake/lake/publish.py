@@ -113,8 +113,8 @@ def batches_present(table: Table, wanted: Iterable[BatchId]) -> set[BatchId]:
     return found & wanted
 
 
-# A commit another task's commit beat is tried again on the table's new snapshot (appends never conflict).
-_RETRIED_ON_CONFLICT = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(8),
+# A commit another task's commit beat is tried again, from the table's new snapshot (catalog.NO_REBASE).
+retried_on_conflict = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(8),
                              wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
 
 
@@ -123,7 +123,7 @@ def summary(operation: str, run_id: str, **counts) -> dict[str, str]:
             **{f"tenantlake.{k.replace('_', '-')}": str(v) for k, v in counts.items()}}
 
 
-@_RETRIED_ON_CONFLICT
+@retried_on_conflict
 def append_files(lake: Lake, zone: str, entity: str, files: list[Placed], properties: dict[str, str]) -> int | None:
     """One append commit of already-placed files; a concurrent commit by another task makes it
     retry on the table's new snapshot (appends never conflict). A merge append: a fast append adds
@@ -142,7 +142,7 @@ def _append(table: Table, files: list[Placed], properties: dict[str, str]) -> in
     return table.current_snapshot().snapshot_id  # the committed metadata: a commit updates its table
 
 
-@_RETRIED_ON_CONFLICT
+@retried_on_conflict
 def append_new_batches(lake: Lake, zone: str, entity: str, files: list[Placed], run_id: str,
                        checked: int | None) -> tuple[int | None, list[Placed]]:
     """append_files for a publication, whose batches were found absent at snapshot `checked`. Where

@@ -258,3 +258,37 @@ def test_a_batch_another_run_published_between_the_check_and_the_commit_is_not_p
     assert ids(read(lake, "raw", "Debt")) == ["d0", "d1", "d2"]
     assert ids(read(lake, "protected", "Debt")) == ["d0", "d1", "d2"]
     assert mine.replayed == [("agency-001", "e1")] and mine.published == []
+
+
+def test_two_runs_committing_the_same_batch_from_one_snapshot_hold_it_once(lake, tmp_path, monkeypatch):
+    """Both runs checked, both loaded the table for their commit, the other committed first: pyiceberg
+    would rebase this run's append on the new snapshot and hold the batch twice (independent probe,
+    two runs of one tenant at once). The conflict reaches our retry, which asks the new snapshot."""
+    publish(lake, tmp_path, debt_rows("agency-001", "e0", ["d0"]))
+    real, raced = publish_module._append, []
+
+    def other_commits_first(table, files, properties):
+        if not raced:  # `table` is loaded: the other run commits before this one does
+            raced.append(True)
+            publish(lake, tmp_path / "other", debt_rows("agency-001", "e1", ["d1", "d2"]), run="other")
+        return real(table, files, properties)
+
+    monkeypatch.setattr(publish_module, "_append", other_commits_first)
+    mine = publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1", "d2"]), run="r2")
+    assert ids(read(lake, "raw", "Debt")) == ["d0", "d1", "d2"]
+    assert ids(read(lake, "protected", "Debt")) == ["d0", "d1", "d2"]
+    assert mine.replayed == [("agency-001", "e1")] and mine.published == []
+
+
+def test_an_entity_table_made_before_no_rebase_gets_it_when_opened(lake):
+    """Deployed lakes' tables were made with pyiceberg's rebasing retries on: opening one turns them
+    off; the batch log keeps them (its commits are plain appends, which rebase rightly)."""
+    from tenantlake.lake.catalog import NO_REBASE, Lake
+
+    raw = lake.table("raw", "Debt")
+    with raw.transaction() as tx:
+        tx.remove_properties(*NO_REBASE)
+    assert "commit.retry.num-retries" not in lake.load("raw", "Debt").properties
+    reopened = Lake(lake.catalog, lake.config)
+    assert reopened.table("raw", "Debt").properties["commit.retry.num-retries"] == "0"
+    assert "commit.retry.num-retries" not in reopened.table("ops", "batches").properties
