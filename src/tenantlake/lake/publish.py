@@ -27,13 +27,14 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import And, In
+from pyiceberg.expressions import And, EqualTo, In
 from pyiceberg.table import Table
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from tenantlake.contracts import ENTITIES
 from tenantlake.lake.catalog import BATCH_LOG, BATCH_LOG_SCHEMA, QUARANTINE_LAKE_SCHEMA, Lake
 from tenantlake.lake.files import BatchId, Placed, Placer, batches_of_file
+from tenantlake.lake.read import scan
 
 
 @dataclass
@@ -207,7 +208,7 @@ class Publication:
         out = Published()
         # A batch is a replay when every zone it has files for already held them; a batch with no
         # rows at all (an empty window) has nothing to replay and is simply published.
-        with_files, new = set(), set()
+        with_files, new, late = set(), set(), set()  # late: found held only at the commit (another run's)
         batches, twice = self._unique()
         zones = ["quarantine", "raw"] + (["protected"] if self.entity in ENTITIES else [])
         for zone in zones:
@@ -225,6 +226,7 @@ class Publication:
                     placed += [placer.place(local, b.tenant_id, b.export_id, f"{zone[0]}{n:05d}")
                                for n, local in enumerate(self._zone_files(zone, b))]
             snapshot, committed = append_new_batches(self.lake, zone, self.entity, placed, self.run_id, checked)
+            late |= {(p.tenant_id, p.export_id) for p in placed} - {(p.tenant_id, p.export_id) for p in committed}
             for p in committed:
                 bid = (p.tenant_id, p.export_id)
                 new.add(bid)
@@ -234,10 +236,22 @@ class Publication:
                 out.snapshots[zone] = snapshot
         out.replayed = sorted((with_files - new) | twice)
         out.published = [b.id for b in batches if b.id not in set(out.replayed)]
-        self._log(out)
+        self._log(out, self._unlogged((with_files - new) - late - twice))
         return out
 
-    def _log(self, out: Published) -> None:
+    def _unlogged(self, held: set[BatchId]) -> set[BatchId]:
+        """Of the batches every zone held before this run (a replay), those the batch log does not
+        name as published: a run killed after its last data commit and before its log commit. They
+        are logged now, or backfill, stream reading and status would never know of them."""
+        if not held:
+            return set()
+        published = And(EqualTo("entity", self.entity), EqualTo("outcome", "published"))
+        ids = And(In("tenant_id", {t for t, _ in held}), In("export_id", {e for _, e in held}))
+        rows = scan(self.lake, "ops", BATCH_LOG, And(published, ids), ("tenant_id", "export_id"))
+        logged = set(zip(rows["tenant_id"].to_pylist(), rows["export_id"].to_pylist(), strict=True)) if rows else set()
+        return held - logged
+
+    def _log(self, out: Published, unlogged: set[BatchId]) -> None:
         now = datetime.now(UTC)
         us = lambda v: None if v is None else datetime.fromtimestamp(v / 1e6, UTC)  # noqa: E731
         rows = [{
@@ -249,7 +263,7 @@ class Publication:
             "export_time": us(b.export_time_us), "window_from": us(b.window_from_us),
             "min_event_ts": us(b.min_event_ts), "max_event_ts": us(b.max_event_ts),
             "seconds": b.seconds, "quality": b.quality, "drift": b.drift, "logged_at": now,
-        } for b in self._unique()[0] if b.id in set(out.published)]
+        } for b in self._unique()[0] if b.id in set(out.published) | unlogged]
         rows += [{
             "tenant_id": f.tenant_id, "entity": f.entity, "export_id": f.export_id, "kind": f.kind, "source": f.source,
             "run_id": self.run_id, "outcome": "failed", "reason": f.reason, "items": f.items, "quality": f.quality,

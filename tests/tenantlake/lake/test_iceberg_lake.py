@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tenantlake.lake import publish as publish_module
+from tenantlake.lake.catalog import BATCH_LOG
 from tenantlake.lake.maintenance import compact, delete_rows, forget_history, remove_orphans, tenant_predicate
 from tenantlake.lake.publish import Publication
-from tenantlake.lake.read import current_files, live_keys, new_batches, read
+from tenantlake.lake.read import current_files, live_keys, new_batches, read, scan
 from tests.tenantlake.lake.conftest import debt_rows, staged
 
 
@@ -270,11 +271,14 @@ def test_two_runs_committing_the_same_batch_from_one_snapshot_hold_it_once(lake,
     def other_commits_first(table, files, properties):
         if not raced:  # `table` is loaded: the other run commits before this one does
             raced.append(True)
-            publish(lake, tmp_path / "other", debt_rows("agency-001", "e1", ["d1", "d2"]), run="other")
+            with monkeypatch.context() as m:  # and has not logged it yet: its log is its own to write
+                m.setattr(publish_module, "log_batches", lambda *a: None)
+                publish(lake, tmp_path / "other", debt_rows("agency-001", "e1", ["d1", "d2"]), run="other")
         return real(table, files, properties)
 
     monkeypatch.setattr(publish_module, "_append", other_commits_first)
     mine = publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1", "d2"]), run="r2")
+    assert scan(lake, "ops", BATCH_LOG, None, ("export_id", "run_id"))["run_id"].to_pylist() == ["r1"]  # e0 only
     assert ids(read(lake, "raw", "Debt")) == ["d0", "d1", "d2"]
     assert ids(read(lake, "protected", "Debt")) == ["d0", "d1", "d2"]
     assert mine.replayed == [("agency-001", "e1")] and mine.published == []
@@ -292,3 +296,23 @@ def test_an_entity_table_made_before_no_rebase_gets_it_when_opened(lake):
     reopened = Lake(lake.catalog, lake.config)
     assert reopened.table("raw", "Debt").properties["commit.retry.num-retries"] == "0"
     assert "commit.retry.num-retries" not in reopened.table("ops", "batches").properties
+
+
+def test_a_publish_killed_before_its_log_commit_is_logged_by_the_rerun_once(lake, tmp_path, monkeypatch):
+    """Every zone held the batch, the log did not: the rerun saw a replay, and replays were never
+    logged, so backfill, stream reading and status never knew of it (independent probe)."""
+    def logged():
+        rows = scan(lake, "ops", BATCH_LOG, None, ("export_id", "outcome", "run_id"))
+        return sorted(zip(*(rows[c].to_pylist() for c in ("export_id", "outcome", "run_id")), strict=True)) if rows else []
+
+    real = publish_module.log_batches
+    monkeypatch.setattr(publish_module, "log_batches", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1"]), run="r1")
+    monkeypatch.setattr(publish_module, "log_batches", real)
+    assert logged() == []
+    again = publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1"]), run="r2")
+    assert again.replayed == [("agency-001", "e1")]
+    assert logged() == [("e1", "published", "r2")]
+    publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1"]), run="r3")  # logged now: not again
+    assert logged() == [("e1", "published", "r2")]
