@@ -430,7 +430,8 @@ class Ingest:
                 _set_aside_duplicates(s)
         verdicts = self._audit(staged)
         fulls = {s.tenant_id for s in staged if s.kind == "FULL_EXPORT"}
-        self._live = live_keys(self.lake, self.entity, fulls) if fulls and self.contract is not None else {}
+        self._live = live_keys(self.lake, self.entity, fulls, {s.id for s in staged}) \
+            if fulls and self.contract is not None else {}
         self._snapshots = {}  # those of earlier publishes are in the lake now
         blocked: set[str] = set()
         for s in staged:

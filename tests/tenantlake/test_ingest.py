@@ -452,3 +452,40 @@ def test_a_key_the_snapshot_quarantined_was_still_there_so_its_older_change_stay
                                    [_firehose("INSERT", debt(2), T0_MS - 100_000)], together)
     assert live_keys(lake, "Debt", {"agency-001"}) == {"agency-001": {"d-1", "d-2"}}
     assert result.inferred_deletes == 0
+
+
+def test_a_resnapshot_killed_between_raw_and_protected_gives_protected_what_raw_holds(tmp_path, lake, registry,
+                                                                                        monkeypatch):
+    """The rerun asked raw which keys were live, and raw held the killed try's later window by then:
+    its insert of d-4 became one more inferred remove, in protected only (independent probe)."""
+    from tenantlake.lake import publish as publish_module
+
+    tenant = registry.tenant("agency-001")
+    ingest_export(_export(tmp_path / "full1", [line(debt(i)) for i in (1, 2, 3)], "00000001",
+                          "2026-11-01T00:00:00.000Z"), SUMMARY, lake, tenant_id="agency-001", entity="Debt",
+                  tenant=tenant, run_id="t0", key_for=lambda t: KEY)
+    full2 = _export(tmp_path / "full2", [line(debt(i)) for i in (1, 3)], "00000003", "2026-11-01T01:00:00.000Z")
+    window = _export(tmp_path / "window", [_incremental(4, NOV_1 + 2 * 3_600_000_000)], "00000004",
+                     "2026-11-01T03:00:00.000Z", "INCREMENTAL_EXPORT")
+
+    def publish_both(run_id: str):
+        with Ingest(lake, "Debt", run_id, lambda t: KEY) as session:
+            return session.publish([session.stage_export(full2, SUMMARY, "agency-001", tenant),
+                                    session.stage_export(window, SUMMARY, "agency-001", tenant)])
+
+    real = publish_module.append_new_batches
+
+    def killed_at_protected(lake_, zone, *args):
+        if zone == "protected":
+            raise KeyboardInterrupt("killed")
+        return real(lake_, zone, *args)
+
+    monkeypatch.setattr(publish_module, "append_new_batches", killed_at_protected)
+    with pytest.raises(KeyboardInterrupt):
+        publish_both("t1")
+    monkeypatch.setattr(publish_module, "append_new_batches", real)
+    publish_both("t2")
+    raw, protected = read(lake, "raw", "Debt"), read(lake, "protected", "Debt")
+    removes = lambda t: sorted(r["id"] for r in t.to_pylist() if r["_op"] == "remove")  # noqa: E731
+    assert removes(raw) == removes(protected) == ["d-2"]  # d-2 missed; d-4 was born after the snapshot
+    assert raw.num_rows == protected.num_rows == 3 + 2 + 1 + 1

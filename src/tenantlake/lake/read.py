@@ -134,12 +134,19 @@ def grouped(rows: pa.Table | None, column: str, tenants: set[str]) -> dict[str, 
     return out
 
 
-def live_keys(lake: Lake, entity: str, tenant_ids: set[str]) -> dict[str, set[str]]:
+def live_keys(lake: Lake, entity: str, tenant_ids: set[str],
+              excluding: set[BatchId] = frozenset()) -> dict[str, set[str]]:
     """Per tenant, the keys of its table that are live in the lake: their latest change (by event
     time, then a change over a snapshot of the same instant, then sequence, file and line, as the
-    warehouse orders them) is not a remove. One scan for every tenant asked about."""
-    rows = scan(lake, "raw", entity, In("tenant_id", tenant_ids),
-                ("tenant_id", "id", "_op", "_event_ts", "_sequence", "_source_file", "_line")) if tenant_ids else None
+    warehouse orders them) is not a remove. One scan for every tenant asked about. The rows of the
+    batches `excluding` are left out: a publication asks about the lake as it was before its own
+    batches, which raw already holds when an earlier try of it was killed after raw's commit."""
+    rows = scan(lake, "raw", entity, In("tenant_id", tenant_ids), ("tenant_id", "id", "_op", "_event_ts", "_sequence",
+                                                                   "_source_file", "_line", "_export_id")) \
+        if tenant_ids else None
+    if rows is not None and excluding:
+        pairs = pc.binary_join_element_wise(rows["tenant_id"], rows["_export_id"], "\x00")
+        rows = rows.filter(pc.invert(pc.is_in(pairs, pa.array([f"{t}\x00{e}" for t, e in excluding]))))
     if rows is None or not rows.num_rows:
         return grouped(None, "id", tenant_ids)
     rank = pc.if_else(pc.equal(rows["_op"], "snapshot"), 0, 1)
