@@ -145,7 +145,7 @@ def live_keys(lake: Lake, entity: str, tenant_ids: set[str],
                                                                    "_source_file", "_line", "_export_id")) \
         if tenant_ids else None
     if rows is not None and excluding:
-        pairs = pc.binary_join_element_wise(rows["tenant_id"], rows["_export_id"], "\x00")
+        pairs = pc.binary_join_element_wise(*(rows[c].cast(pa.string()) for c in ("tenant_id", "_export_id")), "\x00")
         rows = rows.filter(pc.invert(pc.is_in(pairs, pa.array([f"{t}\x00{e}" for t, e in excluding]))))
     if rows is None or not rows.num_rows:
         return grouped(None, "id", tenant_ids)
