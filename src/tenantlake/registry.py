@@ -7,9 +7,12 @@ One bad entry never stops the other tenants: `load_registry` keeps every valid e
 `Registry.tenants` and lists the others in `Registry.invalid`, each with a message naming the
 entry (position and tenant id) and the field, because a typo here would otherwise surface as a
 confusing AWS error in one tenant's task hours later. Asking for an invalid tenant
-(`Registry.tenant`) raises that message, so only that tenant's tasks fail. A problem with the
-file itself (unreadable, not YAML, no tenants list, an unknown version, a bad landing bucket or
-account) still raises RegistryError naming the file: no entry can be trusted then.
+(`Registry.tenant`) raises that message, so only that tenant's tasks fail. That holds for an
+entry whose own text is not YAML (a tab, one space too many, an unclosed quote): the file is then
+read entry by entry (`_entries_one_by_one`), and the broken entry fails with PyYAML's problem and
+line. A problem with the file itself (unreadable, not YAML outside the entries, no tenants list,
+an unknown version, a bad landing bucket or account) still raises RegistryError naming the file:
+no entry can be trusted then.
 
 Duplicates: when two entries claim one tenant_id, or one aws_account_id, every entry involved is
 invalid, not only the later one. Nothing in the file says which is right, and position is no
@@ -62,6 +65,8 @@ class RegistryError(ValueError):
     file, and for an entry its position, tenant id and field."""
 
 
+# `enabled:` values that mean off, as pydantic reads a valid entry's (an invalid one is read by hand)
+SWITCHED_OFF = ("false", "no", "off", "0", "f", "n")
 TENANT_ID = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$"  # a DNS-like label: no '-' at either end
 
 
@@ -269,9 +274,11 @@ def _claims(entries: list[Any], key: str) -> dict[str, list[int]]:
     account id as a number)."""
     out: dict[str, list[int]] = defaultdict(list)
     for i, entry in enumerate(entries):
-        value = entry.get(key) if isinstance(entry, dict) else None
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
-            out[str(value)].append(i)
+        values = entry.claimed(key) if isinstance(entry, _Unreadable) else \
+            [entry.get(key)] if isinstance(entry, dict) else []
+        for value in dict.fromkeys(v for v in values if isinstance(v, (str, int)) and not isinstance(v, bool)):
+            if str(value):
+                out[str(value)].append(i)
     return out
 
 
@@ -294,6 +301,9 @@ def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEnt
     for i, entry in enumerate(entries):
         problems: list[tuple[str, str]] = []
         tenant = None
+        if isinstance(entry, _Unreadable):
+            invalid += entry.invalid_entries(i, duplicates.get(i, []))
+            continue
         if not isinstance(entry, dict):
             problems.append(("", f"expected a mapping of fields, got {type(entry).__name__}"))
         else:
@@ -316,7 +326,7 @@ def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEnt
             message="; ".join(f"{label}{'.' if field else ''}{field}: {msg}" for field, msg in problems),
             entities=tuple(e for e in tables if e in ENTITIES) if isinstance(tables, dict) else (),
             # as pydantic reads the valid ones: "false", "no", "off", 0 are False too
-            enabled=str(raw.get("enabled", True)).strip().lower() not in ("false", "no", "off", "0", "f", "n"),
+            enabled=str(raw.get("enabled", True)).strip().lower() not in SWITCHED_OFF,
         ))
     return valid, invalid
 
@@ -347,13 +357,76 @@ _CACHE: dict[str, tuple[tuple[int, int, int], Registry]] = {}
 _CACHE_SIZE = 16  # files; a process reads one registry, tests read many small ones
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """An entry of the tenants list whose own text is not YAML (a bad indent, a tab, an unclosed
+    quote). Its fields are unknown, so what planning needs is read off its lines: every tenant id
+    and account it names (a mis-indented `- ` merges two entries into one unreadable text, and
+    both tenants must fail loudly rather than vanish), the entities it lists, and `enabled`."""
+
+    text: str
+    problem: str
+
+    def claimed(self, key: str) -> list[str]:
+        return [m.strip("'\"") for m in re.findall(rf"^[\s-]*{key}:[ \t]*(\S+)", self.text, re.M)]
+
+    def invalid_entries(self, index: int, duplicates: list[tuple[str, str]]) -> list[InvalidEntry]:
+        ids = [t for t in self.claimed("tenant_id") if re.fullmatch(TENANT_ID, t)] or [None]
+        entities = tuple(dict.fromkeys(e for e in re.findall(r"(?<![\w-])(\w+)[ \t]*:", self.text) if e in ENTITIES))
+        off = [v.lower() in SWITCHED_OFF for v in self.claimed("enabled")]
+        enabled = not (off and all(off))
+        problems = "; ".join([f"not valid YAML: {self.problem}"] + [msg for _, msg in duplicates])
+        return [InvalidEntry(index=index, tenant_id=tid, fields=("",), entities=entities, enabled=enabled,
+                             message=f"tenants[{index}] ({tid or '?'}): {problems}") for tid in ids]
+
+
+_TOP_KEY = re.compile(r"^[^\s#-]")  # a line starting a top-level key
+
+
+def _entries_one_by_one(text: str, source: str, error: yaml.YAMLError) -> Any:
+    """The document of a registry that is not YAML as a whole, read with each entry of `tenants`
+    on its own: one entry's syntax error (the commonest edit mistake) becomes that entry's
+    problem instead of the whole file's. Only the block list under a `tenants:` line is split; a
+    problem anywhere else is the file's, raised as the original error."""
+    unusable = RegistryError(f"{source}: not valid YAML: {error}")
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if re.match(r"^tenants:\s*(#.*)?$", line)]
+    if len(starts) != 1:
+        raise unusable
+    first = starts[0] + 1
+    end = next((i for i in range(first, len(lines)) if _TOP_KEY.match(lines[i])), len(lines))
+    items = [i for i in range(first, end) if re.match(r"^ *- ?", lines[i])]
+    if not items:
+        raise unusable
+    indent = len(lines[items[0]]) - len(lines[items[0]].lstrip(" "))
+    heads = [i for i in items if lines[i].startswith(" " * indent + "-")]
+    if any(line.strip() and not line.lstrip().startswith("#") for line in lines[first:heads[0]]):
+        raise unusable
+    try:
+        doc = yaml.load("".join(lines[:first - 1] + ["tenants: []\n"] + lines[end:]), Loader=_LOADER)
+    except yaml.YAMLError:
+        raise unusable from None
+    if not isinstance(doc, dict):
+        raise unusable
+    doc["tenants"] = []
+    for head, stop in zip(heads, heads[1:] + [end], strict=True):
+        chunk = "".join(lines[head:stop])
+        try:
+            doc["tenants"] += yaml.load(chunk, Loader=_LOADER) or [None]
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {head + mark.line + 1}, column {mark.column + 1}" if mark else ""
+            doc["tenants"].append(_Unreadable(chunk, f"{getattr(e, 'problem', None) or 'cannot be read'}{where}"))
+    return doc
+
+
 def parse_registry(text: str, source: str = "<registry>") -> Registry:
     """Validate a registry's text: a Registry with the valid tenants and the invalid entries;
     RegistryError naming `source` when the file as a whole is unusable."""
     try:
         raw = yaml.load(text, Loader=_LOADER)  # a safe loader either way: no arbitrary objects
     except yaml.YAMLError as e:
-        raise RegistryError(f"{source}: not valid YAML: {e}") from None
+        raw = _entries_one_by_one(text, source, e)
     if not isinstance(raw, dict):
         raise RegistryError(f"{source}: expected a mapping with version, landing_bucket and tenants")
     try:

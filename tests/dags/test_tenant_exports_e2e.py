@@ -140,19 +140,24 @@ def test_warehouse_load_after_exports_gives_the_truth(airflow_db, dagbag, fleet_
     assert run(dagbag.dags["warehouse_load"], hour=1).state == "success"  # nothing new: loads nothing, still green
 
 
-def test_one_broken_registry_entry_fails_only_its_tenant(airflow_db, dagbag, fleet_home, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("old", "new", "said"), [
+    ("aws_account_id: '212222222222'", "aws_account_id: '21222222222x'", "aws_account_id"),  # a typo in a field
+    # an edit that breaks the entry's YAML (a line pasted with a tab): the rest of the file still reads
+    ("- tenant_id: agency-002\n", "- tenant_id: agency-002\n\tnote: pasted from an email\n", "not valid YAML"),
+])
+def test_one_broken_registry_entry_fails_only_its_tenant(airflow_db, dagbag, fleet_home, tmp_path, monkeypatch,
+                                                         old, new, said):
     from decimal import Decimal
 
     import duckdb
 
-    broken = (tmp_path / "tenants.yaml").read_text().replace('aws_account_id: \'212222222222\'',
-                                                             'aws_account_id: \'21222222222x\'', 1)
+    broken = (tmp_path / "tenants.yaml").read_text().replace(old, new, 1)
     assert broken != (tmp_path / "tenants.yaml").read_text()
     (tmp_path / "broken.yaml").write_text(broken)
     monkeypatch.setenv("TENANTLAKE_REGISTRY", str(tmp_path / "broken.yaml"))
     assert run(dagbag.dags["tenant_exports"]).state == "failed"  # agency-002's task fails, alone
     summary = json.loads(next((fleet_home / "lake/_state/runs").glob("*/summary.json")).read_text())
-    assert summary["failed"] == ["agency-002/-"] and "aws_account_id" in summary["tenants"]["agency-002"]["failed"][0]
+    assert summary["failed"] == ["agency-002/-"] and said in summary["tenants"]["agency-002"]["failed"][0]
     assert read_committed(fleet_home, "Debt", "agency-002") is None
     assert run(dagbag.dags["warehouse_load"]).state == "success"
     truth = json.loads((fleet_home / "truth/aggregates.json").read_text())["tenants"]

@@ -389,3 +389,66 @@ def test_an_invalid_entry_switched_off_in_any_of_yamls_spellings_fails_nothing(t
     doc["tenants"][1].update(enabled=off, aws_account_id="1")
     [bad] = _load_doc(tmp_path, doc).invalid
     assert bad.enabled is False
+
+
+AGENCY_2 = "  - tenant_id: agency-002\n"
+
+
+@pytest.mark.parametrize(("old", "new", "where"), [
+    ("    region: us-east-2\n", "     region: us-east-2\n", True),  # one space too many
+    ("    region: us-east-2\n", "\tregion: us-east-2\n", True),  # a tab
+    # an unclosed quote: the whole file's error is at its end, the entry's at the end of the entry
+    ('    display_name: Prairie Financial Wellness\n', '    display_name: "Prairie Financial Wellness\n', False),
+])
+def test_an_entry_that_is_not_yaml_fails_alone_and_the_others_are_read(tmp_path, old, new, where):
+    """The commonest edit mistake breaks the file's YAML, and with it every tenant's run: each
+    entry of `tenants` is read on its own then, and only the broken one is invalid, with the
+    problem and the line PyYAML gives for the whole file."""
+    assert FLEET.count(old) == 1
+    path = _write(tmp_path, FLEET.replace(old, new))
+    with pytest.raises(yaml.MarkedYAMLError) as whole:
+        yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # the registry's loader
+    problem, mark = whole.value.problem, whole.value.problem_mark
+    reg = load_registry(path)
+    assert [t.tenant_id for t in reg.tenants] == ["agency-001", "agency-003"]
+    [bad] = reg.invalid
+    assert (bad.index, bad.tenant_id, bad.fields, bad.entities, bad.enabled) == (
+        1, "agency-002", ("",), ("Consumer", "Debt"), True)
+    assert bad.message.startswith(f"tenants[1] (agency-002): not valid YAML: {problem if where else ''}")
+    if where:
+        assert bad.message.endswith(f"at line {mark.line + 1}, column {mark.column + 1}")
+    with pytest.raises(RegistryError, match=r"tenant 'agency-002' has an invalid registry entry: .*not valid YAML"):
+        reg.tenant("agency-002")
+
+
+def test_a_misindented_entry_start_fails_both_entries_it_merges_never_drops_one(tmp_path):
+    """`   - tenant_id: agency-002` (one space too many) is read as part of agency-001's text:
+    both tenants fail by name, neither silently leaves the plan."""
+    reg = load_registry(_write(tmp_path, FLEET.replace(AGENCY_2, " " + AGENCY_2)))
+    assert [t.tenant_id for t in reg.tenants] == ["agency-003"]
+    assert [(e.index, e.tenant_id, e.entities) for e in reg.invalid] == [
+        (0, "agency-001", ("Debt", "Plan", "Consumer")), (0, "agency-002", ("Debt", "Plan", "Consumer"))]
+
+
+def test_an_unreadable_entry_still_counts_in_the_duplicate_checks_and_can_be_switched_off(tmp_path):
+    broken = FLEET.replace(AGENCY_2, AGENCY_2 + "\tnote: x\n")
+    reg = load_registry(_write(tmp_path, broken.replace('"213333333333"', '"212222222222"').replace(
+        "arn:aws:iam::213333333333", "arn:aws:iam::212222222222")))
+    # agency-003 now claims the account the unreadable agency-002 names: both fail, as for any duplicate
+    assert [t.tenant_id for t in reg.tenants] == ["agency-001"]
+    assert [(e.index, e.tenant_id) for e in reg.invalid] == [(1, "agency-002"), (2, "agency-003")]
+    assert "duplicate aws_account_id '212222222222', also at tenants[1]" in reg.invalid[1].message
+    assert "duplicate aws_account_id '212222222222', also at tenants[2]" in reg.invalid[0].message
+    off = load_registry(_write(tmp_path, broken.replace(AGENCY_2, AGENCY_2 + "    enabled: false\n"), "off.yaml"))
+    [bad] = off.invalid
+    assert bad.enabled is False and [t.tenant_id for t in off.enabled] == ["agency-001", "agency-003"]
+
+
+@pytest.mark.parametrize("text", [
+    FLEET.replace("landing_bucket: tenantlake-landing", "landing_bucket: [tenantlake-landing"),  # outside the list
+    FLEET.replace("tenants:\n", "tenants:\n  oops: 1\n"),  # not a list of entries
+    FLEET.replace("tenants:\n", "tenants: # the fleet\n").replace("version: 1\n", "version: 1\n\tx: 1\n"),
+])
+def test_a_syntax_error_outside_the_entries_still_fails_the_whole_file(tmp_path, text):
+    with pytest.raises(RegistryError, match="not valid YAML"):
+        load_registry(_write(tmp_path, text))
