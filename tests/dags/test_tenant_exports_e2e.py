@@ -143,7 +143,7 @@ def test_warehouse_load_after_exports_gives_the_truth(airflow_db, dagbag, fleet_
 @pytest.mark.parametrize(("old", "new", "said"), [
     ("aws_account_id: '212222222222'", "aws_account_id: '21222222222x'", "aws_account_id"),  # a typo in a field
     # an edit that breaks the entry's YAML (a line pasted with a tab): the rest of the file still reads
-    ("- tenant_id: agency-002\n", "- tenant_id: agency-002\n\tnote: pasted from an email\n", "not valid YAML"),
+    ("  tenant_id: agency-002\n", "  tenant_id: agency-002\n\tnote: pasted from an email\n", "not valid YAML"),
 ])
 def test_one_broken_registry_entry_fails_only_its_tenant(airflow_db, dagbag, fleet_home, tmp_path, monkeypatch,
                                                          old, new, said):
