@@ -100,18 +100,21 @@ class Published:
     bytes_stored: dict[BatchId, int] = field(default_factory=dict)
 
 
-def batches_present(table: Table, wanted: Iterable[BatchId]) -> set[BatchId]:
+def batches_present(table: Table, wanted: Iterable[BatchId]) -> dict[BatchId, int]:
     """Which of `wanted` the table already holds, from its current snapshot: pruned by the tenant
-    partition and the `_export_id` bounds (kept in full, see catalog._PROPERTIES)."""
+    partition and the `_export_id` bounds (kept in full, see catalog._PROPERTIES). Each with the
+    bytes of the files holding it alone (a compacted file's share is not known: not counted)."""
     wanted = set(wanted)
     if not wanted or table.current_snapshot() is None:
-        return set()
+        return {}
     scan = table.scan(row_filter=And(In("tenant_id", {t for t, _ in wanted}), In("_export_id", {e for _, e in wanted})),
                       selected_fields=("tenant_id", "_export_id"))
-    found: set[BatchId] = set()
+    found: dict[BatchId, int] = {}
     for task in scan.plan_files():
-        found |= batches_of_file(table, task.file)
-    return found & wanted
+        held = batches_of_file(table, task.file)
+        for bid in held & wanted:
+            found[bid] = found.get(bid, 0) + (task.file.file_size_in_bytes if len(held) == 1 else 0)
+    return found
 
 
 # A commit another task's commit beat is tried again, from the table's new snapshot (catalog.NO_REBASE).
@@ -209,6 +212,7 @@ class Publication:
         # A batch is a replay when every zone it has files for already held them; a batch with no
         # rows at all (an empty window) has nothing to replay and is simply published.
         with_files, new, late = set(), set(), set()  # late: found held only at the commit (another run's)
+        held_bytes: dict[BatchId, int] = {}
         batches, twice = self._unique()
         zones = ["quarantine", "raw"] + (["protected"] if self.entity in ENTITIES else [])
         for zone in zones:
@@ -218,6 +222,9 @@ class Publication:
             table = self.lake.table(zone, self.entity, refresh=True)
             checked = table.current_snapshot().snapshot_id if table.current_snapshot() else None
             present = batches_present(table, (b.id for b in candidates))
+            if zone in ("raw", "protected"):  # a replay's stored bytes, for the log when it is unlogged
+                for bid, size in present.items():
+                    held_bytes[bid] = held_bytes.get(bid, 0) + size
             placer = Placer(table)
             placed: list[Placed] = []
             with_files |= {b.id for b in candidates}
@@ -236,7 +243,9 @@ class Publication:
                 out.snapshots[zone] = snapshot
         out.replayed = sorted((with_files - new) | twice)
         out.published = [b.id for b in batches if b.id not in set(out.replayed)]
-        self._log(out, self._unlogged((with_files - new) - late - twice))
+        unlogged = self._unlogged((with_files - new) - late - twice)
+        out.bytes_stored |= {bid: held_bytes.get(bid, 0) for bid in unlogged}
+        self._log(out, unlogged)
         return out
 
     def _unlogged(self, held: set[BatchId]) -> set[BatchId]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from tenantlake.lake import publish as publish_module
 from tenantlake.lake.catalog import BATCH_LOG
+from tenantlake.lake.files import local_path
 from tenantlake.lake.maintenance import compact, delete_rows, forget_history, remove_orphans, tenant_predicate
 from tenantlake.lake.publish import Publication
 from tenantlake.lake.read import current_files, live_keys, new_batches, read, scan
@@ -314,5 +316,10 @@ def test_a_publish_killed_before_its_log_commit_is_logged_by_the_rerun_once(lake
     again = publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1"]), run="r2")
     assert again.replayed == [("agency-001", "e1")]
     assert logged() == [("e1", "published", "r2")]
+    # with the bytes it stores, as a log row written by the run that committed it would say: the
+    # Parquet files in raw's and protected's data folders (the batch is all they hold)
+    on_disk = sum(f.stat().st_size for zone in ("raw", "protected")
+                  for f in Path(local_path(lake.load(zone, "Debt").location())).rglob("*.parquet"))
+    assert scan(lake, "ops", BATCH_LOG, None, ("bytes_stored",))["bytes_stored"].to_pylist() == [on_disk] != [0]
     publish(lake, tmp_path, debt_rows("agency-001", "e1", ["d1"]), run="r3")  # logged now: not again
     assert logged() == [("e1", "published", "r2")]
