@@ -10,7 +10,8 @@ confusing AWS error in one tenant's task hours later. Asking for an invalid tena
 (`Registry.tenant`) raises that message, so only that tenant's tasks fail. That holds for an
 entry whose own text is not YAML (a tab, one space too many, an unclosed quote): the file is then
 read entry by entry (`_entries_one_by_one`), and the broken entry fails with PyYAML's problem and
-line. A problem with the file itself (unreadable, not YAML outside the entries, no tenants list,
+line. An entry holding two tenants' fields (a lost `-`) fails both by name, and is never taken as
+switched off. A problem with the file itself (unreadable, not YAML outside the entries, no tenants list,
 an unknown version, a bad landing bucket or account) still raises RegistryError naming the file:
 no entry can be trusted then.
 
@@ -65,6 +66,7 @@ class RegistryError(ValueError):
     file, and for an entry its position, tenant id and field."""
 
 
+DUPLICATE_KEY = "duplicate key"  # how a key written twice in a mapping is marked (_UniqueKeys)
 # `enabled:` values that mean off, as pydantic reads a valid entry's (an invalid one is read by hand)
 SWITCHED_OFF = ("false", "no", "off", "0", "f", "n")
 TENANT_ID = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$"  # a DNS-like label: no '-' at either end
@@ -317,17 +319,20 @@ def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEnt
             continue
         label = _entry_label(i, entry)
         raw = entry if isinstance(entry, dict) else {}
-        tid = raw.get("tenant_id")
         tables = raw.get("tables")
-        invalid.append(InvalidEntry(
+        # every tenant the entry names: a tenant_id written twice (two entries run together) names two
+        named = [v for k, v in raw.items() if str(k).startswith(f"{DUPLICATE_KEY} tenant_id ")] + [raw.get("tenant_id")]
+        ids = list(dict.fromkeys(t for t in named if isinstance(t, str) and re.fullmatch(TENANT_ID, t))) or [None]
+        invalid += [InvalidEntry(
             index=i,
-            tenant_id=tid if isinstance(tid, str) and re.fullmatch(TENANT_ID, tid) else None,
+            tenant_id=tid,
             fields=tuple(dict.fromkeys(field for field, _ in problems)),
             message="; ".join(f"{label}{'.' if field else ''}{field}: {msg}" for field, msg in problems),
             entities=tuple(e for e in tables if e in ENTITIES) if isinstance(tables, dict) else (),
-            # as pydantic reads the valid ones: "false", "no", "off", 0 are False too
-            enabled=str(raw.get("enabled", True)).strip().lower() not in SWITCHED_OFF,
-        ))
+            # as pydantic reads the valid ones: "false", "no", "off", 0 are False too; but an
+            # `enabled: false` among two tenants' fields may be either's: neither stops unseen
+            enabled=len(ids) > 1 or str(raw.get("enabled", True)).strip().lower() not in SWITCHED_OFF,
+        ) for tid in ids]
     return valid, invalid
 
 
@@ -342,13 +347,17 @@ class _UniqueKeys(_SAFE_LOADER):
     stands: that one entry, or the file when it is a top-level key."""
 
     def construct_mapping(self, node, deep=False):
+        # the mapping's own keys: a merge (`<<: *base`) brings keys its own may override, by design
+        own = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+        values = {id(k): v for k, v in node.value}
         mapping = super().construct_mapping(node, deep=deep)
-        seen = set()
-        for key_node, _ in node.value:
+        seen = {}
+        for key_node in own:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                mapping[f"duplicate key {key} at line {key_node.start_mark.line + 1}"] = None
-            seen.add(key)
+            if key in seen:  # with the value it replaced: a first tenant_id names a tenant that must not vanish
+                mapping[f"{DUPLICATE_KEY} {key} at line {key_node.start_mark.line + 1}"] = \
+                    self.construct_object(values[id(seen[key])], deep=True)
+            seen[key] = key_node
         return mapping
 
 
@@ -361,26 +370,49 @@ _CACHE_SIZE = 16  # files; a process reads one registry, tests read many small o
 class _Unreadable:
     """An entry of the tenants list whose own text is not YAML (a bad indent, a tab, an unclosed
     quote). Its fields are unknown, so what planning needs is read off its lines: every tenant id
-    and account it names (a mis-indented `- ` merges two entries into one unreadable text, and
-    both tenants must fail loudly rather than vanish), the entities it lists, and `enabled`."""
+    and account it names (should two entries' texts run together, both tenants fail loudly rather
+    than one vanish), the entities it lists, and `enabled`."""
 
     text: str
     problem: str
 
+    @cached_property
+    def uncommented(self) -> str:  # a commented-out entry names no tenant
+        return re.sub(r"(?:^|[ \t])#.*", "", self.text, flags=re.M)
+
     def claimed(self, key: str) -> list[str]:
-        return [m.strip("'\"") for m in re.findall(rf"^[\s-]*{key}:[ \t]*(\S+)", self.text, re.M)]
+        """Every value written for `key`, however it is spelled (`key:`, `key :`, `"key":`, `{key: `)."""
+        return re.findall(rf"""(?:^|[\s{{,-])["']?{key}["']?[ \t]*:[ \t]*["']?([^\s"',}}]+)""", self.uncommented, re.M)
 
     def invalid_entries(self, index: int, duplicates: list[tuple[str, str]]) -> list[InvalidEntry]:
-        ids = [t for t in self.claimed("tenant_id") if re.fullmatch(TENANT_ID, t)] or [None]
-        entities = tuple(dict.fromkeys(e for e in re.findall(r"(?<![\w-])(\w+)[ \t]*:", self.text) if e in ENTITIES))
+        ids = list(dict.fromkeys(t for t in self.claimed("tenant_id") if re.fullmatch(TENANT_ID, t))) or [None]
+        entities = tuple(dict.fromkeys(e for e in re.findall(r"(?<![\w-])(\w+)[ \t]*:", self.uncommented)
+                                       if e in ENTITIES))
         off = [v.lower() in SWITCHED_OFF for v in self.claimed("enabled")]
-        enabled = not (off and all(off))
+        # switched off only when the text is one entry's and says so: a merged text's `enabled:
+        # false` may be the other tenant's, and an intact tenant must never stop without a word
+        enabled = len(ids) > 1 or not (off and all(off))
         problems = "; ".join([f"not valid YAML: {self.problem}"] + [msg for _, msg in duplicates])
         return [InvalidEntry(index=index, tenant_id=tid, fields=("",), entities=entities, enabled=enabled,
                              message=f"tenants[{index}] ({tid or '?'}): {problems}") for tid in ids]
 
 
+def _yaml_problem(e: yaml.YAMLError, first_line: int = 0) -> str:
+    """PyYAML's problem and where, never its quoted source (the pure-Python loader quotes the
+    line, which may hold a secret pasted in the wrong place). An unclosed quote is placed where
+    it opens: its problem is found only at the end of the text."""
+    problem = getattr(e, "problem", None) or "cannot be read"
+    mark = getattr(e, "problem_mark", None)
+    context = getattr(e, "context", None) or ""
+    if "quoted scalar" in context or "flow" in context:
+        mark = getattr(e, "context_mark", None) or mark
+        problem = f"{context}, {problem}"
+    return f"{problem} at line {first_line + mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 _TOP_KEY = re.compile(r"^[^\s#-]")  # a line starting a top-level key
+_SEPARATOR = re.compile(r"^(?:---|\.\.\.)(?:\s|$)", re.M)  # a YAML document's start or end
+_ENTRY_START = re.compile(r"^([ \t]*)-(?!-)")  # `- ` opening a list item (or `-x`, its space forgotten)
 
 
 def _entries_one_by_one(text: str, source: str, error: yaml.YAMLError) -> Any:
@@ -388,35 +420,43 @@ def _entries_one_by_one(text: str, source: str, error: yaml.YAMLError) -> Any:
     on its own: one entry's syntax error (the commonest edit mistake) becomes that entry's
     problem instead of the whole file's. Only the block list under a `tenants:` line is split; a
     problem anywhere else is the file's, raised as the original error."""
-    unusable = RegistryError(f"{source}: not valid YAML: {error}")
+    unusable = RegistryError(f"{source}: not valid YAML: {_yaml_problem(error)}")
     lines = text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if re.match(r"^tenants:\s*(#.*)?$", line)]
-    if len(starts) != 1:
+    if len(starts) != 1 or _SEPARATOR.search("".join(lines[starts[0]:])):  # one document, one list
         raise unusable
     first = starts[0] + 1
     end = next((i for i in range(first, len(lines)) if _TOP_KEY.match(lines[i])), len(lines))
-    items = [i for i in range(first, end) if re.match(r"^ *- ?", lines[i])]
-    if not items:
+    opening = [(i, len(m[1])) for i in range(first, end) if (m := _ENTRY_START.match(lines[i]))]
+    if not opening:
         raise unusable
-    indent = len(lines[items[0]]) - len(lines[items[0]].lstrip(" "))
-    heads = [i for i in items if lines[i].startswith(" " * indent + "-")]
+    # An entry starts at a `-` no deeper than one column past the first entry's: one space too
+    # many or too few, or a tab, on an entry's first line then costs that entry alone (its fields
+    # no longer line up with it), not the entry above it too. No registry field is a list.
+    heads = [i for i, indent in opening if indent <= opening[0][1] + 1]
     if any(line.strip() and not line.lstrip().startswith("#") for line in lines[first:heads[0]]):
         raise unusable
-    try:
-        doc = yaml.load("".join(lines[:first - 1] + ["tenants: []\n"] + lines[end:]), Loader=_LOADER)
+    try:  # the entries' lines left blank: a problem in the rest is told at its own line
+        doc = yaml.load("".join(lines[:first - 1] + ["tenants: []\n"] + ["\n"] * (end - first) + lines[end:]),
+                        Loader=_LOADER)
     except yaml.YAMLError:
         raise unusable from None
     if not isinstance(doc, dict):
         raise unusable
     doc["tenants"] = []
+    anchors = ""  # entries defining anchors, read before an entry naming an alias (YAML reads them so)
     for head, stop in zip(heads, heads[1:] + [end], strict=True):
         chunk = "".join(lines[head:stop])
+        before = anchors if re.search(r"\*\S", chunk) else ""
         try:
-            doc["tenants"] += yaml.load(chunk, Loader=_LOADER) or [None]
+            entry = yaml.load(before + chunk, Loader=_LOADER)
+            if not isinstance(entry, list) or not entry:
+                raise yaml.YAMLError("not a list entry")
+            doc["tenants"].append(entry[-1])
+            if re.search(r"&\S", chunk):
+                anchors += chunk
         except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {head + mark.line + 1}, column {mark.column + 1}" if mark else ""
-            doc["tenants"].append(_Unreadable(chunk, f"{getattr(e, 'problem', None) or 'cannot be read'}{where}"))
+            doc["tenants"].append(_Unreadable(chunk, _yaml_problem(e, head - before.count("\n"))))
     return doc
 
 

@@ -356,7 +356,8 @@ def test_a_key_written_twice_invalidates_its_entry_or_the_file_never_silently_wi
     path = tmp_path / "twice.yaml"
     path.write_text(twice)
     reg = load_registry(path)
-    [bad] = reg.invalid
+    assert [e.tenant_id for e in reg.invalid] == ["agency-003", "agency-009"]  # both named: neither vanishes
+    bad = reg.invalid[0]
     assert bad.index == 2 and "duplicate key tenant_id at line" in bad.message
     assert [t.tenant_id for t in reg.tenants] == ["agency-001", "agency-002", "agency-004", "agency-005"]
     path.write_text(text + "\ntenants: []\n")
@@ -397,14 +398,16 @@ AGENCY_2 = "  - tenant_id: agency-002\n"
 @pytest.mark.parametrize(("old", "new", "where"), [
     ("    region: us-east-2\n", "     region: us-east-2\n", True),  # one space too many
     ("    region: us-east-2\n", "\tregion: us-east-2\n", True),  # a tab
-    # an unclosed quote: the whole file's error is at its end, the entry's at the end of the entry
-    ('    display_name: Prairie Financial Wellness\n', '    display_name: "Prairie Financial Wellness\n', False),
+    # an unclosed quote: closed by the next line's first quote, which breaks that line
+    ('    display_name: Prairie Financial Wellness\n', '    display_name: "Prairie Financial Wellness\n', True),
+    # an unclosed quote never closed: the whole file's error is at its end, the entry's where it opens
+    ('    display_name: Prairie Financial Wellness\n', "    display_name: 'Prairie Financial Wellness\n", False),
 ])
 def test_an_entry_that_is_not_yaml_fails_alone_and_the_others_are_read(tmp_path, old, new, where):
     """The commonest edit mistake breaks the file's YAML, and with it every tenant's run: each
     entry of `tenants` is read on its own then, and only the broken one is invalid, with the
     problem and the line PyYAML gives for the whole file."""
-    assert FLEET.count(old) == 1
+    assert FLEET.count(old) == 1 and "'" not in FLEET
     path = _write(tmp_path, FLEET.replace(old, new))
     with pytest.raises(yaml.MarkedYAMLError) as whole:
         yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # the registry's loader
@@ -417,17 +420,58 @@ def test_an_entry_that_is_not_yaml_fails_alone_and_the_others_are_read(tmp_path,
     assert bad.message.startswith(f"tenants[1] (agency-002): not valid YAML: {problem if where else ''}")
     if where:
         assert bad.message.endswith(f"at line {mark.line + 1}, column {mark.column + 1}")
+    else:  # where the quote opens (FLEET's line 13), not the end of the text it swallowed
+        assert bad.message.endswith("while scanning a quoted scalar, found unexpected end of stream at line 13, column 19")
     with pytest.raises(RegistryError, match=r"tenant 'agency-002' has an invalid registry entry: .*not valid YAML"):
         reg.tenant("agency-002")
 
 
-def test_a_misindented_entry_start_fails_both_entries_it_merges_never_drops_one(tmp_path):
-    """`   - tenant_id: agency-002` (one space too many) is read as part of agency-001's text:
-    both tenants fail by name, neither silently leaves the plan."""
-    reg = load_registry(_write(tmp_path, FLEET.replace(AGENCY_2, " " + AGENCY_2)))
+@pytest.mark.parametrize("first_line", [" " + AGENCY_2, AGENCY_2[1:], "\t" + AGENCY_2.lstrip(" ")])
+def test_a_misindented_entry_start_fails_that_entry_alone(tmp_path, first_line):
+    """`   - tenant_id: agency-002` (one space too many, too few, or a tab) was read as part of
+    agency-001's text, failing both (independent probe): it starts an entry of its own."""
+    reg = load_registry(_write(tmp_path, FLEET.replace(AGENCY_2, first_line)))
+    assert [t.tenant_id for t in reg.tenants] == ["agency-001", "agency-003"]
+    assert [(e.index, e.tenant_id, e.entities) for e in reg.invalid] == [(1, "agency-002", ("Consumer", "Debt"))]
+
+
+def test_the_first_entry_misindented_fails_alone(tmp_path):
+    first = "  - tenant_id: agency-001\n"
+    reg = load_registry(_write(tmp_path, FLEET.replace(first, " " + first)))
+    assert [t.tenant_id for t in reg.tenants] == ["agency-002", "agency-003"]
+    assert [e.tenant_id for e in reg.invalid] == ["agency-001"]
+
+
+@pytest.mark.parametrize("broken", ["", "\tnote: x\n"])  # the file still YAML, or not
+def test_entries_that_run_together_fail_both_tenants_and_switch_off_neither(tmp_path, broken):
+    """agency-002's `-` lost: its fields join agency-001's mapping, its tenant_id replacing the
+    first. Both tenants fail by name (agency-001 vanished); the `enabled: false` may be either's,
+    so neither is switched off without a word (independent probe)."""
+    merged = FLEET.replace(AGENCY_2, "    enabled: false\n    tenant_id: agency-002\n" + broken)
+    reg = load_registry(_write(tmp_path, merged))
     assert [t.tenant_id for t in reg.tenants] == ["agency-003"]
-    assert [(e.index, e.tenant_id, e.entities) for e in reg.invalid] == [
-        (0, "agency-001", ("Debt", "Plan", "Consumer")), (0, "agency-002", ("Debt", "Plan", "Consumer"))]
+    assert [(e.index, e.tenant_id, e.enabled) for e in reg.invalid] == [(0, "agency-001", True), (0, "agency-002", True)]
+
+
+@pytest.mark.parametrize("spelling", ["tenant_id : agency-002", '"tenant_id": agency-002', "{tenant_id: agency-002,"])
+def test_an_unreadable_entry_is_named_however_its_id_is_spelled(tmp_path, spelling):
+    reg = load_registry(_write(tmp_path, FLEET.replace(AGENCY_2, f"  - {spelling}\n\tnote: x\n")))
+    assert [e.tenant_id for e in reg.invalid] == ["agency-002"]
+
+
+def test_aliases_between_entries_and_merge_keys_are_still_yaml(tmp_path):
+    """Each entry read alone lost the anchors of the entries above it; and a merge key's overrides
+    were taken for repeated keys even in a valid file (independent probe)."""
+    shared = FLEET.replace("    region: us-east-1\n", "    region: &home us-east-1\n", 1).replace(
+        "    region: us-west-2\n", "    region: *home\n", 1)
+    assert [t.region for t in load_registry(_write(tmp_path, shared)).tenants] == ["us-east-1", "us-east-2", "us-east-1"]
+    broken = load_registry(_write(tmp_path, shared.replace(AGENCY_2, AGENCY_2 + "\tnote: x\n"), "broken.yaml"))
+    assert [(t.tenant_id, t.region) for t in broken.tenants] == [("agency-001", "us-east-1"), ("agency-003", "us-east-1")]
+    merged = yaml.safe_load(FLEET)
+    text = FLEET.replace("  - tenant_id: agency-001\n", "  - &base\n    tenant_id: agency-001\n").replace(
+        AGENCY_2, "  - <<: *base\n    tenant_id: agency-002\n")
+    assert [t.tenant_id for t in load_registry(_write(tmp_path, text, "merge.yaml")).tenants] == [
+        t["tenant_id"] for t in merged["tenants"]]
 
 
 def test_an_unreadable_entry_still_counts_in_the_duplicate_checks_and_can_be_switched_off(tmp_path):
@@ -446,9 +490,24 @@ def test_an_unreadable_entry_still_counts_in_the_duplicate_checks_and_can_be_swi
 
 @pytest.mark.parametrize("text", [
     FLEET.replace("landing_bucket: tenantlake-landing", "landing_bucket: [tenantlake-landing"),  # outside the list
+    FLEET.replace(AGENCY_2, AGENCY_2 + "\tnote: x\n") + "---\nlanding_account_id: '200000000009'\n",  # 2 documents
     FLEET.replace("tenants:\n", "tenants:\n  oops: 1\n"),  # not a list of entries
     FLEET.replace("tenants:\n", "tenants: # the fleet\n").replace("version: 1\n", "version: 1\n\tx: 1\n"),
 ])
 def test_a_syntax_error_outside_the_entries_still_fails_the_whole_file(tmp_path, text):
     with pytest.raises(RegistryError, match="not valid YAML"):
         load_registry(_write(tmp_path, text))
+
+
+def test_a_yaml_error_never_quotes_the_line_even_from_the_pure_python_loader(tmp_path, monkeypatch):
+    """PyYAML's pure-Python loader quotes the offending line in its message (the C one does not):
+    a secret pasted one line off would reach the log (independent probe)."""
+    monkeypatch.setattr(registry_module, "_LOADER", yaml.SafeLoader)
+    text = FLEET.replace("landing_bucket: tenantlake-landing", "landing_bucket: tenantlake-landing\n\tZx9s3cr3t: v")
+    with pytest.raises(yaml.YAMLError, match="Zx9s3cr3t"):
+        yaml.safe_load(text)  # the text PyYAML would print
+    with pytest.raises(RegistryError) as info:
+        parse_registry(text, "r.yaml")
+    assert "not valid YAML" in str(info.value) and "Zx9s3cr3t" not in str(info.value)
+    broken_entry = parse_registry(FLEET.replace(AGENCY_2, AGENCY_2 + "\tZx9s3cr3t: v\n"), "r.yaml")
+    assert "not valid YAML" in broken_entry.invalid[0].message and "Zx9s3cr3t" not in broken_entry.invalid[0].message
