@@ -9,7 +9,7 @@ Load, per run and entity, in ONE transaction:
      (a replay changes nothing);
   2. every file of every new batch of every tenant into stage.<entity> at once;
   3. per-batch checks: rows per (tenant, export) staged equal the batch's; on Redshift, each file's
-     rows in the load history (STL_LOAD_COMMITS) equal the lake's count. A failing batch is deleted
+     rows in the load history (SYS_LOAD_DETAIL) equal the lake's count. A failing batch is deleted
      from stage, left out and reported; the others load. Rows of no batch handed in are dropped;
   4. history appended; what changed recorded for the refresh (ops.refresh_pending) and the event
      spans widened; latest-wins winners chosen and MERGEd into current by (tenant_id, key) (on
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 REMOVED = "TENANT_REMOVED"
 EPOCH_SINCE = "1900-01-01"
 LAYERS = ("ops", "core", "mart")  # the schemas a refresh recomputes, in this order
+LOAD_HISTORY_NAME_CHARS = 256  # SYS_LOAD_DETAIL.file_name is CHAR(256): a longer S3 path comes back cut
 
 
 def keys_table(t: Table) -> str:
@@ -66,6 +67,12 @@ class SqlWarehouse:
 
     dialect: str = render.READ
     placeholder: str = "%s"
+
+    @property
+    def text_parameter(self) -> str:
+        """A text parameter in a select list, typed: redshift_connector sends a str as UNKNOWN, which
+        Redshift will not compare for DISTINCT (ops.refresh_pending.source is VARCHAR(64))."""
+        return f"CAST({self.placeholder} AS VARCHAR(64))"
 
     def __init__(self, catalogue: Catalogue | None = None, sql_cache: str | None = None):
         """`sql_cache`: a folder keeping rendered statements for the next process (rendered.py)."""
@@ -356,9 +363,9 @@ class SqlWarehouse:
             return f"staged {staged} rows, the lake published {b.rows}"
         if history is not None:
             for f in b.files:
-                took = history.get(f.path)
+                took = history.get(f.path[:LOAD_HISTORY_NAME_CHARS])
                 if took is None:
-                    return f"{f.path} is missing from the load history (STL_LOAD_COMMITS)"
+                    return f"{f.path} is missing from the load history (SYS_LOAD_DETAIL)"
                 if took != f.rows:
                     return f"the load history shows {took} rows of {f.path}, the lake says {f.rows}"
         return ""
@@ -384,7 +391,7 @@ class SqlWarehouse:
         consumer = "consumer_key" if "consumer_key" in self.catalogue[f"core.current_{e}"].column_names else "NULL"
         marks = ", ".join([self.placeholder] * len(tenants))
         self._execute(f"INSERT INTO ops.refresh_pending (source, tenant_id, item_key, consumer_key) "
-                      f"SELECT DISTINCT {self.placeholder}, tenant_id, {key}, {consumer} FROM core.history_{e} "
+                      f"SELECT DISTINCT {self.text_parameter}, tenant_id, {key}, {consumer} FROM core.history_{e} "
                       f"WHERE tenant_id IN ({marks})", [entity, *tenants])
         for table in (f"core.history_{e}", f"core.current_{e}"):
             self._execute(f"DELETE FROM {table} WHERE tenant_id IN ({marks})", tenants)
@@ -488,7 +495,7 @@ class SqlWarehouse:
         tenant = "tenant_id" if "tenant_id" in t.grain else "NULL"
         self._execute(
             f"INSERT INTO ops.refresh_pending (source, tenant_id, item_key) "
-            f"SELECT DISTINCT {self.placeholder}, {tenant}, {item} FROM ("
+            f"SELECT DISTINCT {self.text_parameter}, {tenant}, {item} FROM ("
             f"(SELECT {cols} FROM {before} EXCEPT SELECT {cols} FROM {t.qualified}) UNION ALL "
             f"(SELECT {cols} FROM {t.qualified} EXCEPT SELECT {cols} FROM {before})) AS d", [t.qualified])
         self._execute(f"DELETE FROM {before}")
@@ -561,8 +568,9 @@ class SqlWarehouse:
                 where, params = self._erase_where(key, has_consumer, consumer_key, ids)
                 consumer = "consumer_key" if has_consumer else "NULL"
                 self._execute(f"INSERT INTO ops.refresh_pending (source, tenant_id, item_key, consumer_key) "
-                              f"SELECT DISTINCT {self.placeholder}, tenant_id, {key}, {consumer} FROM core.history_{e} "
-                              f"WHERE tenant_id = {self.placeholder} AND ({where})", [entity, tenant_id, *params])
+                              f"SELECT DISTINCT {self.text_parameter}, tenant_id, {key}, {consumer} "
+                              f"FROM core.history_{e} WHERE tenant_id = {self.placeholder} AND ({where})",
+                              [entity, tenant_id, *params])
                 for table in (f"stage.{e}", f"stage.{e}_merge", f"core.history_{e}", f"core.current_{e}"):
                     n = self._fetch(f"SELECT COUNT(*) FROM {table} WHERE tenant_id = {self.placeholder} AND ({where})",
                                     [tenant_id, *params])[0][0]

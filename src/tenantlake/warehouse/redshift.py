@@ -4,8 +4,10 @@ Per run and entity, one COPY over a manifest listing every new file of every ten
 (FORMAT PARQUET SERIALIZETOJSON: nested columns and `_extra` load into SUPER, which holds a 400 KB
 item whole where VARCHAR stops at 65,535 bytes), then the shared algorithm in the same
 transaction (tenantlake.warehouse.engine). Each batch is checked against the load history too:
-STL_LOAD_COMMITS records, per file of the COPY, the rows it scanned; a file missing or short
-fails its batch. COPY maps a Parquet file's columns by position, so stage tables are created in
+SYS_LOAD_DETAIL records, per file of the COPY, the rows it scanned; a file missing or short
+fails its batch (STL_LOAD_COMMITS, its older twin, holds nothing on Serverless or for a COPY run on
+a concurrency-scaling cluster: every batch would fail there). Both keep 256 characters of a name.
+COPY maps a Parquet file's columns by position, so stage tables are created in
 the protected files' column order and recreated, never altered, when a column is promoted.
 
 The lake is two external schemas over the Glue databases of the lake's raw and protected zones
@@ -117,8 +119,8 @@ class RedshiftWarehouse(SqlWarehouse):
                                 "FORMAT AS PARQUET SERIALIZETOJSON MANIFEST")
         return self.sql(copy)
 
-    LOAD_HISTORY = ("SELECT TRIM(filename), SUM(lines_scanned) FROM stl_load_commits "
-                    "WHERE query = pg_last_copy_id() GROUP BY TRIM(filename)")
+    LOAD_HISTORY = ("SELECT TRIM(file_name), SUM(lines_scanned) FROM sys_load_detail "
+                    "WHERE query_id = pg_last_copy_id() GROUP BY TRIM(file_name)")
 
     def _stage_files(self, entity: str, files: Sequence[LakeFile]) -> dict[str, int] | None:
         key = self.manifest_key(entity, files)

@@ -233,15 +233,26 @@ def within(target: str, columns: Sequence[str], query: exp.Expression, keys_tabl
     """INSERT INTO target (columns) the query's rows whose key is among the affected keys (and,
     for a daily table, whose date is on or after the key's `since`)."""
     pairs = [(k, k) for k in key] + ([(since, ">= since")] if since else [])
-    select = exp.select(*columns).from_(exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("_q"))))
-    select = select.where(exp.Exists(this=exp.select("1").from_(exp.to_table(keys_table).as_("_k")).where(
-        _condition(pairs, "_q"))))
+    keys = exp.select("1").from_(exp.to_table(keys_table).as_("_k")).where(_condition(pairs, "_q"))
+    select = _select_from(query, columns).where(exp.Exists(this=keys))
     return exp.insert(select, target, columns=list(columns))
 
 
 def insert_all(target: str, columns: Sequence[str], query: exp.Expression) -> exp.Expression:
+    return exp.insert(_select_from(query, columns), target, columns=list(columns))
+
+
+def _select_from(query: exp.Expression, columns: Sequence[str]) -> exp.Select:
+    """SELECT columns FROM (query) AS _q, the query's WITH lifted to the top: Redshift refuses WITH
+    RECURSIVE inside a subquery (core.dim_date's calendar), which DuckDB takes."""
+    ctes = query.args.get("with_")
+    if ctes is not None:
+        query = query.copy()
+        query.set("with_", None)
     select = exp.select(*columns).from_(exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("_q"))))
-    return exp.insert(select, target, columns=list(columns))
+    if ctes is not None:
+        select.set("with_", ctes)
+    return select
 
 
 def delete_within(target: str, keys_table: str, key: Sequence[str], since: str | None) -> exp.Expression:
