@@ -61,27 +61,32 @@ def _registry(path, n):
     path.write_text(yaml.safe_dump(doc))
 
 
-def test_parse_time_with_2000_tenants_and_no_shard_over_the_limit(tmp_path):
-    """Measured in a fresh interpreter: import Airflow first (every parse has it), then time the
-    DAG file alone. The registry is read at run time, so its size must not matter."""
+def test_parsing_never_reads_the_registry_and_2000_tenants_keep_every_shard_under_the_limit(tmp_path):
+    """The registry is read at run time, so its size (or its absence) cannot touch parse time: the
+    DAG file parses in a fresh interpreter whose TENANTLAKE_REGISTRY names no file, and reading the
+    registry is made to fail there. (Its parse time is printed, not asserted: a timed assertion
+    fails on a busy machine; benchmarks/ measure.) Then 2,000 tenants plan into shards that stay
+    within Airflow's max_map_length."""
     registry = tmp_path / "tenants.yaml"
     _registry(registry, 2000)
     code = textwrap.dedent(f"""
-        import os, time, runpy, collections
-        os.environ["TENANTLAKE_REGISTRY"] = {str(registry)!r}
+        import os, time, runpy
+        os.environ["TENANTLAKE_REGISTRY"] = {str(tmp_path / "absent.yaml")!r}
         import airflow.sdk, pendulum  # what any DAG file pays for anyway
+        from tenantlake import registry
+        def refused(*a, **k):
+            raise AssertionError("the registry was read while parsing")
+        real, registry.load_registry = registry.load_registry, refused
         t = time.perf_counter()
         runpy.run_path({str(REPO / "dags/tenant_exports.py")!r})
         print(time.perf_counter() - t)
-        from tenantlake.registry import load_registry
         from tenantlake.tasks import plan_shards
-        shards = plan_shards(load_registry(), {{}})
+        shards = plan_shards(real({str(registry)!r}), {{}})
         print(len(shards), max(len(s["tenants"]) for s in shards))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     seconds, tasks, biggest_shard = float(out[-3]), int(out[-2]), int(out[-1])
-    print(f"tenant_exports parse time with 2,000 tenants: {seconds:.3f}s; {tasks} sync tasks, largest shard {biggest_shard}")
-    assert seconds < 1.0
+    print(f"tenant_exports parse time: {seconds:.3f}s; 2,000 tenants: {tasks} sync tasks, largest shard {biggest_shard}")
     assert tasks <= 8 * 16 < 1024 and biggest_shard == 125  # 2,000 tenants in 16 shards per entity
 
 
