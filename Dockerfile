@@ -1,7 +1,10 @@
 # The Airflow image with tenantlake installed as a package (the same pins as `make test`).
 # The Airflow version and Python minor here must match requirements.txt and pyproject.toml
-# (tests/test_compose.py checks it).
-FROM apache/airflow:3.3.2-python3.11
+# (tests/test_compose.py checks it). The slim image (core Airflow, no providers): the regular one
+# comes with some twenty providers that constraints.txt does not know, and installing our pins over
+# them moves libraries they were built against (SQLAlchemy, protobuf, Flask) with only a warning.
+# On slim, the image holds what the tests ran: requirements.txt with constraints.txt, nothing else.
+FROM apache/airflow:slim-3.3.2-python3.11
 
 # Folders the airflow user must own before Compose mounts named volumes on them: a new named
 # volume takes the owner of the image folder it is mounted on, and one Docker has to create is

@@ -214,7 +214,7 @@ def test_the_image_installs_the_package_with_the_same_pins():
     requirements = (REPO / "requirements.txt").read_text()
     airflow = re.search(r"^apache-airflow==(\S+)$", requirements, re.M).group(1)
     python = re.search(r'requires-python = ">=(3\.\d+)', (REPO / "pyproject.toml").read_text()).group(1)
-    assert lines[0] == f"FROM apache/airflow:{airflow}-python{python}"
+    assert lines[0] == f"FROM apache/airflow:slim-{airflow}-python{python}"  # no providers but ours
     assert SERVICES["scheduler"]["image"] == f"tenantlake-airflow:{airflow}"
     install_deps = lines.index("RUN pip install --no-cache-dir -r /opt/tenantlake/requirements.txt "
                                "-c /opt/tenantlake/constraints.txt")
