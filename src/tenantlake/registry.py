@@ -271,13 +271,19 @@ def unknown_names(names: list[str]) -> str:
             "names not shown, as one could be a secret pasted in the wrong place)")
 
 
+def _named(entry: dict, key: str) -> list[Any]:
+    """Every value an entry holds for `key`, in file order: a key written twice keeps the one it
+    replaced under _UniqueKeys' marker (two entries run together hold two tenant_ids)."""
+    return [v for k, v in entry.items() if str(k).startswith(f"{DUPLICATE_KEY} {key} ")] + [entry.get(key)]
+
+
 def _claims(entries: list[Any], key: str) -> dict[str, list[int]]:
     """Which positions claim each value of `key` (compared as text: YAML may read an unquoted
     account id as a number)."""
     out: dict[str, list[int]] = defaultdict(list)
     for i, entry in enumerate(entries):
         values = entry.claimed(key) if isinstance(entry, _Unreadable) else \
-            [entry.get(key)] if isinstance(entry, dict) else []
+            _named(entry, key) if isinstance(entry, dict) else []
         for value in dict.fromkeys(v for v in values if isinstance(v, (str, int)) and not isinstance(v, bool)):
             if str(value):
                 out[str(value)].append(i)
@@ -321,8 +327,8 @@ def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEnt
         raw = entry if isinstance(entry, dict) else {}
         tables = raw.get("tables")
         # every tenant the entry names: a tenant_id written twice (two entries run together) names two
-        named = [v for k, v in raw.items() if str(k).startswith(f"{DUPLICATE_KEY} tenant_id ")] + [raw.get("tenant_id")]
-        ids = list(dict.fromkeys(t for t in named if isinstance(t, str) and re.fullmatch(TENANT_ID, t))) or [None]
+        ids = list(dict.fromkeys(t for t in _named(raw, "tenant_id") if isinstance(t, str)
+                                 and re.fullmatch(TENANT_ID, t))) or [None]
         invalid += [InvalidEntry(
             index=i,
             tenant_id=tid,
@@ -397,10 +403,14 @@ class _Unreadable:
                              message=f"tenants[{index}] ({tid or '?'}): {problems}") for tid in ids]
 
 
-def _yaml_problem(e: yaml.YAMLError, first_line: int = 0) -> str:
+def _yaml_problem(e: yaml.YAMLError, text: str, first_line: int = 0) -> str:
     """PyYAML's problem and where, never its quoted source (the pure-Python loader quotes the
     line, which may hold a secret pasted in the wrong place). An unclosed quote is placed where
     it opens: its problem is found only at the end of the text."""
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML refuses, told at its line
+        line, column = text.count("\n", 0, e.position), e.position - text.rfind("\n", 0, e.position)
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        return f"{e.reason} (U+{code:04X}) at line {first_line + line + 1}, column {column}"
     problem = getattr(e, "problem", None) or "cannot be read"
     mark = getattr(e, "problem_mark", None)
     context = getattr(e, "context", None) or ""
@@ -420,8 +430,8 @@ def _entries_one_by_one(text: str, source: str, error: yaml.YAMLError) -> Any:
     on its own: one entry's syntax error (the commonest edit mistake) becomes that entry's
     problem instead of the whole file's. Only the block list under a `tenants:` line is split; a
     problem anywhere else is the file's, raised as the original error."""
-    unusable = RegistryError(f"{source}: not valid YAML: {_yaml_problem(error)}")
-    lines = text.splitlines(keepends=True)
+    unusable = RegistryError(f"{source}: not valid YAML: {_yaml_problem(error, text)}")
+    lines = re.split(r"(?<=\n)", text)  # YAML's line breaks only (splitlines also breaks at a form feed)
     starts = [i for i, line in enumerate(lines) if re.match(r"^tenants:\s*(#.*)?$", line)]
     if len(starts) != 1 or _SEPARATOR.search("".join(lines[starts[0]:])):  # one document, one list
         raise unusable
@@ -456,7 +466,7 @@ def _entries_one_by_one(text: str, source: str, error: yaml.YAMLError) -> Any:
             if re.search(r"&\S", chunk):
                 anchors += chunk
         except yaml.YAMLError as e:
-            doc["tenants"].append(_Unreadable(chunk, _yaml_problem(e, head - before.count("\n"))))
+            doc["tenants"].append(_Unreadable(chunk, _yaml_problem(e, before + chunk, head - before.count("\n"))))
     return doc
 
 

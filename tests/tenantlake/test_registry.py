@@ -511,3 +511,22 @@ def test_a_yaml_error_never_quotes_the_line_even_from_the_pure_python_loader(tmp
     assert "not valid YAML" in str(info.value) and "Zx9s3cr3t" not in str(info.value)
     broken_entry = parse_registry(FLEET.replace(AGENCY_2, AGENCY_2 + "\tZx9s3cr3t: v\n"), "r.yaml")
     assert "not valid YAML" in broken_entry.invalid[0].message and "Zx9s3cr3t" not in broken_entry.invalid[0].message
+
+
+def test_both_ids_of_entries_run_together_count_in_the_duplicate_checks(tmp_path):
+    """agency-002's `-` lost (valid YAML) and agency-003 renamed agency-001: the merged entry's first
+    id was not claimed, so agency-003's copy stayed valid and took agency-001's name (review)."""
+    text = FLEET.replace(AGENCY_2, "    tenant_id: agency-002\n").replace("tenant_id: agency-003", "tenant_id: agency-001")
+    reg = load_registry(_write(tmp_path, text))
+    assert reg.tenants == []
+    assert "duplicate tenant_id 'agency-001', also at tenants[0]" in reg.invalid[-1].message
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x0c"])
+def test_a_control_character_in_an_entry_is_told_at_its_line(tmp_path, character):
+    """A form feed also split the file's lines where YAML does not (str.splitlines), so the rest of
+    the entry read as a top-level key and the whole file was refused (review)."""
+    reg = load_registry(_write(tmp_path, FLEET.replace("Prairie Financial", f"Prairie{character}Financial")))
+    assert [t.tenant_id for t in reg.tenants] == ["agency-001", "agency-003"]
+    [bad] = reg.invalid
+    assert bad.message.endswith(f"control characters are not allowed (U+{ord(character):04X}) at line 13, column 26")
