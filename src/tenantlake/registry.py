@@ -277,6 +277,12 @@ def _named(entry: dict, key: str) -> list[Any]:
     return [v for k, v in entry.items() if str(k).startswith(f"{DUPLICATE_KEY} {key} ")] + [entry.get(key)]
 
 
+def _tenant_ids(values: list[Any]) -> list[str | None]:
+    """The well-formed tenant ids among an invalid entry's values, once each, in file order; [None]
+    when there is none (the entry fails as tenants[i])."""
+    return list(dict.fromkeys(t for t in values if isinstance(t, str) and re.fullmatch(TENANT_ID, t))) or [None]
+
+
 def _claims(entries: list[Any], key: str) -> dict[str, list[int]]:
     """Which positions claim each value of `key` (compared as text: YAML may read an unquoted
     account id as a number)."""
@@ -327,8 +333,7 @@ def _validate_entries(entries: list[Any]) -> tuple[list[Tenant], list[InvalidEnt
         raw = entry if isinstance(entry, dict) else {}
         tables = raw.get("tables")
         # every tenant the entry names: a tenant_id written twice (two entries run together) names two
-        ids = list(dict.fromkeys(t for t in _named(raw, "tenant_id") if isinstance(t, str)
-                                 and re.fullmatch(TENANT_ID, t))) or [None]
+        ids = _tenant_ids(_named(raw, "tenant_id"))
         invalid += [InvalidEntry(
             index=i,
             tenant_id=tid,
@@ -391,7 +396,7 @@ class _Unreadable:
         return re.findall(rf"""(?:^|[\s{{,-])["']?{key}["']?[ \t]*:[ \t]*["']?([^\s"',}}]+)""", self.uncommented, re.M)
 
     def invalid_entries(self, index: int, duplicates: list[tuple[str, str]]) -> list[InvalidEntry]:
-        ids = list(dict.fromkeys(t for t in self.claimed("tenant_id") if re.fullmatch(TENANT_ID, t))) or [None]
+        ids = _tenant_ids(self.claimed("tenant_id"))
         entities = tuple(dict.fromkeys(e for e in re.findall(r"(?<![\w-])(\w+)[ \t]*:", self.uncommented)
                                        if e in ENTITIES))
         off = [v.lower() in SWITCHED_OFF for v in self.claimed("enabled")]
